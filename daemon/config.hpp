@@ -1,0 +1,82 @@
+#pragma once
+
+#include "daemon/node_reader.hpp"
+#include "probes/probe.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vitals {
+
+class probe_registry;
+
+using duration = std::chrono::milliseconds;
+
+struct server_settings {
+  std::string listen = "127.0.0.1:9273";
+  bool enable_lifecycle = false;      // POST /-/reload
+  int max_connections = 64;           // concurrent HTTP connections
+  duration header_timeout{10'000};    // whole request must arrive within this (slowloris)
+  std::uint64_t max_request_bytes = 64 * 1024;
+};
+
+struct log_settings {
+  std::string level = "info";  // trace|debug|info|warn|error
+  std::string format = "text"; // text|json
+};
+
+struct state_settings {
+  std::string path = "/var/lib/vitals/state.db";
+};
+
+// Scheduling settings every probe has (DESIGN §3).
+struct probe_settings {
+  std::string name;
+  std::string type;
+  duration interval{15'000};
+  duration timeout{5'000};
+  std::optional<duration> unhealthy_interval;  // faster interval while down
+  int failure_threshold = 1;
+  int success_threshold = 1;
+  int failure_window = 0;  // 0: same as failure_threshold (consecutive failures)
+
+  int effective_failure_window() const { return failure_window > 0 ? failure_window : failure_threshold; }
+};
+
+struct probe_spec {
+  probe_settings settings;
+  // Canonical text of the probe's YAML after substitution plus the
+  // effective defaults: equal fingerprints mean an unchanged probe on
+  // reload. Holds secrets: never log it.
+  std::string fingerprint;
+  std::shared_ptr<probe> instance;  // built by the kind's factory
+};
+
+struct config {
+  std::string file;
+  server_settings server;
+  log_settings log;
+  state_settings state;
+  probe_settings defaults;  // name/type unused
+  std::vector<probe_spec> probes;
+  YAML::Node alerts;  // stored as given, for the alert engine
+  YAML::Node notify;
+};
+
+struct load_result {
+  std::shared_ptr<const config> cfg;  // null when there are errors
+  std::vector<config_error> errors;
+};
+
+// Reads, substitutes secrets, validates and builds every probe. Never throws
+// for bad input: every problem comes back in `errors` with file:line:column.
+load_result load_config_file(const std::string& path, const probe_registry& registry, const probe_context& ctx);
+load_result load_config_text(const std::string& text, const std::string& file_name,
+                             const probe_registry& registry, const probe_context& ctx);
+
+}  // namespace vitals
