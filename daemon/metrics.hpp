@@ -1,0 +1,42 @@
+#pragma once
+
+#include "daemon/scheduler.hpp"
+
+#include <memory>
+#include <string>
+
+namespace vitals {
+
+class probe_registry;
+
+// Every vitals_* series (DESIGN §5) and the process_* self metrics, in one
+// prometheus-cpp registry plus two collectors of our own: the kind-specific
+// samples of each probe's last run, and /proc/self. Fed by the scheduler
+// through run_sink; read by GET /metrics. Loop thread only.
+class metrics final : public run_sink {
+public:
+  explicit metrics(const probe_registry& registry);
+  ~metrics() override;
+  metrics(const metrics&) = delete;
+  metrics& operator=(const metrics&) = delete;
+
+  void probe_added(const probe_settings& s) override;
+  void probe_removed(const probe_settings& s) override;
+  void run_finished(const probe_settings& s, const run_outcome& out, std::optional<bool> up) override;
+  void run_skipped(const probe_settings& s) override;
+  void scheduler_lag(double seconds) override;
+
+  // vitals_config_last_reload_successful (and its timestamp on success).
+  void config_loaded(bool ok);
+
+  // Prometheus text exposition format 0.0.4.
+  std::string serialize() const;
+
+  static constexpr std::string_view content_type = "text/plain; version=0.0.4; charset=utf-8";
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace vitals
