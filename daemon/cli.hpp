@@ -1,0 +1,20 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vitals {
+
+struct command_line {
+  enum class command { run, check, validate, help, version };
+  command cmd = command::run;
+  std::string config_path = "/etc/vitals/vitals.yaml";
+  std::optional<std::string> probe;  // check --probe NAME
+  std::string error;                 // set when argv is unusable
+};
+
+command_line parse_command_line(const std::vector<std::string>& args);
+std::string usage_text();
+
+}  // namespace vitals

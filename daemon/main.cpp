@@ -1,0 +1,41 @@
+// vitalsd: parse argv, set up logging, hand over to the command.
+#include "daemon/app.hpp"
+#include "daemon/check_command.hpp"
+#include "daemon/cli.hpp"
+#include "daemon/logging.hpp"
+#include "daemon/version.hpp"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <iostream>
+
+
+int main(int argc, char** argv) {
+  using vitals::command_line;
+  const auto cl = vitals::parse_command_line(std::vector<std::string>(argv + 1, argv + argc));
+  if (!cl.error.empty()) {
+    std::cerr << "vitalsd: " << cl.error << "\n\n" << vitals::usage_text();
+    return 2;
+  }
+  switch (cl.cmd) {
+    case command_line::command::help:
+      std::cout << vitals::usage_text();
+      return 0;
+    case command_line::command::version:
+      std::cout << "vitalsd " << vitals::version() << " (" << vitals::revision() << ")\n";
+      return 0;
+    case command_line::command::validate:
+      return vitals::run_validate(cl.config_path);
+    case command_line::command::check: {
+      vitals::setup_logging({.level = "warn", .format = "text"});
+      const char* no_color = std::getenv("NO_COLOR");  // no-color.org: set and not empty
+      const bool color = isatty(STDOUT_FILENO) && !(no_color && *no_color);
+      return vitals::run_check({cl.config_path, cl.probe, color});
+    }
+    case command_line::command::run:
+      vitals::setup_logging({});
+      return vitals::app(cl.config_path).run();
+  }
+  return 2;
+}
