@@ -1,23 +1,19 @@
 #include "daemon/metrics.hpp"
 
+#include "daemon/exposition.hpp"
 #include "daemon/self_metrics.hpp"
 #include "daemon/version.hpp"
 #include "probes/probe_registry.hpp"
 
-#include <prometheus/collectable.h>
-#include <prometheus/counter.h>
-#include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
-#include <spdlog/spdlog.h>
-
+#include <array>
 #include <chrono>
 #include <map>
 #include <unordered_map>
-
 
 namespace vitals {
 
@@ -27,93 +23,31 @@ double unix_seconds(std::chrono::system_clock::time_point t) {
   return std::chrono::duration<double>(t.time_since_epoch()).count();
 }
 
-// The kind-specific series of each probe's last run. Built at scrape time
-// from the stored samples, so a series a run no longer produces (an owner
-// that went away) disappears by itself, and counters read from the target
-// (evicted keys) are exported as the target reports them.
-class sample_collector final : public prometheus::Collectable {
-public:
-  explicit sample_collector(const probe_registry& registry) {
-    for (const auto& kind : registry.kinds())
-      for (const auto& m : kind.metrics) infos_.emplace(std::string(m.name), m);
-  }
+constexpr std::array<double, 13> duration_buckets{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                   0.25,  0.5,    1,     2.5,  5,     10};
 
-  void set(const std::string& probe, std::vector<sample> samples) { latest_[probe] = std::move(samples); }
-  void erase(const std::string& probe) { latest_.erase(probe); }
-
-  std::vector<prometheus::MetricFamily> Collect() const override {
-    std::map<std::string_view, prometheus::MetricFamily> families;
-    for (const auto& [probe, samples] : latest_) {
-      for (const auto& s : samples) {
-        auto info = infos_.find(s.name);
-        if (info == infos_.end()) continue;  // not declared by its kind: a probe bug, never exported
-        auto& family = families[info->second.name];
-        if (family.name.empty()) {
-          family.name = std::string(info->second.name);
-          family.help = std::string(info->second.help);
-          family.type = info->second.kind == metric_kind::counter ? prometheus::MetricType::Counter
-                                                                  : prometheus::MetricType::Gauge;
-        }
-        prometheus::ClientMetric metric;
-        metric.label.push_back({"probe", probe});
-        for (const auto& [k, v] : s.labels) metric.label.push_back({k, v});
-        if (family.type == prometheus::MetricType::Counter) metric.counter.value = s.value;
-        else metric.gauge.value = s.value;
-        family.metric.push_back(std::move(metric));
-      }
-    }
-    std::vector<prometheus::MetricFamily> out;
-    out.reserve(families.size());
-    for (auto& [name, family] : families) out.push_back(std::move(family));
-    return out;
-  }
-
-private:
-  std::unordered_map<std::string, metric_info> infos_;
-  std::map<std::string, std::vector<sample>> latest_;
+// Everything /metrics shows about one probe. Plain numbers on the loop
+// thread: no locks and no per-series objects, so a scrape of 10,000 probes
+// is a walk over this map (prometheus-cpp's Collect + TextSerializer cost
+// four times as much, and its per-series objects most of the memory).
+struct probe_series {
+  std::string kind;
+  bool has_result = false;  // success/up/last_run appear with the first result
+  bool success = false;
+  bool up = false;
+  double last_run = 0;
+  std::array<std::uint64_t, duration_buckets.size() + 1> buckets{};  // per bucket, last is +Inf
+  double duration_sum = 0;
+  std::uint64_t duration_count = 0;
+  std::uint64_t ok = 0, fail = 0, timeout = 0, skipped = 0;
+  std::vector<sample> samples;  // the kind-specific series of the last run
 };
-
-const prometheus::Histogram::BucketBoundaries& duration_buckets() {
-  static const prometheus::Histogram::BucketBoundaries b{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                                         0.25,  0.5,    1,     2.5,  5,     10};
-  return b;
-}
-
-const prometheus::Histogram::BucketBoundaries& lag_buckets() {
-  static const prometheus::Histogram::BucketBoundaries b{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                                         0.05,   0.1,   0.25,   0.5,   1};
-  return b;
-}
 
 }  // namespace
 
 struct metrics::impl {
   explicit impl(const probe_registry& registry)
       : registry_(std::make_shared<prometheus::Registry>()),
-        success_(prometheus::BuildGauge()
-                     .Name("vitals_probe_success")
-                     .Help("Whether the probe's last run succeeded (1) or failed (0)")
-                     .Register(*registry_)),
-        up_(prometheus::BuildGauge()
-                .Name("vitals_probe_up")
-                .Help("Probe state after failure and success thresholds: 1 up, 0 down")
-                .Register(*registry_)),
-        duration_(prometheus::BuildHistogram()
-                      .Name("vitals_probe_duration_seconds")
-                      .Help("Duration of probe runs, measured by the scheduler")
-                      .Register(*registry_)),
-        runs_(prometheus::BuildCounter()
-                  .Name("vitals_probe_runs_total")
-                  .Help("Probe runs by result: ok, fail, timeout, or skipped (previous run still in flight)")
-                  .Register(*registry_)),
-        last_run_(prometheus::BuildGauge()
-                      .Name("vitals_probe_last_run_timestamp_seconds")
-                      .Help("Unix time at which the probe's last run finished")
-                      .Register(*registry_)),
-        build_info_(prometheus::BuildGauge()
-                        .Name("vitals_build_info")
-                        .Help("Always 1; labels carry the version and source revision of vitalsd")
-                        .Register(*registry_)),
         reload_ok_(prometheus::BuildGauge()
                        .Name("vitals_config_last_reload_successful")
                        .Help("Whether the last configuration load succeeded (1) or was rejected (0)")
@@ -128,98 +62,160 @@ struct metrics::impl {
                  .Name("vitals_scheduler_lag_seconds")
                  .Help("How late probe timers fired relative to their due time")
                  .Register(*registry_)
-                 .Add({}, lag_buckets())),
-        samples_(registry) {
-    build_info_.Add({{"version", std::string(version())}, {"revision", std::string(revision())}}).Set(1);
+                 .Add({}, prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                                  0.1, 0.25, 0.5, 1})) {
+    prometheus::BuildGauge()
+        .Name("vitals_build_info")
+        .Help("Always 1; labels carry the version and source revision of vitalsd")
+        .Register(*registry_)
+        .Add({{"version", std::string(version())}, {"revision", std::string(revision())}})
+        .Set(1);
+    for (const auto& kind : registry.kinds())
+      for (const auto& m : kind.metrics)
+        if (family_index_.emplace(m.name, kind_families_.size()).second) kind_families_.push_back(m);
   }
 
-  struct probe_series {
-    prometheus::Labels labels;
-    prometheus::Histogram* duration = nullptr;
-    prometheus::Counter* ok = nullptr;
-    prometheus::Counter* fail = nullptr;
-    prometheus::Counter* timeout = nullptr;
-    prometheus::Counter* skipped = nullptr;
-    // Created at the first result: exporting 0 before any run would claim a failure.
-    prometheus::Gauge* success = nullptr;
-    prometheus::Gauge* up = nullptr;
-    prometheus::Gauge* last_run = nullptr;
-  };
+  void write_probe_series(std::string& out) const;
+  void write_kind_samples(std::string& out) const;
 
-  probe_series* find(const std::string& name) {
-    auto it = probes_.find(name);
-    return it == probes_.end() ? nullptr : &it->second;
-  }
-
+  // The daemon's own series: few, so prometheus-cpp's types serve them.
   std::shared_ptr<prometheus::Registry> registry_;
-  prometheus::Family<prometheus::Gauge>& success_;
-  prometheus::Family<prometheus::Gauge>& up_;
-  prometheus::Family<prometheus::Histogram>& duration_;
-  prometheus::Family<prometheus::Counter>& runs_;
-  prometheus::Family<prometheus::Gauge>& last_run_;
-  prometheus::Family<prometheus::Gauge>& build_info_;
   prometheus::Gauge& reload_ok_;
   prometheus::Gauge& reload_time_;
   prometheus::Histogram& lag_;
-  sample_collector samples_;
   self_metrics self_;
-  std::unordered_map<std::string, probe_series> probes_;
+
+  std::vector<metric_info> kind_families_;
+  std::unordered_map<std::string_view, std::size_t> family_index_;
+  std::map<std::string, probe_series, std::less<>> probes_;  // ordered: a stable exposition
 };
+
+namespace {
+
+void append_common_labels(std::string& out, const std::string& probe, const probe_series& p) {
+  exposition::append_label(out, "kind", p.kind, true);
+  exposition::append_label(out, "probe", probe);
+}
+
+void append_gauge_line(std::string& out, std::string_view name, const std::string& probe, const probe_series& p,
+                       double value) {
+  out += name;
+  out += '{';
+  append_common_labels(out, probe, p);
+  out += "} ";
+  exposition::append_value(out, value);
+  out += '\n';
+}
+
+}  // namespace
+
+void metrics::impl::write_probe_series(std::string& out) const {
+  using exposition::append_header;
+  append_header(out, "vitals_probe_success", "Whether the probe's last run succeeded (1) or failed (0)", "gauge");
+  for (const auto& [name, p] : probes_)
+    if (p.has_result) append_gauge_line(out, "vitals_probe_success", name, p, p.success ? 1 : 0);
+
+  append_header(out, "vitals_probe_up", "Probe state after failure and success thresholds: 1 up, 0 down", "gauge");
+  for (const auto& [name, p] : probes_)
+    if (p.has_result) append_gauge_line(out, "vitals_probe_up", name, p, p.up ? 1 : 0);
+
+  append_header(out, "vitals_probe_last_run_timestamp_seconds", "Unix time at which the probe's last run finished",
+                "gauge");
+  for (const auto& [name, p] : probes_)
+    if (p.has_result) append_gauge_line(out, "vitals_probe_last_run_timestamp_seconds", name, p, p.last_run);
+
+  append_header(out, "vitals_probe_runs_total",
+                "Probe runs by result: ok, fail, timeout, or skipped (previous run still in flight)", "counter");
+  for (const auto& [name, p] : probes_) {
+    for (const auto& [result, count] : {std::pair{"ok", p.ok}, std::pair{"fail", p.fail},
+                                        std::pair{"timeout", p.timeout}, std::pair{"skipped", p.skipped}}) {
+      out += "vitals_probe_runs_total{";
+      append_common_labels(out, name, p);
+      exposition::append_label(out, "result", result);
+      out += "} ";
+      exposition::append_value(out, static_cast<double>(count));
+      out += '\n';
+    }
+  }
+
+  append_header(out, "vitals_probe_duration_seconds", "Duration of probe runs, measured by the scheduler",
+                "histogram");
+  for (const auto& [name, p] : probes_) {
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < p.buckets.size(); ++i) {
+      cumulative += p.buckets[i];
+      out += "vitals_probe_duration_seconds_bucket{";
+      append_common_labels(out, name, p);
+      out += ",le=\"";
+      if (i < duration_buckets.size()) exposition::append_value(out, duration_buckets[i]);
+      else out += "+Inf";
+      out += "\"} ";
+      exposition::append_value(out, static_cast<double>(cumulative));
+      out += '\n';
+    }
+    append_gauge_line(out, "vitals_probe_duration_seconds_sum", name, p, p.duration_sum);
+    append_gauge_line(out, "vitals_probe_duration_seconds_count", name, p, static_cast<double>(p.duration_count));
+  }
+}
+
+void metrics::impl::write_kind_samples(std::string& out) const {
+  // Group by family first: the format wants each family's lines together.
+  std::vector<std::vector<std::pair<const std::string*, const sample*>>> by_family(kind_families_.size());
+  for (const auto& [name, p] : probes_) {
+    for (const auto& s : p.samples) {
+      auto it = family_index_.find(s.name);
+      if (it == family_index_.end()) continue;  // not declared by its kind: a probe bug, never exported
+      by_family[it->second].emplace_back(&name, &s);
+    }
+  }
+  for (std::size_t f = 0; f < kind_families_.size(); ++f) {
+    if (by_family[f].empty()) continue;
+    const auto& info = kind_families_[f];
+    exposition::append_header(out, info.name, info.help, info.kind == metric_kind::counter ? "counter" : "gauge");
+    for (const auto& [probe, s] : by_family[f]) {
+      out += info.name;
+      out += '{';
+      exposition::append_label(out, "probe", *probe, true);
+      for (const auto& [k, v] : s->labels) exposition::append_label(out, k, v);
+      out += "} ";
+      exposition::append_value(out, s->value);
+      out += '\n';
+    }
+  }
+}
 
 metrics::metrics(const probe_registry& registry) : impl_(std::make_unique<impl>(registry)) {}
 metrics::~metrics() = default;
 
 void metrics::probe_added(const probe_settings& s) {
-  auto& m = *impl_;
-  if (m.find(s.name)) probe_removed(s);
-  impl::probe_series p;
-  p.labels = {{"probe", s.name}, {"kind", s.type}};
-  p.duration = &m.duration_.Add(p.labels, duration_buckets());
-  auto with_result = [&](const char* result) {
-    auto labels = p.labels;
-    labels.emplace("result", result);
-    return &m.runs_.Add(labels);
-  };
-  p.ok = with_result("ok");
-  p.fail = with_result("fail");
-  p.timeout = with_result("timeout");
-  p.skipped = with_result("skipped");
-  m.probes_.emplace(s.name, std::move(p));
+  probe_series p;
+  p.kind = s.type;
+  impl_->probes_.insert_or_assign(s.name, std::move(p));
 }
 
 void metrics::probe_removed(const probe_settings& s) {
-  auto& m = *impl_;
-  auto it = m.probes_.find(s.name);
-  if (it == m.probes_.end()) return;
-  auto& p = it->second;
-  m.duration_.Remove(p.duration);
-  for (auto* c : {p.ok, p.fail, p.timeout, p.skipped}) m.runs_.Remove(c);
-  if (p.success) m.success_.Remove(p.success);
-  if (p.up) m.up_.Remove(p.up);
-  if (p.last_run) m.last_run_.Remove(p.last_run);
-  m.samples_.erase(s.name);
-  m.probes_.erase(it);
+  if (auto it = impl_->probes_.find(s.name); it != impl_->probes_.end()) impl_->probes_.erase(it);
 }
 
 void metrics::run_finished(const probe_settings& s, const run_outcome& out, std::optional<bool> up) {
-  auto& m = *impl_;
-  auto* p = m.find(s.name);
-  if (!p) return;
-  if (!p->success) {
-    p->success = &m.success_.Add(p->labels);
-    p->up = &m.up_.Add(p->labels);
-    p->last_run = &m.last_run_.Add(p->labels);
-  }
-  p->success->Set(out.result.ok ? 1 : 0);
-  p->up->Set(up.value_or(out.result.ok) ? 1 : 0);
-  p->last_run->Set(unix_seconds(out.finished_at));
-  p->duration->Observe(out.duration_seconds);
-  (out.timed_out ? p->timeout : out.result.ok ? p->ok : p->fail)->Increment();
-  m.samples_.set(s.name, out.result.samples);
+  auto it = impl_->probes_.find(s.name);
+  if (it == impl_->probes_.end()) return;
+  auto& p = it->second;
+  p.has_result = true;
+  p.success = out.result.ok;
+  p.up = up.value_or(out.result.ok);
+  p.last_run = unix_seconds(out.finished_at);
+  std::size_t bucket = 0;
+  while (bucket < duration_buckets.size() && out.duration_seconds > duration_buckets[bucket]) ++bucket;
+  ++p.buckets[bucket];
+  p.duration_sum += out.duration_seconds;
+  ++p.duration_count;
+  ++(out.timed_out ? p.timeout : out.result.ok ? p.ok : p.fail);
+  p.samples = out.result.samples;
 }
 
 void metrics::run_skipped(const probe_settings& s) {
-  if (auto* p = impl_->find(s.name)) p->skipped->Increment();
+  if (auto it = impl_->probes_.find(s.name); it != impl_->probes_.end()) ++it->second.skipped;
 }
 
 void metrics::scheduler_lag(double seconds) { impl_->lag_.Observe(seconds < 0 ? 0 : seconds); }
@@ -230,12 +226,15 @@ void metrics::config_loaded(bool ok) {
 }
 
 std::string metrics::serialize() const {
+  std::string out;
+  out.reserve(1024 + impl_->probes_.size() * 2600);  // about what one port probe takes
+  impl_->write_probe_series(out);
+  impl_->write_kind_samples(out);
   auto families = impl_->registry_->Collect();
-  for (auto* c : std::initializer_list<const prometheus::Collectable*>{&impl_->samples_, &impl_->self_}) {
-    auto more = c->Collect();
-    families.insert(families.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
-  }
-  return prometheus::TextSerializer().Serialize(families);
+  auto self = impl_->self_.Collect();
+  families.insert(families.end(), std::make_move_iterator(self.begin()), std::make_move_iterator(self.end()));
+  out += prometheus::TextSerializer().Serialize(families);
+  return out;
 }
 
 }  // namespace vitals

@@ -9,10 +9,10 @@ namespace vitals {
 
 class probe_registry;
 
-// Every vitals_* series (DESIGN §5) and the process_* self metrics, in one
-// prometheus-cpp registry plus two collectors of our own: the kind-specific
-// samples of each probe's last run, and /proc/self. Fed by the scheduler
-// through run_sink; read by GET /metrics. Loop thread only.
+// Every vitals_* series (DESIGN §5) and the process_* self metrics. Per-probe
+// series are plain numbers written straight into the exposition (they are
+// most of it); the daemon's own few series use prometheus-cpp. Fed by the
+// scheduler through run_sink; read by GET /metrics. Loop thread only.
 class metrics final : public run_sink {
 public:
   explicit metrics(const probe_registry& registry);

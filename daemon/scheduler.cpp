@@ -190,7 +190,7 @@ asio::awaitable<void> scheduler::run_once(std::shared_ptr<entry> e) {
     if (up) spdlog::info("probe {} is up", e->spec.settings.name);
     else spdlog::warn("probe {} is down: {}", e->spec.settings.name, out->result.error);
   }
-  e->last = *out;
+  e->last = std::move(*out);
   sink_.run_finished(e->spec.settings, *e->last, e->tracker.up());
 
   // Entering or leaving the unhealthy interval: re-plan from the last due time.

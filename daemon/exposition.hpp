@@ -1,0 +1,25 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace vitals::exposition {
+
+// Small pieces of the Prometheus text format 0.0.4, appended to `out`
+// without temporary strings: /metrics is written on the loop, and its cost
+// grows with every probe.
+
+// `# HELP name help` and `# TYPE name type` lines.
+void append_header(std::string& out, std::string_view name, std::string_view help, std::string_view type);
+
+// A label value with \, " and newline escaped.
+void append_label_value(std::string& out, std::string_view value);
+
+// `name="value"`, escaped; `first` omits the leading comma.
+void append_label(std::string& out, std::string_view name, std::string_view value, bool first = false);
+
+// A sample value: integers without exponent, others shortest round-trip,
+// and +Inf, -Inf, NaN spelled as Prometheus expects.
+void append_value(std::string& out, double value);
+
+}  // namespace vitals::exposition
