@@ -1,0 +1,354 @@
+#include "probes/port/socket_owner_index.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/address_v4.hpp>
+#include <boost/asio/ip/address_v6.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/system/system_error.hpp>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <map>
+#include <set>
+#include <string_view>
+
+namespace vitals {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+// RAII for opendir(); the scan opens one directory per process.
+struct dir_closer {
+  void operator()(DIR* d) const { ::closedir(d); }
+};
+using dir_ptr = std::unique_ptr<DIR, dir_closer>;
+
+// Reads a whole /proc-style file (their size is reported as 0, so read until
+// EOF). Returns false with `err` = errno when it cannot be opened or read.
+bool read_file(const std::string& path, std::string& out, int& err) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    err = errno;
+    return false;
+  }
+  out.clear();
+  char buf[8192];
+  while (true) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      err = errno;
+      ::close(fd);
+      return false;
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return true;
+}
+
+template <class Int>
+bool parse_int(std::string_view text, Int& value, int base = 10) {
+  if (text.empty()) return false;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value, base);
+  return ec == std::errc() && end == text.data() + text.size();
+}
+
+std::vector<std::string_view> split_whitespace(std::string_view line) {
+  std::vector<std::string_view> fields;
+  std::size_t i = 0;
+  while (i < line.size()) {
+    while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+    const std::size_t start = i;
+    while (i < line.size() && line[i] != ' ' && line[i] != '\t') ++i;
+    if (i > start) fields.push_back(line.substr(start, i - start));
+  }
+  return fields;
+}
+
+// The kernel prints each 32-bit word of the address with %08X as a host-order
+// integer (net/ipv4/tcp_ipv4.c, net/ipv6/tcp_ipv6.c), so the word's bytes in
+// host memory are the address bytes in network order.
+bool decode_word(std::string_view hex8, unsigned char* bytes) {
+  std::uint32_t word = 0;
+  if (hex8.size() != 8 || !parse_int(hex8, word, 16)) return false;
+  std::memcpy(bytes, &word, sizeof word);
+  return true;
+}
+
+bool decode_address(std::string_view hex, std::string& text) {
+  if (hex.size() == 8) {
+    asio::ip::address_v4::bytes_type bytes{};
+    if (!decode_word(hex, bytes.data())) return false;
+    text = asio::ip::address_v4(bytes).to_string();
+    return true;
+  }
+  if (hex.size() == 32) {
+    asio::ip::address_v6::bytes_type bytes{};
+    for (std::size_t w = 0; w < 4; ++w)
+      if (!decode_word(hex.substr(w * 8, 8), bytes.data() + w * 4)) return false;
+    text = asio::ip::address_v6(bytes).to_string();
+    return true;
+  }
+  return false;
+}
+
+// Appends the LISTEN sockets of one /proc/net/tcp{,6} text. Columns:
+// sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode ...
+void parse_net_tcp(std::string_view text, std::vector<port_listener>& out) {
+  constexpr std::string_view listen_state = "0A";
+  bool header = true;
+  while (!text.empty()) {
+    const auto eol = text.find('\n');
+    const auto line = text.substr(0, eol);
+    text.remove_prefix(eol == std::string_view::npos ? text.size() : eol + 1);
+    if (header) {  // "  sl  local_address rem_address   st ..."
+      header = false;
+      continue;
+    }
+    const auto fields = split_whitespace(line);
+    if (fields.size() < 10 || fields[3] != listen_state) continue;
+    const auto local = fields[1];
+    const auto colon = local.find(':');
+    if (colon == std::string_view::npos) continue;
+    port_listener l;
+    if (!decode_address(local.substr(0, colon), l.address)) continue;
+    if (!parse_int(local.substr(colon + 1), l.port, 16)) continue;
+    if (!parse_int(fields[7], l.socket_uid)) continue;
+    if (!parse_int(fields[9], l.inode) || l.inode == 0) continue;
+    out.push_back(std::move(l));
+  }
+}
+
+// "socket:[12345]" -> 12345.
+bool socket_inode(std::string_view link, std::uint64_t& inode) {
+  constexpr std::string_view prefix = "socket:[";
+  if (!link.starts_with(prefix) || !link.ends_with(']')) return false;
+  return parse_int(link.substr(prefix.size(), link.size() - prefix.size() - 1), inode);
+}
+
+bool is_pid(const char* name, int& pid) {
+  const std::string_view s(name);
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+         parse_int(s, pid) && pid > 0;
+}
+
+// uid -> user name, looked up once per scan.
+class user_names {
+public:
+  const std::string& name(uid_t uid) {
+    auto [it, inserted] = names_.try_emplace(uid);
+    if (inserted) it->second = lookup(uid);
+    return it->second;
+  }
+
+private:
+  static std::string lookup(uid_t uid) {
+    std::vector<char> buf(16 * 1024);
+    passwd pw{};
+    passwd* found = nullptr;
+    while (true) {
+      const int rc = ::getpwuid_r(uid, &pw, buf.data(), buf.size(), &found);
+      if (rc == ERANGE && buf.size() < 1024 * 1024) {
+        buf.resize(buf.size() * 2);
+        continue;
+      }
+      if (rc == 0 && found != nullptr) return found->pw_name;
+      return std::to_string(uid);
+    }
+  }
+
+  std::map<uid_t, std::string> names_;
+};
+
+// Cuts `s` to at most `max` bytes without splitting a UTF-8 sequence.
+void truncate_utf8(std::string& s, std::size_t max) {
+  if (s.size() <= max) return;
+  std::size_t cut = max;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+  s.resize(cut);
+}
+
+// Reads comm, status and cmdline of one process. nullopt when it vanished
+// (or is otherwise unreadable) while we looked.
+std::optional<socket_owner> read_owner(const std::string& proc_dir, int pid, user_names& users) {
+  socket_owner o;
+  o.pid = pid;
+  std::string text;
+  int err = 0;
+  if (!read_file(proc_dir + "/comm", text, err)) return std::nullopt;
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  o.process = text;
+
+  if (!read_file(proc_dir + "/status", text, err)) return std::nullopt;
+  const auto uid_at = text.find("\nUid:");
+  if (uid_at == std::string::npos) return std::nullopt;
+  {
+    const auto line_end = text.find('\n', uid_at + 1);
+    const auto fields = split_whitespace(std::string_view(text).substr(uid_at + 5, line_end - uid_at - 5));
+    // Uid: real effective saved fs — `ps -o user` shows the effective one.
+    if (fields.size() < 2 || !parse_int(fields[1], o.uid)) return std::nullopt;
+  }
+  o.user = users.name(o.uid);
+
+  // cmdline is empty for kernel threads and zombies; not an error.
+  if (read_file(proc_dir + "/cmdline", text, err)) {
+    const auto argv0_end = text.find('\0');
+    const std::string argv0 = text.substr(0, argv0_end);
+    const auto slash = argv0.rfind('/');
+    o.exe_name = slash == std::string::npos ? argv0 : argv0.substr(slash + 1);
+    std::replace(text.begin(), text.end(), '\0', ' ');
+    while (!text.empty() && text.back() == ' ') text.pop_back();
+    truncate_utf8(text, socket_owner::max_cmdline);
+    o.cmdline = std::move(text);
+  } else if (err == ENOENT || err == ESRCH) {
+    return std::nullopt;
+  }
+  return o;
+}
+
+}  // namespace
+
+std::vector<const port_listener*> owner_snapshot::find(std::uint16_t port) const {
+  std::vector<const port_listener*> found;
+  for (const auto& l : listeners)
+    if (l.port == port) found.push_back(&l);
+  return found;
+}
+
+owner_snapshot socket_owner_index::scan(const std::string& proc_root) {
+  owner_snapshot snap;
+  snap.taken_at = clock::now();
+  user_names users;
+
+  std::string text;
+  int err = 0;
+  for (const char* file : {"/net/tcp", "/net/tcp6"})
+    if (read_file(proc_root + file, text, err)) parse_net_tcp(text, snap.listeners);  // no IPv6: no tcp6
+  for (auto& l : snap.listeners) l.socket_user = users.name(l.socket_uid);
+  if (snap.listeners.empty()) return snap;
+
+  // inode -> every pid holding it, lowest first (std::set).
+  std::map<std::uint64_t, std::set<int>> holders;
+  for (const auto& l : snap.listeners) holders.try_emplace(l.inode);
+
+  dir_ptr proc(::opendir(proc_root.c_str()));
+  if (!proc) return snap;
+  std::string link(256, '\0');
+  while (const dirent* entry = ::readdir(proc.get())) {
+    int pid = 0;
+    if (!is_pid(entry->d_name, pid)) continue;
+    const std::string fd_path = proc_root + "/" + entry->d_name + "/fd";
+    dir_ptr fds(::opendir(fd_path.c_str()));
+    if (!fds) {
+      // EACCES/EPERM: another user's process and we lack CAP_SYS_PTRACE.
+      // ENOENT/ESRCH: it exited since readdir — skipped silently.
+      if (errno == EACCES || errno == EPERM) snap.permission_denied = true;
+      continue;
+    }
+    while (const dirent* fd_entry = ::readdir(fds.get())) {
+      if (fd_entry->d_name[0] == '.') continue;
+      const ssize_t n = ::readlinkat(::dirfd(fds.get()), fd_entry->d_name, link.data(), link.size());
+      if (n <= 0) continue;  // closed meanwhile
+      std::uint64_t inode = 0;
+      if (!socket_inode(std::string_view(link.data(), static_cast<std::size_t>(n)), inode)) continue;
+      if (auto it = holders.find(inode); it != holders.end()) it->second.insert(pid);
+    }
+  }
+
+  std::map<int, std::optional<socket_owner>> owners;  // pid -> owner, read once
+  for (auto& l : snap.listeners) {
+    for (int pid : holders[l.inode]) {
+      auto [it, inserted] = owners.try_emplace(pid);
+      if (inserted) it->second = read_owner(proc_root + "/" + std::to_string(pid), pid, users);
+      if (it->second) {
+        l.owner = it->second;
+        break;
+      }
+    }
+  }
+  return snap;
+}
+
+socket_owner_index::socket_owner_index(asio::io_context& io) : service(io), io_(io) {
+  scan_done_ = std::make_unique<asio::steady_timer>(io_);
+  scan_done_->expires_at(asio::steady_timer::time_point::max());
+}
+
+void socket_owner_index::shutdown() {
+  // Destroys pending waits (their coroutine frames are being torn down with
+  // the io_context anyway) while the timer's own service still exists.
+  scan_done_.reset();
+}
+
+asio::awaitable<std::shared_ptr<const owner_snapshot>> socket_owner_index::async_snapshot(asio::thread_pool& pool) {
+  return async_snapshot(pool, clock::time_point::min());
+}
+
+asio::awaitable<std::shared_ptr<const owner_snapshot>> socket_owner_index::async_snapshot(
+    asio::thread_pool& pool, clock::time_point not_before) {
+  for (;;) {
+    if (current_ && current_->taken_at >= not_before && clock::now() - current_->taken_at < max_age_)
+      co_return current_;
+    if (!scanning_) start_scan(pool);
+    // A scan started after not_before answers us, however short max_age is.
+    const bool answers_us = scan_started_at_ >= not_before;
+    const std::uint64_t generation = generation_;
+
+    struct waiting_count {
+      std::size_t& n;
+      explicit waiting_count(std::size_t& count) : n(count) { ++n; }
+      ~waiting_count() { --n; }
+    } count(waiting_);
+    // run_scan() wakes us by cancelling the timer, so operation_aborted is
+    // the normal outcome. Our own cancellation (the scheduler's deadline)
+    // also ends the wait that way; the unchanged generation tells them apart.
+    co_await scan_done_->async_wait(asio::as_tuple(asio::use_awaitable));
+    if (generation_ == generation)
+      throw boost::system::system_error(asio::error::operation_aborted, "socket_owner_index::async_snapshot");
+    if (answers_us && current_) co_return current_;
+  }
+}
+
+void socket_owner_index::start_scan(asio::thread_pool& pool) {
+  scanning_ = true;
+  scan_started_at_ = clock::now();
+  ++scans_;
+  // Detached from every caller, so a caller's cancellation cannot strand the
+  // others; it ends with the io_context at the latest.
+  asio::co_spawn(io_, run_scan(pool), asio::detached);
+}
+
+asio::awaitable<void> socket_owner_index::run_scan(asio::thread_pool& pool) {
+  std::shared_ptr<const owner_snapshot> result;
+  try {
+    // Runs scan() on a pool thread; the completion comes back to this
+    // coroutine's executor, the loop.
+    auto snap = co_await asio::co_spawn(
+        pool, []() -> asio::awaitable<owner_snapshot> { co_return scan(); }, asio::use_awaitable);
+    result = std::make_shared<const owner_snapshot>(std::move(snap));
+  } catch (const std::exception&) {
+    // Only allocation failure can get here; hand out an empty snapshot so
+    // waiters still wake up (their ports show no owner).
+    owner_snapshot empty;
+    empty.taken_at = scan_started_at_;
+    result = std::make_shared<const owner_snapshot>(std::move(empty));
+  }
+  current_ = std::move(result);
+  scanning_ = false;
+  ++generation_;
+  if (scan_done_) scan_done_->cancel();
+}
+
+}  // namespace vitals

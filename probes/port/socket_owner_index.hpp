@@ -1,0 +1,114 @@
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/execution_context.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace vitals {
+
+namespace asio = boost::asio;
+
+// The process holding a socket open: `lsof -i :PORT` without lsof.
+struct socket_owner {
+  int pid = 0;
+  std::string process;  // comm
+  uid_t uid = 0;
+  std::string user;     // name, or the uid as text when unknown
+  std::string cmdline;  // argv joined by spaces, at most socket_owner::max_cmdline bytes
+  std::string exe_name; // basename of argv[0]: the full name when comm (15 bytes) is cut short
+
+  static constexpr std::size_t max_cmdline = 200;
+
+  // True when `name` is this process's comm or the basename of its argv[0].
+  bool is_named(std::string_view name) const { return name == process || name == exe_name; }
+};
+
+// One listening TCP socket from /proc/net/tcp{,6}.
+struct port_listener {
+  std::string address;  // local address as text: "127.0.0.1", "::", "0.0.0.0"
+  std::uint16_t port = 0;
+  std::uint64_t inode = 0;
+  uid_t socket_uid = 0;          // from /proc/net/tcp: known even when the fds are not readable
+  std::string socket_user;
+  // Empty: no readable /proc/<pid>/fd holds the inode. When several
+  // processes share the socket (a prefork server), the lowest pid.
+  std::optional<socket_owner> owner;
+};
+
+// One scan of /proc: every listening TCP socket and who holds it.
+struct owner_snapshot {
+  std::vector<port_listener> listeners;
+  // Some /proc/<pid>/fd could not be read (EACCES): an owner may be hidden there.
+  bool permission_denied = false;
+  std::chrono::steady_clock::time_point taken_at{};
+
+  std::vector<const port_listener*> find(std::uint16_t port) const;
+};
+
+// Shared socket-inode -> owner index, one per io_context (an Asio service:
+// asio::use_service<socket_owner_index>(io)). However many port probes ask,
+// /proc is scanned at most once per max_age, on the thread pool, and only
+// when someone asks; callers arriving while a scan runs wait for that scan.
+// Used from the loop thread only.
+class socket_owner_index : public asio::execution_context::service {
+public:
+  using key_type = socket_owner_index;
+  static inline asio::execution_context::id id;
+
+  // Takes the io_context itself (not a bare execution_context): the wake-up
+  // timer needs its executor. asio::use_service<socket_owner_index>(io)
+  // passes it.
+  explicit socket_owner_index(asio::io_context& io);
+
+  // A snapshot no older than max_age. Must be awaited on the loop; the scan
+  // itself runs on `pool`. Cancelling the caller only stops its wait: the
+  // shared scan runs on for the others.
+  asio::awaitable<std::shared_ptr<const owner_snapshot>> async_snapshot(asio::thread_pool& pool);
+  // Same, but also taken no earlier than `not_before`: for a caller that
+  // knows something changed since the current snapshot (a port that just
+  // accepted a connection is missing from it).
+  asio::awaitable<std::shared_ptr<const owner_snapshot>> async_snapshot(
+      asio::thread_pool& pool, std::chrono::steady_clock::time_point not_before);
+
+  void set_max_age(std::chrono::steady_clock::duration d) { max_age_ = d; }
+  std::uint64_t scans() const { return scans_; }            // scans started so far
+  std::size_t waiting() const { return waiting_; }           // callers parked on a scan
+
+  // One blocking scan of `proc_root` (a /proc-like tree); safe on any
+  // thread (touches no member). Throws nothing but std::bad_alloc:
+  // processes vanishing mid-scan are skipped, unreadable fd tables set
+  // permission_denied.
+  static owner_snapshot scan(const std::string& proc_root = "/proc");
+
+private:
+  void shutdown() override;
+  void start_scan(asio::thread_pool& pool);
+  asio::awaitable<void> run_scan(asio::thread_pool& pool);
+
+  asio::io_context& io_;  // owns this service
+
+  std::chrono::steady_clock::duration max_age_ = std::chrono::seconds(1);
+  std::shared_ptr<const owner_snapshot> current_;
+  bool scanning_ = false;
+  std::chrono::steady_clock::time_point scan_started_at_{};
+  std::size_t waiting_ = 0;
+  std::uint64_t scans_ = 0;
+  std::uint64_t generation_ = 0;
+  // Waiters park on this timer (never expires); finishing a scan bumps
+  // generation_ and cancels it to wake them all. Reset in shutdown().
+  std::unique_ptr<asio::steady_timer> scan_done_;
+};
+
+}  // namespace vitals

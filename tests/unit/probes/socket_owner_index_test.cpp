@@ -1,0 +1,399 @@
+#include "probes/port/socket_owner_index.hpp"
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/system/system_error.hpp>
+
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <bit>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <future>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace vitals {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::string_literals;
+using snapshot_ptr = std::shared_ptr<const owner_snapshot>;
+
+// A /proc-like tree in a fresh temp dir, removed afterwards.
+class fake_proc {
+public:
+  fake_proc() {
+    std::string templ = (fs::temp_directory_path() / "vitals-proc-XXXXXX").string();
+    if (::mkdtemp(templ.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    root_ = templ;
+    fs::create_directories(root_ / "net");
+  }
+  ~fake_proc() {
+    std::error_code ec;
+    fs::remove_all(root_, ec);
+  }
+  fake_proc(const fake_proc&) = delete;
+  fake_proc& operator=(const fake_proc&) = delete;
+
+  std::string root() const { return root_.string(); }
+
+  void write(const fs::path& rel, const std::string& text) {
+    fs::create_directories((root_ / rel).parent_path());
+    std::ofstream(root_ / rel, std::ios::binary) << text;
+  }
+
+  // A process directory; missing pieces are left out on purpose by callers.
+  void process(int pid, const std::string& comm, int uid, const std::string& cmdline_with_nuls) {
+    const fs::path dir = std::to_string(pid);
+    write(dir / "comm", comm + "\n");
+    write(dir / "status", "Name:\t" + comm + "\nUmask:\t0022\nState:\tS (sleeping)\nUid:\t" + std::to_string(uid) +
+                              "\t" + std::to_string(uid) + "\t" + std::to_string(uid) + "\t" + std::to_string(uid) +
+                              "\nGid:\t0\t0\t0\t0\n");
+    write(dir / "cmdline", cmdline_with_nuls);
+  }
+
+  void fd(int pid, int fd, const std::string& target) {
+    const fs::path dir = root_ / std::to_string(pid) / "fd";
+    fs::create_directories(dir);
+    fs::create_symlink(target, dir / std::to_string(fd));
+  }
+
+private:
+  fs::path root_;
+};
+
+const std::string tcp_header =
+    "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
+const std::string tcp6_header =
+    "  sl  local_address                         remote_address                        st tx_queue rx_queue tr "
+    "tm->when retrnsmt   uid  timeout inode\n";
+
+std::string tcp_line(const std::string& local, const std::string& state, int uid, int inode) {
+  return "   0: " + local + " 00000000:0000 " + state + " 00000000:00000000 00:00000000 00000000  " +
+         std::to_string(uid) + "        0 " + std::to_string(inode) + " 1 0000000000000000 100 0 0 10 0\n";
+}
+
+std::string tcp6_line(const std::string& local, const std::string& state, int uid, int inode) {
+  return "   0: " + local + " 00000000000000000000000000000000:0000 " + state +
+         " 00000000:00000000 00:00000000 00000000  " + std::to_string(uid) + "        0 " + std::to_string(inode) +
+         " 1 0000000000000000 100 0 0 10 0\n";
+}
+
+const port_listener* by_inode(const owner_snapshot& s, std::uint64_t inode) {
+  for (const auto& l : s.listeners)
+    if (l.inode == inode) return &l;
+  return nullptr;
+}
+
+// The kernel prints address words in host byte order; the expected texts
+// below are written for little-endian hosts (x86-64, arm64).
+#define SKIP_UNLESS_LITTLE_ENDIAN()                                                  \
+  if constexpr (std::endian::native != std::endian::little) {                        \
+    GTEST_SKIP() << "fixture hex is written for little-endian /proc/net/tcp output"; \
+  }
+
+TEST(socket_owner_index_scan, decodes_ipv4_listen_addresses_and_ports) {
+  SKIP_UNLESS_LITTLE_ENDIAN();
+  fake_proc proc;
+  proc.write("net/tcp", tcp_header + tcp_line("0100007F:0BB9", "0A", 0, 1001) +  // 127.0.0.1:3001
+                            tcp_line("00000000:0050", "0A", 0, 1002) +           // 0.0.0.0:80
+                            tcp_line("0302010A:1F90", "0A", 0, 1003));           // 10.1.2.3:8080
+
+  auto snap = socket_owner_index::scan(proc.root());
+
+  ASSERT_EQ(snap.listeners.size(), 3u);
+  EXPECT_EQ(by_inode(snap, 1001)->address, "127.0.0.1");
+  EXPECT_EQ(by_inode(snap, 1001)->port, 3001);
+  EXPECT_EQ(by_inode(snap, 1002)->address, "0.0.0.0");
+  EXPECT_EQ(by_inode(snap, 1002)->port, 80);
+  EXPECT_EQ(by_inode(snap, 1003)->address, "10.1.2.3");
+  EXPECT_EQ(by_inode(snap, 1003)->port, 8080);
+}
+
+TEST(socket_owner_index_scan, decodes_ipv6_listen_addresses) {
+  SKIP_UNLESS_LITTLE_ENDIAN();
+  fake_proc proc;
+  proc.write("net/tcp6", tcp6_header +
+                             tcp6_line("00000000000000000000000001000000:0BBA", "0A", 0, 2001) +  // [::1]:3002
+                             tcp6_line("00000000000000000000000000000000:0BBB", "0A", 0, 2002) +  // [::]:3003
+                             tcp6_line("B80D0120000000000000000001000000:0BBC", "0A", 0, 2003) +  // 2001:db8::1
+                             tcp6_line("0000000000000000FFFF00000100007F:0BBD", "0A", 0, 2004));  // ::ffff:127.0.0.1
+
+  auto snap = socket_owner_index::scan(proc.root());
+
+  ASSERT_EQ(snap.listeners.size(), 4u);
+  EXPECT_EQ(by_inode(snap, 2001)->address, "::1");
+  EXPECT_EQ(by_inode(snap, 2001)->port, 3002);
+  EXPECT_EQ(by_inode(snap, 2002)->address, "::");
+  EXPECT_EQ(by_inode(snap, 2003)->address, "2001:db8::1");
+  EXPECT_EQ(by_inode(snap, 2004)->address, "::ffff:127.0.0.1");
+}
+
+TEST(socket_owner_index_scan, only_listen_state_sockets_are_listed) {
+  SKIP_UNLESS_LITTLE_ENDIAN();
+  fake_proc proc;
+  proc.write("net/tcp", tcp_header + tcp_line("0100007F:0BB9", "01", 0, 1001) +  // ESTABLISHED
+                            tcp_line("0100007F:0BBA", "06", 0, 1002) +           // TIME_WAIT
+                            tcp_line("0100007F:0BBB", "0A", 0, 1003) +           // LISTEN
+                            "garbage line\n");
+
+  auto snap = socket_owner_index::scan(proc.root());
+
+  ASSERT_EQ(snap.listeners.size(), 1u);
+  EXPECT_EQ(snap.listeners[0].inode, 1003u);
+  EXPECT_EQ(snap.find(3003).size(), 1u);
+  EXPECT_TRUE(snap.find(3001).empty());
+}
+
+TEST(socket_owner_index_scan, socket_uid_comes_from_proc_net_tcp) {
+  SKIP_UNLESS_LITTLE_ENDIAN();
+  fake_proc proc;
+  proc.write("net/tcp", tcp_header + tcp_line("0100007F:0BB9", "0A", 0, 1001) +
+                            tcp_line("0100007F:0BBA", "0A", 424242, 1002));
+
+  auto snap = socket_owner_index::scan(proc.root());
+
+  EXPECT_EQ(by_inode(snap, 1001)->socket_uid, 0u);
+  EXPECT_EQ(by_inode(snap, 1001)->socket_user, "root");
+  EXPECT_EQ(by_inode(snap, 1002)->socket_uid, 424242u);
+  EXPECT_EQ(by_inode(snap, 1002)->socket_user, "424242");  // no passwd entry: the uid as text
+}
+
+TEST(socket_owner_index_scan, owner_is_found_through_fd_links_with_comm_user_and_cmdline) {
+  SKIP_UNLESS_LITTLE_ENDIAN();
+  fake_proc proc;
+  proc.write("net/tcp", tcp_header + tcp_line("0100007F:0BB9", "0A", 0, 1001));
+  proc.process(4242, "python3", 0, "/usr/bin/python3\0-m\0http.server\0"s);
+  proc.fd(4242, 0, "/dev/null");
+  proc.fd(4242, 3, "socket:[999]");   // some other socket
+  proc.fd(4242, 4, "socket:[1001]");  // the listener
+
+  auto snap = socket_owner_index::scan(proc.root());
+
+  const auto* l = by_inode(snap, 1001);
+  ASSERT_NE(l, nullptr);
+  ASSERT_TRUE(l->owner.has_value());
+  EXPECT_EQ(l->owner->pid, 4242);
+  EXPECT_EQ(l->owner->process, "python3");
+  EXPECT_EQ(l->owner->exe_name, "python3");
+  EXPECT_EQ(l->owner->uid, 0u);
+  EXPECT_EQ(l->owner->user, "root");
+  EXPECT_EQ(l->owner->cmdline, "/usr/bin/python3 -m http.server");
+  EXPECT_FALSE(snap.permission_denied);
+}
+
+TEST(socket_owner_index_scan, long_cmdline_is_cut_to_200_bytes) {
+  SKIP_UNLESS_LITTLE_ENDIAN();
+  fake_proc proc;
+  proc.write("net/tcp", tcp_header + tcp_line("0100007F:0BB9", "0A", 0, 1001));
+  std::string argv = "/usr/bin/node\0"s + std::string(500, 'x') + '\0';
+  proc.process(77, "node", 0, argv);
+  proc.fd(77, 9, "socket:[1001]");
+
+  auto snap = socket_owner_index::scan(proc.root());
+
+  ASSERT_TRUE(by_inode(snap, 1001)->owner.has_value());
+  const auto& cmdline = by_inode(snap, 1001)->owner->cmdline;
+  EXPECT_EQ(cmdline.size(), socket_owner::max_cmdline);
+  EXPECT_EQ(cmdline.substr(0, 14), "/usr/bin/node ");
+}
+
+TEST(socket_owner_index_scan, process_that_vanished_mid_scan_is_skipped) {
+  SKIP_UNLESS_LITTLE_ENDIAN();
+  fake_proc proc;
+  proc.write("net/tcp", tcp_header + tcp_line("0100007F:0BB9", "0A", 0, 1001) +
+                            tcp_line("0100007F:0BBA", "0A", 0, 1002));
+  // pid 300 still lists the fd, but comm/status/cmdline are gone: it exited
+  // between readdir and reading them.
+  proc.fd(300, 5, "socket:[1001]");
+  // pid 301 shares the same socket and is still there.
+  proc.process(301, "worker", 0, "worker\0"s);
+  proc.fd(301, 5, "socket:[1001]");
+  // pid 302 vanished entirely after readdir: only its directory is left.
+  fs::create_directories(fs::path(proc.root()) / "302");
+  // pid 303 holds inode 1002 but has vanished too: 1002 has no owner.
+  proc.fd(303, 7, "socket:[1002]");
+
+  auto snap = socket_owner_index::scan(proc.root());
+
+  ASSERT_TRUE(by_inode(snap, 1001)->owner.has_value());
+  EXPECT_EQ(by_inode(snap, 1001)->owner->pid, 301);
+  EXPECT_FALSE(by_inode(snap, 1002)->owner.has_value());
+  EXPECT_FALSE(snap.permission_denied);  // vanishing is not a permission problem
+}
+
+TEST(socket_owner_index_scan, shared_socket_is_attributed_to_the_lowest_pid) {
+  SKIP_UNLESS_LITTLE_ENDIAN();
+  fake_proc proc;
+  proc.write("net/tcp", tcp_header + tcp_line("00000000:0050", "0A", 0, 1001));
+  proc.process(900, "nginx", 0, "nginx: worker process\0"s);
+  proc.fd(900, 6, "socket:[1001]");
+  proc.process(120, "nginx", 0, "nginx: master process /usr/sbin/nginx\0"s);
+  proc.fd(120, 6, "socket:[1001]");
+
+  auto snap = socket_owner_index::scan(proc.root());
+
+  ASSERT_TRUE(snap.listeners.at(0).owner.has_value());
+  EXPECT_EQ(snap.listeners[0].owner->pid, 120);
+}
+
+TEST(socket_owner_index_scan, missing_net_files_give_an_empty_snapshot) {
+  fake_proc proc;
+  auto snap = socket_owner_index::scan(proc.root());
+  EXPECT_TRUE(snap.listeners.empty());
+  EXPECT_FALSE(snap.permission_denied);
+}
+
+TEST(socket_owner_index_scan, real_proc_lists_a_listener_of_this_process) {
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+  const auto port = acceptor.local_endpoint().port();
+
+  auto snap = socket_owner_index::scan();
+
+  const auto found = snap.find(port);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0]->address, "127.0.0.1");
+  ASSERT_TRUE(found[0]->owner.has_value());
+  EXPECT_EQ(found[0]->owner->pid, ::getpid());
+}
+
+// --- async_snapshot: one shared scan -----------------------------------------
+
+// Holds the pool's only thread until released, so a test can line callers
+// up behind a scan that has not finished. Releases on destruction so the
+// pool can always be joined.
+class pool_gate {
+public:
+  explicit pool_gate(asio::thread_pool& pool) {
+    asio::post(pool, [f = open_.get_future().share()] { f.wait(); });
+  }
+  ~pool_gate() { release(); }
+  void release() {
+    if (!released_) open_.set_value();
+    released_ = true;
+  }
+
+private:
+  std::promise<void> open_;
+  bool released_ = false;
+};
+
+struct snapshot_waiters {
+  int done = 0;
+  int failed = 0;
+  std::vector<snapshot_ptr> got;
+
+  auto handler() {
+    return [this](std::exception_ptr e, snapshot_ptr s) {
+      ++done;
+      if (e) ++failed;
+      else got.push_back(std::move(s));
+    };
+  }
+};
+
+class socket_owner_index_async : public ::testing::Test {
+protected:
+  asio::io_context io;
+  asio::thread_pool pool{1};  // declared after io: joined before io is destroyed
+  socket_owner_index& index = asio::use_service<socket_owner_index>(io);
+
+  void run_while(const std::function<bool()>& cond) {
+    io.restart();
+    while (cond())
+      if (io.run_one() == 0) break;
+  }
+};
+
+TEST_F(socket_owner_index_async, concurrent_callers_share_one_scan) {
+  pool_gate gate(pool);
+  snapshot_waiters w;
+  for (int i = 0; i < 50; ++i) asio::co_spawn(io, index.async_snapshot(pool), w.handler());
+  run_while([&] { return index.waiting() < 50; });
+  EXPECT_EQ(index.waiting(), 50u);
+  EXPECT_EQ(index.scans(), 1u);
+
+  gate.release();
+  run_while([&] { return w.done < 50; });
+
+  EXPECT_EQ(w.failed, 0);
+  ASSERT_EQ(w.got.size(), 50u);
+  for (const auto& s : w.got) EXPECT_EQ(s.get(), w.got.front().get());  // the very same snapshot
+  EXPECT_EQ(index.scans(), 1u);
+  EXPECT_EQ(index.waiting(), 0u);
+}
+
+TEST_F(socket_owner_index_async, fresh_snapshot_is_reused_without_scanning) {
+  snapshot_waiters w;
+  asio::co_spawn(io, index.async_snapshot(pool), w.handler());
+  run_while([&] { return w.done < 1; });
+  asio::co_spawn(io, index.async_snapshot(pool), w.handler());
+  run_while([&] { return w.done < 2; });
+
+  ASSERT_EQ(w.got.size(), 2u);
+  EXPECT_EQ(w.got[0].get(), w.got[1].get());
+  EXPECT_EQ(index.scans(), 1u);
+}
+
+TEST_F(socket_owner_index_async, snapshot_older_than_max_age_is_replaced) {
+  index.set_max_age(std::chrono::steady_clock::duration::zero());
+  snapshot_waiters w;
+  asio::co_spawn(io, index.async_snapshot(pool), w.handler());
+  run_while([&] { return w.done < 1; });
+  asio::co_spawn(io, index.async_snapshot(pool), w.handler());
+  run_while([&] { return w.done < 2; });
+
+  ASSERT_EQ(w.got.size(), 2u);
+  EXPECT_NE(w.got[0].get(), w.got[1].get());
+  EXPECT_EQ(index.scans(), 2u);
+}
+
+TEST_F(socket_owner_index_async, not_before_forces_a_scan_newer_than_the_cached_one) {
+  snapshot_waiters w;
+  asio::co_spawn(io, index.async_snapshot(pool), w.handler());
+  run_while([&] { return w.done < 1; });
+  const auto after_first = std::chrono::steady_clock::now();
+  asio::co_spawn(io, index.async_snapshot(pool, after_first), w.handler());
+  run_while([&] { return w.done < 2; });
+
+  ASSERT_EQ(w.got.size(), 2u);
+  EXPECT_EQ(index.scans(), 2u);
+  EXPECT_GE(w.got[1]->taken_at, after_first);
+}
+
+TEST_F(socket_owner_index_async, cancelled_caller_stops_waiting_and_others_still_get_the_scan) {
+  pool_gate gate(pool);
+  snapshot_waiters cancelled;
+  snapshot_waiters patient;
+  asio::cancellation_signal signal;
+  asio::co_spawn(io, index.async_snapshot(pool), asio::bind_cancellation_slot(signal.slot(), cancelled.handler()));
+  asio::co_spawn(io, index.async_snapshot(pool), patient.handler());
+  run_while([&] { return index.waiting() < 2; });
+
+  signal.emit(asio::cancellation_type::terminal);
+  run_while([&] { return cancelled.done < 1; });
+  EXPECT_EQ(cancelled.failed, 1);  // operation_aborted, while the scan is still blocked
+  EXPECT_EQ(index.waiting(), 1u);
+
+  gate.release();
+  run_while([&] { return patient.done < 1; });
+  EXPECT_EQ(patient.failed, 0);
+  ASSERT_EQ(patient.got.size(), 1u);
+  EXPECT_NE(patient.got[0], nullptr);
+  EXPECT_EQ(index.scans(), 1u);
+}
+
+}  // namespace
+}  // namespace vitals
