@@ -1,0 +1,121 @@
+"""Helpers for end-to-end tests: run vitalsd as a user would and talk to it."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+VITALSD = os.environ.get("VITALSD", "vitalsd")
+
+
+def wait_for(predicate, limit=20.0, what="condition"):
+    """Polls predicate until it is truthy; the limit is a safety net, not a timing assert."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {limit}s waiting for {what}")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def listener(backlog=16):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(backlog)
+    return s
+
+
+def comm_of(pid):
+    with open(f"/proc/{pid}/comm") as f:
+        return f.read().strip()
+
+
+class Daemon:
+    """vitalsd run -c FILE, with its stderr collected line by line."""
+
+    def __init__(self, config_text, extra_env=None):
+        self.dir = tempfile.TemporaryDirectory(prefix="vitals-e2e-")
+        self.config_path = os.path.join(self.dir.name, "vitals.yaml")
+        self.write_config(config_text)
+        env = dict(os.environ, **(extra_env or {}))
+        self.proc = subprocess.Popen([VITALSD, "run", "-c", self.config_path], stderr=subprocess.PIPE,
+                                     stdout=subprocess.DEVNULL, text=True, env=env)
+        self.lines = []
+        self._lock = threading.Lock()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        line = wait_for(lambda: self.find_log(r"listening on http://([0-9.]+):(\d+)/"), what="listening line")
+        m = re.search(r"listening on http://([0-9.]+):(\d+)/", line)
+        self.base = f"http://{m.group(1)}:{m.group(2)}"
+
+    def _read(self):
+        for line in self.proc.stderr:
+            with self._lock:
+                self.lines.append(line.rstrip("\n"))
+
+    def log(self):
+        with self._lock:
+            return list(self.lines)
+
+    def find_log(self, pattern):
+        for line in self.log():
+            if re.search(pattern, line):
+                return line
+        return None
+
+    def write_config(self, text):
+        with open(self.config_path, "w") as f:
+            f.write(text)
+
+    def get(self, path, method="GET"):
+        req = urllib.request.Request(self.base + path, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def metrics(self):
+        status, body = self.get("/metrics")
+        assert status == 200, body
+        return body
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.dir.cleanup()
+
+
+def sample(metrics_text, name, **labels):
+    """Value of the series `name` whose labels include `labels`, or None."""
+    for line in metrics_text.splitlines():
+        if line.startswith("#"):
+            continue
+        m = re.match(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$", line)
+        if not m or m.group(1) != name:
+            continue
+        have = dict(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
+        if all(have.get(k) == str(v) for k, v in labels.items()):
+            return float(m.group(4))
+    return None
