@@ -101,8 +101,8 @@ int run_check(const check_options& options) {
     failed += ok ? 0 : 1;
     out << (ok ? green : red) << (ok ? "✓" : "✗") << reset << " " << pad(s.settings.name, name_w) << "  "
         << pad(s.settings.type, kind_w) << "  " << pad(s.instance->target(), target_w) << "  "
-        << pad(format_seconds(o.duration_seconds), 9) << "  ";
-    if (!ok) out << red << o.result.error << reset << " " << dim << "(" << o.result.reason << ")" << reset;
+        << (ok ? format_seconds(o.duration_seconds) : pad(format_seconds(o.duration_seconds), 9) + "  ");
+    if (!ok) out << red << o.result.error << reset << " " << dim << "[" << o.result.reason << "]" << reset;
     out << "\n";
     for (const auto& [k, v] : o.result.evidence)
       out << "    " << dim << k << ":" << reset << " " << v << "\n";
