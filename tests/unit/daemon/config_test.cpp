@@ -2,6 +2,8 @@
 
 #include "test_probe_kind.hpp"
 
+#include "support/temp_env.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -37,31 +39,8 @@ std::string only_error(const load_result& r) {
   return r.errors.empty() ? std::string() : r.errors[0].str();
 }
 
-class temp_file {
-public:
-  explicit temp_file(const std::string& content) {
-    char name[] = "/tmp/vitals_config_test_XXXXXX";
-    int fd = ::mkstemp(name);
-    EXPECT_GE(fd, 0);
-    path_ = name;
-    EXPECT_EQ(::write(fd, content.data(), content.size()), static_cast<ssize_t>(content.size()));
-    ::close(fd);
-  }
-  ~temp_file() { std::remove(path_.c_str()); }
-  const std::string& path() const { return path_; }
-
-private:
-  std::string path_;
-};
-
-class scoped_env {
-public:
-  scoped_env(const char* name, const char* value) : name_(name) { ::setenv(name, value, 1); }
-  ~scoped_env() { ::unsetenv(name_); }
-
-private:
-  const char* name_;
-};
+using test::scoped_env;
+using test::temp_file;
 
 const char* const one_probe =
     "probes:\n"

@@ -1,5 +1,7 @@
 #include "daemon/node_reader.hpp"
 
+#include "support/temp_env.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -13,33 +15,8 @@ using namespace std::chrono_literals;
 namespace vitals {
 namespace {
 
-// A file under /tmp that is removed when the test ends.
-class temp_file {
-public:
-  explicit temp_file(const std::string& content) {
-    char name[] = "/tmp/vitals_node_reader_test_XXXXXX";
-    int fd = ::mkstemp(name);
-    EXPECT_GE(fd, 0);
-    path_ = name;
-    EXPECT_EQ(::write(fd, content.data(), content.size()), static_cast<ssize_t>(content.size()));
-    ::close(fd);
-  }
-  ~temp_file() { std::remove(path_.c_str()); }
-  const std::string& path() const { return path_; }
-
-private:
-  std::string path_;
-};
-
-// An environment variable set for one test.
-class scoped_env {
-public:
-  scoped_env(const char* name, const char* value) : name_(name) { ::setenv(name, value, 1); }
-  ~scoped_env() { ::unsetenv(name_); }
-
-private:
-  const char* name_;
-};
+using test::scoped_env;
+using test::temp_file;
 
 std::vector<std::string> messages(const diagnostics& d) {
   std::vector<std::string> out;
