@@ -432,13 +432,13 @@ asio::awaitable<probe_result> port_probe::run() {
         result.evidence.emplace_back(key_prefix + "listen", listen_text(*l));
       }
       if (!owners.listener_found)
-        result.evidence.emplace_back(key_prefix + "owner", "unknown (no listening socket found in /proc/net/tcp)");
+        result.evidence.emplace_back(key_prefix + "owner", "unknown (no listening socket found on this host)");
     }
 
     // Why the owner is not known, for error texts.
     auto unknown_because = [&]() -> std::string {
       if (!looked_up) return o.endpoint.address().to_string() + " is not an address of this host";
-      if (!owners.listener_found) return "no listening socket found in /proc/net/tcp";
+      if (!owners.listener_found) return "no listening socket found on this host";
       if (snapshot->permission_denied) return "permission denied reading other processes' sockets";
       return "no visible process holds its listening socket";
     };

@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 namespace vitals {
@@ -35,12 +36,12 @@ struct socket_owner {
   bool is_named(std::string_view name) const { return name == process || name == exe_name; }
 };
 
-// One listening TCP socket from /proc/net/tcp{,6}.
+// One listening TCP socket, from sock_diag netlink or /proc/net/tcp{,6}.
 struct port_listener {
   std::string address;  // local address as text: "127.0.0.1", "::", "0.0.0.0"
   std::uint16_t port = 0;
   std::uint64_t inode = 0;
-  uid_t socket_uid = 0;          // from /proc/net/tcp: known even when the fds are not readable
+  uid_t socket_uid = 0;          // the socket's own uid: known even when the fds are not readable
   std::string socket_user;
   // Empty: no readable /proc/<pid>/fd holds the inode. When several
   // processes share the socket (a prefork server), the lowest pid.
@@ -53,6 +54,8 @@ struct owner_snapshot {
   // Some /proc/<pid>/fd could not be read (EACCES): an owner may be hidden there.
   bool permission_denied = false;
   std::chrono::steady_clock::time_point taken_at{};
+  // Where `listeners` came from: "netlink" (sock_diag) or "proc" (/proc/net/tcp{,6} text).
+  std::string listeners_source;
 
   std::vector<const port_listener*> find(std::uint16_t port) const;
 };
@@ -89,8 +92,17 @@ public:
   // One blocking scan of `proc_root` (a /proc-like tree); safe on any
   // thread (touches no member). Throws nothing but std::bad_alloc:
   // processes vanishing mid-scan are skipped, unreadable fd tables set
-  // permission_denied.
+  // permission_denied. For the real "/proc" the listeners come from
+  // listeners_from_netlink(); after its first failure, for the rest of the
+  // process's life, from listeners_from_proc().
   static owner_snapshot scan(const std::string& proc_root = "/proc");
+
+  // This network namespace's listening TCP sockets via NETLINK_SOCK_DIAG
+  // (as `ss -lt` does); on failure sets `ec` and returns none.
+  static std::vector<port_listener> listeners_from_netlink(std::error_code& ec);
+  // The same read from `proc_root`/net/tcp{,6}; a missing file lists nothing.
+  static std::vector<port_listener> listeners_from_proc(const std::string& proc_root);
+  // Both fill address, port, inode and socket_uid only; scan() adds the rest.
 
 private:
   void shutdown() override;

@@ -5,22 +5,36 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/system/system_error.hpp>
 
 #include <gtest/gtest.h>
 
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <bit>
+#include <cerrno>
+#include <cstddef>
 #include <exception>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <future>
+#include <iterator>
 #include <memory>
+#include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace vitals {
@@ -267,6 +281,204 @@ TEST(socket_owner_index_scan, real_proc_lists_a_listener_of_this_process) {
   EXPECT_EQ(found[0]->address, "127.0.0.1");
   ASSERT_TRUE(found[0]->owner.has_value());
   EXPECT_EQ(found[0]->owner->pid, ::getpid());
+}
+
+TEST(socket_owner_index_scan, proc_like_tree_is_read_as_text) {
+  SKIP_UNLESS_LITTLE_ENDIAN();
+  fake_proc proc;
+  proc.write("net/tcp", tcp_header + tcp_line("0100007F:0BB9", "0A", 0, 1001));
+
+  auto snap = socket_owner_index::scan(proc.root());
+
+  EXPECT_EQ(snap.listeners_source, "proc");  // netlink would list the host's sockets, not the tree's
+  ASSERT_EQ(snap.listeners.size(), 1u);
+}
+
+// --- the real /proc: listeners through NETLINK_SOCK_DIAG ---------------------
+//
+// The test machines and CI run Linux with sock_diag, so a scan that fell
+// back to /proc text here fails: it is not skipped.
+
+std::uint64_t inode_of(int fd) {
+  struct stat st {};
+  return ::fstat(fd, &st) == 0 ? static_cast<std::uint64_t>(st.st_ino) : 0;
+}
+
+const port_listener* listener_at(const owner_snapshot& s, const std::string& address, std::uint16_t port) {
+  for (const auto* l : s.find(port))
+    if (l->address == address) return l;
+  return nullptr;
+}
+
+TEST(socket_owner_index_netlink, real_proc_scan_lists_ipv4_listener_with_its_inode_and_uid) {
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+  const auto port = acceptor.local_endpoint().port();
+
+  const auto snap = socket_owner_index::scan("/proc");
+
+  EXPECT_EQ(snap.listeners_source, "netlink");
+  const auto* l = listener_at(snap, "127.0.0.1", port);
+  ASSERT_NE(l, nullptr);
+  EXPECT_EQ(l->inode, inode_of(acceptor.native_handle()));
+  EXPECT_EQ(l->socket_uid, ::geteuid());
+  ASSERT_TRUE(l->owner.has_value());
+  EXPECT_EQ(l->owner->pid, ::getpid());
+}
+
+TEST(socket_owner_index_netlink, real_proc_scan_lists_ipv6_listener_with_its_inode_and_uid) {
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("::1"), 0});
+  const auto port = acceptor.local_endpoint().port();
+
+  const auto snap = socket_owner_index::scan("/proc");
+
+  EXPECT_EQ(snap.listeners_source, "netlink");
+  const auto* l = listener_at(snap, "::1", port);
+  ASSERT_NE(l, nullptr);
+  EXPECT_EQ(l->inode, inode_of(acceptor.native_handle()));
+  EXPECT_EQ(l->socket_uid, ::geteuid());
+  ASSERT_TRUE(l->owner.has_value());
+  EXPECT_EQ(l->owner->pid, ::getpid());
+}
+
+using listener_key = std::tuple<std::string, std::uint16_t, std::uint64_t, uid_t>;
+
+std::set<listener_key> keys_of(const std::vector<port_listener>& listeners) {
+  std::set<listener_key> keys;
+  for (const auto& l : listeners) keys.emplace(l.address, l.port, l.inode, l.socket_uid);
+  return keys;
+}
+
+std::string describe_difference(const std::set<listener_key>& netlink, const std::set<listener_key>& proc) {
+  std::string text;
+  auto list = [&](const std::set<listener_key>& from, const std::set<listener_key>& other, const char* label) {
+    for (const auto& k : from)
+      if (!other.contains(k))
+        text += std::string(label) + " " + std::get<0>(k) + ":" + std::to_string(std::get<1>(k)) + " inode " +
+                std::to_string(std::get<2>(k)) + " uid " + std::to_string(std::get<3>(k)) + "\n";
+  };
+  list(netlink, proc, "only netlink:");
+  list(proc, netlink, "only proc:");
+  return text;
+}
+
+TEST(socket_owner_index_netlink, netlink_and_proc_text_list_the_same_listeners) {
+  // One listener of each kind that changes the text: IPv4, IPv6, dual-stack.
+  asio::io_context io;
+  asio::ip::tcp::acceptor v4(io, {asio::ip::make_address("127.0.0.1"), 0});
+  asio::ip::tcp::acceptor v6(io, {asio::ip::make_address("::1"), 0});
+  asio::ip::tcp::acceptor dual(io);
+  dual.open(asio::ip::tcp::v6());
+  dual.set_option(asio::ip::v6_only(false));
+  dual.bind({asio::ip::address_v6::any(), 0});
+  dual.listen();
+  const std::set<listener_key> ours = {
+      {"127.0.0.1", v4.local_endpoint().port(), inode_of(v4.native_handle()), ::geteuid()},
+      {"::1", v6.local_endpoint().port(), inode_of(v6.native_handle()), ::geteuid()},
+      {"::", dual.local_endpoint().port(), inode_of(dual.native_handle()), ::geteuid()},
+  };
+
+  // Other processes on this machine open and close listeners at any time.
+  // A round counts when netlink saw the same set before and after the /proc
+  // read; a real disagreement fails every round.
+  std::string difference;
+  for (int round = 0; round < 20; ++round) {
+    std::error_code ec;
+    const auto before = keys_of(socket_owner_index::listeners_from_netlink(ec));
+    ASSERT_FALSE(ec) << "netlink unavailable: " << ec.message();
+    const auto proc = keys_of(socket_owner_index::listeners_from_proc("/proc"));
+    const auto after = keys_of(socket_owner_index::listeners_from_netlink(ec));
+    ASSERT_FALSE(ec) << "netlink unavailable: " << ec.message();
+    if (before != after) continue;
+    if (before == proc) {
+      for (const auto& k : ours) EXPECT_TRUE(proc.contains(k)) << std::get<0>(k) << ":" << std::get<1>(k);
+      return;
+    }
+    difference = describe_difference(before, proc);
+  }
+  FAIL() << "netlink and /proc/net/tcp{,6} disagree:\n" << difference;
+}
+
+// Makes socket(AF_NETLINK, ...) fail with EAFNOSUPPORT from now on, as in a
+// sandbox without netlink. Irreversible: only for a forked child.
+bool deny_netlink_sockets() {
+#if defined(__x86_64__)
+  constexpr std::uint32_t native_arch = AUDIT_ARCH_X86_64;
+#elif defined(__aarch64__)
+  constexpr std::uint32_t native_arch = AUDIT_ARCH_AARCH64;
+#else
+  return false;
+#endif
+#if defined(__x86_64__) || defined(__aarch64__)
+  // socket()'s first argument; its low 32 bits on a little-endian machine.
+  constexpr std::uint32_t domain_at =
+      offsetof(seccomp_data, args) + (std::endian::native == std::endian::big ? 4 : 0);
+  sock_filter filter[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, native_arch, 1, 0),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_socket, 1, 0),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, domain_at),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AF_NETLINK, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EAFNOSUPPORT & SECCOMP_RET_DATA)),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  sock_fprog program{static_cast<unsigned short>(std::size(filter)), filter};
+  return ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+         ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) == 0;
+#endif
+}
+
+// Runs `child` in a forked process and returns what it wrote. The test
+// process has no running thread here, so the child may allocate freely.
+std::string output_of_child(const std::function<std::string()>& child) {
+  int fds[2];
+  if (::pipe(fds) != 0) return "pipe failed";
+  const pid_t pid = ::fork();
+  if (pid < 0) return "fork failed";
+  if (pid == 0) {
+    ::close(fds[0]);
+    const std::string out = child();
+    const ssize_t written = ::write(fds[1], out.data(), out.size());
+    ::_exit(written == static_cast<ssize_t>(out.size()) ? 0 : 1);
+  }
+  ::close(fds[1]);
+  std::string out;
+  char buf[512];
+  ssize_t n = 0;
+  while ((n = ::read(fds[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+    if (n > 0) out.append(buf, static_cast<std::size_t>(n));
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return out;
+}
+
+TEST(socket_owner_index_netlink, scan_without_netlink_falls_back_to_proc_text) {
+#if !defined(__x86_64__) && !defined(__aarch64__)
+  GTEST_SKIP() << "seccomp filter written for x86-64 and arm64";
+#endif
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+  const auto port = acceptor.local_endpoint().port();
+  const auto inode = inode_of(acceptor.native_handle());
+
+  const auto out = output_of_child([&]() -> std::string {
+    if (!deny_netlink_sockets()) return "seccomp failed";
+    std::error_code ec;
+    socket_owner_index::listeners_from_netlink(ec);
+    const auto first = socket_owner_index::scan("/proc");
+    const auto second = socket_owner_index::scan("/proc");
+    const auto* l = listener_at(first, "127.0.0.1", port);
+    return "denied=" + std::to_string(ec == std::error_code(EAFNOSUPPORT, std::system_category())) +
+           " source=" + first.listeners_source + " found=" + std::to_string(l != nullptr && l->inode == inode) +
+           " then=" + second.listeners_source;
+  });
+
+  EXPECT_EQ(out, "denied=1 source=proc found=1 then=proc");
 }
 
 // --- async_snapshot: one shared scan -----------------------------------------
