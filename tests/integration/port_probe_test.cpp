@@ -5,6 +5,7 @@
 #include "probes/port/port_list.hpp"
 #include "probes/port/port_probe.hpp"
 #include "probes/port/socket_owner_index.hpp"
+#include "support/pool_gate.hpp"
 #include "support/run_probe.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -203,24 +204,7 @@ private:
   std::uint16_t port_ = 0;
 };
 
-// Holds the pool's only thread until released, so a test can line probes up
-// behind a /proc scan that has not finished. Releases on destruction so the
-// pool can always be joined.
-class pool_gate {
-public:
-  explicit pool_gate(asio::thread_pool& pool) {
-    asio::post(pool, [f = open_.get_future().share()] { f.wait(); });
-  }
-  ~pool_gate() { release(); }
-  void release() {
-    if (!released_) open_.set_value();
-    released_ = true;
-  }
-
-private:
-  std::promise<void> open_;
-  bool released_ = false;
-};
+using test::pool_gate;
 
 class port_probe_test : public ::testing::Test {
 protected:

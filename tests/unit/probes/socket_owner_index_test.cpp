@@ -1,5 +1,7 @@
 #include "probes/port/socket_owner_index.hpp"
 
+#include "support/pool_gate.hpp"
+
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -483,24 +485,7 @@ TEST(socket_owner_index_netlink, scan_without_netlink_falls_back_to_proc_text) {
 
 // --- async_snapshot: one shared scan -----------------------------------------
 
-// Holds the pool's only thread until released, so a test can line callers
-// up behind a scan that has not finished. Releases on destruction so the
-// pool can always be joined.
-class pool_gate {
-public:
-  explicit pool_gate(asio::thread_pool& pool) {
-    asio::post(pool, [f = open_.get_future().share()] { f.wait(); });
-  }
-  ~pool_gate() { release(); }
-  void release() {
-    if (!released_) open_.set_value();
-    released_ = true;
-  }
-
-private:
-  std::promise<void> open_;
-  bool released_ = false;
-};
+using test::pool_gate;
 
 struct snapshot_waiters {
   int done = 0;
