@@ -1,0 +1,66 @@
+#pragma once
+
+#include "probes/postgres/pg_connection.hpp"
+#include "probes/probe.hpp"
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace vitals {
+
+class node_reader;
+struct probe_settings;
+
+// `type: postgres` — one libpq connection per probe, kept open across runs,
+// and one round trip per run that reads pg_stat_activity (connections by
+// state, idle-in-transaction and query ages, blocked sessions), the usable
+// max_connections and the database size. The probe's own session is
+// excluded from every count.
+// Failure reasons: refused, auth, no_database, too_many_connections,
+// protocol, ssl, closed, resolve, unreachable, timeout (statement_timeout),
+// query, error. See docs/probes/postgres.md.
+class postgres_probe final : public probe {
+public:
+  static constexpr std::string_view type = "postgres";
+
+  struct settings {
+    pg_params params;      // the conninfo's keywords, minus password
+    std::string password;  // secret: never logged, labelled or shown
+    std::string host;      // a name, an IP literal or a unix socket directory
+    std::string hostaddr;  // given in the conninfo: no lookup
+    std::string port = "5432";
+    std::string dbname;    // for target(); empty: libpq's default (the user name)
+    std::chrono::milliseconds statement_timeout{4000};  // below the probe's timeout
+  };
+
+  // `ctx` must outlive the probe; so must ctx.io's loop, which the
+  // connection's descriptor lives on.
+  postgres_probe(settings s, const probe_context& ctx);
+
+  static std::unique_ptr<probe> create(const probe_settings&, node_reader&, const probe_context&);
+  static std::span<const metric_info> metrics();
+
+  asio::awaitable<probe_result> run() override;
+  // "127.0.0.1:5432/app": never the user, password or other conninfo keys.
+  std::string target() const override;
+
+  const settings& config() const { return settings_; }
+  // The server pid of the probe's own session, 0 when not connected.
+  int backend_pid() const { return connection_.backend_pid(); }
+
+private:
+  // Opens connection_ (resolving a host name first). Returns the failure,
+  // or nullopt when connected.
+  asio::awaitable<std::optional<probe_result>> connect();
+
+  settings settings_;
+  const probe_context* ctx_;
+  pg_connection connection_;  // reused across runs; reopened after any failure
+  double connect_seconds_ = 0;  // of the last successful connect
+};
+
+}  // namespace vitals
