@@ -1,11 +1,14 @@
 #include "probes/port/port_probe.hpp"
 #include "probes/postgres/postgres_probe.hpp"
 #include "probes/probe_registry.hpp"
+#include "probes/redis/redis_probe.hpp"
 
 namespace vitals {
 
+// The one list of probe kinds: the YAML `type:` of each comes from its class.
 void register_builtin_probes(probe_registry& registry) {
   registry.add<port_probe>();
+  registry.add<redis_probe>();
   registry.add<postgres_probe>();
 }
 
