@@ -1,68 +1,10 @@
 """A hung PostgreSQL target must not delay a healthy Redis target, nor /metrics."""
 
-import shutil
-import socket
-import subprocess
-import tempfile
 import textwrap
-import threading
 import time
 import unittest
 
-from vitals_harness import Daemon, free_port, sample, wait_for
-
-
-class HungServer:
-    """Accepts connections and never says a word: a wedged database."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.held = []
-        self._stop = False
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while not self._stop:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.held.append(conn)
-
-    def close(self):
-        self._stop = True
-        self.sock.close()
-        for c in self.held:
-            c.close()
-
-
-class RedisServer:
-    def __init__(self):
-        binary = shutil.which("redis-server")
-        assert binary, "redis-server (Debian package redis-server) is required"
-        self.dir = tempfile.TemporaryDirectory(prefix="vitals-redis-")
-        self.port = free_port()
-        self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", self.dir.name, "--daemonize", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-        def accepts():
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
-                    s.sendall(b"PING\r\n")
-                    return s.recv(16).startswith(b"+PONG")
-            except OSError:
-                return False
-        wait_for(accepts, what="redis-server to accept")
-
-    def close(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
-        self.dir.cleanup()
+from vitals_harness import Daemon, HungServer, RedisServer, sample, wait_for
 
 
 class LoopIsolationTest(unittest.TestCase):

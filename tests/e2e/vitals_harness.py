@@ -2,6 +2,7 @@
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -104,6 +105,8 @@ class Daemon:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self._reader.join(timeout=10)  # EOF once the process is gone
+        self.proc.stderr.close()
         self.dir.cleanup()
 
 
@@ -119,3 +122,57 @@ def sample(metrics_text, name, **labels):
         if all(have.get(k) == str(v) for k, v in labels.items()):
             return float(m.group(4))
     return None
+
+
+class HungServer:
+    """Accepts connections and never says a word: a wedged database."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.held = []
+        self._stop = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self._stop:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.held.append(conn)
+
+    def close(self):
+        self._stop = True
+        self.sock.close()
+        for c in self.held:
+            c.close()
+
+
+class RedisServer:
+    def __init__(self, extra_args=()):
+        binary = shutil.which("redis-server")
+        assert binary, "redis-server (Debian package redis-server) is required"
+        self.dir = tempfile.TemporaryDirectory(prefix="vitals-redis-")
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", self.dir.name, "--daemonize", "no", *extra_args],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def accepts():
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    s.sendall(b"PING\r\n")
+                    reply = s.recv(64)
+                    return reply.startswith(b"+PONG") or reply.startswith(b"-NOAUTH")
+            except OSError:
+                return False
+        wait_for(accepts, what="redis-server to accept")
+
+    def close(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        self.dir.cleanup()
