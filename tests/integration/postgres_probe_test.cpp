@@ -7,6 +7,7 @@
 
 #include "daemon/config.hpp"
 #include "daemon/node_reader.hpp"
+#include "fixtures/postgres_fake_servers.hpp"
 #include "support/postgres_cluster.hpp"
 #include "support/run_probe.hpp"
 
@@ -36,10 +37,13 @@ namespace vitals {
 namespace {
 
 using namespace std::chrono_literals;
+using test::garbage_server;
+using test::hang_up_server;
 using test::pg_session;
 using test::postgres_cluster;
 using test::run_once;
 using test::run_with_deadline;
+using test::silent_server;
 using tcp = asio::ip::tcp;
 
 // --- helpers ----------------------------------------------------------------
@@ -388,93 +392,7 @@ TEST(postgres_probe_restart, stopped_server_is_refused_and_the_same_probe_reconn
   EXPECT_EQ(open_fd_count(), fds_connected);  // the dead connection's socket was closed
 }
 
-// --- fake servers ----------------------------------------------------------------
-
-// A listening socket on 127.0.0.1:0 that never accepts: the kernel completes
-// the TCP handshake (backlog) and the client waits for an answer forever.
-class silent_server {
-public:
-  silent_server() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    ::listen(fd_, 8);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-  }
-  ~silent_server() { ::close(fd_); }
-  std::uint16_t port() const { return port_; }
-
-  // Accepts the queued connection and reads until the client hangs up:
-  // true when it did within `limit` (so the client closed its socket).
-  bool client_hung_up(std::chrono::milliseconds limit) {
-    pollfd listen_poll{fd_, POLLIN, 0};
-    if (::poll(&listen_poll, 1, static_cast<int>(limit.count())) != 1) return false;
-    const int conn = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (conn < 0) return false;
-    bool eof = false;
-    for (;;) {
-      pollfd p{conn, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(limit.count())) != 1) break;
-      char buf[256];
-      const ssize_t n = ::read(conn, buf, sizeof buf);
-      if (n <= 0) {
-        eof = true;
-        break;
-      }
-    }
-    ::close(conn);
-    return eof;
-  }
-
-private:
-  int fd_ = -1;
-  std::uint16_t port_ = 0;
-};
-
-// Accepts on the test's loop and answers every connection with an HTTP
-// error page, whatever the client sent.
-class garbage_server {
-public:
-  explicit garbage_server(asio::io_context& io) : acceptor_(io, {asio::ip::make_address("127.0.0.1"), 0}) {
-    accept();
-  }
-  std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
-
-private:
-  void accept() {
-    acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket s) {
-      if (ec) return;
-      auto socket = std::make_shared<tcp::socket>(std::move(s));
-      asio::async_write(*socket, asio::buffer(reply_), [socket](boost::system::error_code, std::size_t) {});
-      accept();
-    });
-  }
-  tcp::acceptor acceptor_;
-  std::string reply_ = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
-};
-
-// Accepts on the test's loop and hangs up at once.
-class hang_up_server {
-public:
-  explicit hang_up_server(asio::io_context& io) : acceptor_(io, {asio::ip::make_address("127.0.0.1"), 0}) {
-    accept();
-  }
-  std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
-
-private:
-  void accept() {
-    acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket s) {
-      if (ec) return;
-      s.close();
-      accept();
-    });
-  }
-  tcp::acceptor acceptor_;
-};
+// --- fake servers: tests/fixtures/postgres_fake_servers.hpp ----------------------
 
 TEST(postgres_probe_fakes, server_hanging_up_fails_with_reason_closed) {
   asio::io_context io;
