@@ -1,3 +1,4 @@
+#include "probes/disk/disk_probe.hpp"
 #include "probes/port/port_probe.hpp"
 #include "probes/postgres/postgres_probe.hpp"
 #include "probes/probe_registry.hpp"
@@ -10,6 +11,7 @@ void register_builtin_probes(probe_registry& registry) {
   registry.add<port_probe>();
   registry.add<redis_probe>();
   registry.add<postgres_probe>();
+  registry.add<disk_probe>();
 }
 
 }  // namespace vitals

@@ -5,6 +5,7 @@
 #include "probes/port/port_list.hpp"
 #include "probes/port/port_probe.hpp"
 #include "probes/port/socket_owner_index.hpp"
+#include "support/as_nobody.hpp"
 #include "support/pool_gate.hpp"
 #include "support/run_probe.hpp"
 
@@ -110,29 +111,9 @@ std::size_t open_fd_count() {
 
 // Closes every fd of a freshly forked child except stdio and `keep`, so it
 // holds no socket of ours (which would make it a second owner).
-void close_fds_except(int keep) {
-  if (keep > 3) ::close_range(3, static_cast<unsigned>(keep - 1), 0);
-  ::close_range(static_cast<unsigned>(keep + 1), ~0U, 0);
-}
-
-void write_all(int fd, const std::string& text) {
-  std::size_t off = 0;
-  while (off < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + off, text.size() - off);
-    if (n <= 0) return;
-    off += static_cast<std::size_t>(n);
-  }
-}
-
-// Reads until EOF: the child closed its end (or died).
-std::string read_all(int fd) {
-  std::string out;
-  char buf[512];
-  ssize_t n = 0;
-  while ((n = ::read(fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
-    if (n > 0) out.append(buf, static_cast<std::size_t>(n));
-  return out;
-}
+using test::close_fds_except;
+using test::read_all;
+using test::write_all;
 
 // A forked child that renames itself (prctl PR_SET_NAME), listens on
 // 127.0.0.1:0, reports the port through a pipe and waits to be killed.
@@ -634,48 +615,8 @@ TEST_F(port_probe_test, cancellation_during_connect_stops_the_run_and_closes_the
 
 // --- permission denied: what an unprivileged daemon sees -------------------------
 
-// Runs `body` in a forked child that dropped root to nobody (65534) and
-// returns what it wrote to the pipe.
-template <class Body>
-std::string run_as_nobody(Body body) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
-  const pid_t pid = ::fork();
-  if (pid < 0) throw std::runtime_error("fork failed");
-  if (pid == 0) {
-    close_fds_except(fds[1]);  // including our listener: the child must not own it
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0) {
-      write_all(fds[1], "error=cannot drop privileges\n");
-      ::_exit(1);
-    }
-    std::string out;
-    try {
-      out = body();
-    } catch (const std::exception& e) {
-      out = std::string("error=") + e.what() + "\n";
-    }
-    write_all(fds[1], out);
-    ::_exit(0);
-  }
-  ::close(fds[1]);
-  std::string out = read_all(fds[0]);
-  ::close(fds[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return out;
-}
-
-std::map<std::string, std::string> parse_report(const std::string& text) {
-  std::map<std::string, std::string> fields;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    const auto eq = line.find('=');
-    if (eq != std::string::npos) fields[line.substr(0, eq)] = line.substr(eq + 1);
-  }
-  return fields;
-}
+using test::parse_report;
+using test::run_as_nobody;
 
 // No fixture: the child forks from a process without a running thread pool.
 TEST(port_probe_permission, unprivileged_scan_hides_roots_listener_and_flags_permission_denied) {

@@ -1,0 +1,232 @@
+#include "probes/disk/disk_probe.hpp"
+
+#include "daemon/config.hpp"
+#include "daemon/node_reader.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/system/system_error.hpp>
+
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <exception>
+#include <stdexcept>
+
+// GCC 12 at -O2 inlines Asio's coroutine-frame allocator (aligned_alloc
+// behind a class operator new) and then flags the matching class operator
+// delete as mismatched: a false positive (GCC bug 109224).
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
+namespace vitals {
+
+namespace {
+
+constexpr metric_info disk_metrics[] = {
+    {"vitals_disk_free_bytes", "Bytes an unprivileged writer can still use (statvfs f_bavail * f_frsize).",
+     metric_kind::gauge},
+    {"vitals_disk_size_bytes", "Size of the filesystem holding the path, in bytes (f_blocks * f_frsize).",
+     metric_kind::gauge},
+    {"vitals_disk_free_ratio", "vitals_disk_free_bytes / vitals_disk_size_bytes, 0..1.", metric_kind::gauge},
+    {"vitals_disk_free_inodes", "Inodes an unprivileged writer can still use (f_favail); absent when the "
+                                "filesystem reports no inodes (btrfs).",
+     metric_kind::gauge},
+    {"vitals_disk_free_inodes_ratio", "Free inodes / total inodes, 0..1; absent when the filesystem reports no inodes.",
+     metric_kind::gauge},
+};
+
+// Everything a run learns on the pool; plain data, handed to the loop.
+struct disk_observation {
+  int error = 0;  // errno of statvfs; 0 on success
+  disk_usage usage;
+  std::string real_path;  // symlinks resolved; empty when unknown
+  std::optional<mount_entry> mount;
+  // For a missing path: its deepest existing ancestor, and that one's
+  // mount. An unmounted data disk shows up as "parent /mnt on /".
+  std::string existing_parent;
+};
+
+std::string real_path_of(const std::string& path) {
+  char* resolved = ::realpath(path.c_str(), nullptr);
+  if (resolved == nullptr) return {};
+  std::string text = resolved;
+  std::free(resolved);
+  return text;
+}
+
+std::optional<mount_entry> mount_of(const std::string& real_path) {
+  if (real_path.empty()) return std::nullopt;
+  std::string mountinfo;
+  if (read_text_file("/proc/self/mountinfo", mountinfo) != 0) return std::nullopt;
+  return find_mount(mountinfo, real_path);
+}
+
+// "/a/b/c" -> "/a/b"; "/a" -> "/".
+std::string parent_of(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  if (slash == std::string::npos || slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+// Runs on the pool: every call here may block on a dead network mount.
+disk_observation observe(const std::string& path) {
+  disk_observation o;
+  struct statvfs st {};
+  if (::statvfs(path.c_str(), &st) != 0) {
+    o.error = errno;
+    if (o.error == ENOENT || o.error == ENOTDIR) {
+      std::string parent = path;
+      struct stat info {};
+      do {
+        parent = parent_of(parent);
+      } while (parent != "/" && ::stat(parent.c_str(), &info) != 0);
+      o.existing_parent = parent;
+      o.real_path = real_path_of(parent);
+      o.mount = mount_of(o.real_path);
+    }
+    return o;
+  }
+  const std::uint64_t fragment = st.f_frsize != 0 ? st.f_frsize : st.f_bsize;
+  o.usage.size_bytes = static_cast<std::uint64_t>(st.f_blocks) * fragment;
+  o.usage.free_bytes = static_cast<std::uint64_t>(st.f_bavail) * fragment;
+  o.usage.inodes = st.f_files;
+  o.usage.free_inodes = st.f_favail;
+  o.real_path = real_path_of(path);
+  o.mount = mount_of(o.real_path);
+  return o;
+}
+
+std::string mount_text(const mount_entry& m) { return m.mount_point; }
+
+std::string filesystem_text(const mount_entry& m) {
+  return m.source.empty() || m.source == m.fs_type ? m.fs_type : m.fs_type + " (" + m.source + ")";
+}
+
+probe_result failure_of(const std::string& path, const disk_observation& o) {
+  probe_result result = disk_failure(path, o.error);
+  if (!o.existing_parent.empty()) {
+    result.evidence.emplace_back("existing parent", o.existing_parent);
+    if (o.mount) {
+      result.evidence.emplace_back("parent mount", mount_text(*o.mount));
+      result.evidence.emplace_back("parent filesystem", filesystem_text(*o.mount));
+    }
+  }
+  return result;
+}
+
+}  // namespace
+
+// One statvfs on the pool. Shared by the run(s) waiting for it and the pool
+// job, so a run cancelled while statvfs hangs can leave at once. Every
+// member is touched on the loop thread only: the pool job posts its result
+// back there.
+struct disk_probe::pool_call {
+  explicit pool_call(const asio::any_io_executor& loop) : done(loop) {
+    done.expires_at(asio::steady_timer::time_point::max());
+  }
+  asio::steady_timer done;  // cancelled when the observation arrives, to wake waiters
+  bool finished = false;
+  disk_observation observation;
+};
+
+disk_probe::disk_probe(settings s, const probe_context& ctx) : settings_(std::move(s)), ctx_(&ctx) {
+  if (settings_.path.empty() || settings_.path.front() != '/')
+    throw std::invalid_argument("disk_probe: path must be absolute");
+}
+
+std::span<const metric_info> disk_probe::metrics() { return disk_metrics; }
+
+asio::awaitable<probe_result> disk_probe::run() {
+  // A call still hanging from an earlier, timed-out run is waited for rather
+  // than joined by a second blocked pool thread.
+  if (!in_flight_ || in_flight_->finished) {
+    auto call = std::make_shared<pool_call>(ctx_->loop());
+    asio::post(ctx_->pool, [call, path = settings_.path, loop = ctx_->loop()] {
+      disk_observation o;
+      try {
+        o = observe(path);
+      } catch (const std::exception&) {
+        o.error = ENOMEM;  // only allocation can throw; a thrown exception would end the pool thread
+      }
+      asio::post(loop, [call, o = std::move(o)]() mutable {
+        call->observation = std::move(o);
+        call->finished = true;
+        call->done.cancel();
+      });
+    });
+    in_flight_ = std::move(call);
+  }
+  // Our own copy: a reload may destroy the probe while we wait.
+  const auto call = in_flight_;
+  if (!call->finished) co_await call->done.async_wait(asio::as_tuple(asio::use_awaitable));
+  // Woken without a result: the scheduler's deadline cancelled the wait.
+  if (!call->finished) throw boost::system::system_error(asio::error::operation_aborted, "statvfs");
+
+  const auto& o = call->observation;
+  if (o.error != 0) co_return failure_of(settings_.path, o);
+
+  probe_result result = judge_disk_usage(settings_.path, o.usage, settings_.limits);
+  evidence_list where;
+  if (!o.real_path.empty() && o.real_path != settings_.path) where.emplace_back("real path", o.real_path);
+  if (o.mount) {
+    where.emplace_back("mount", mount_text(*o.mount));
+    where.emplace_back("filesystem", filesystem_text(*o.mount));
+  } else {
+    where.emplace_back("mount", "unknown (not found in /proc/self/mountinfo)");
+  }
+  result.evidence.insert(result.evidence.begin(), where.begin(), where.end());
+  co_return result;
+}
+
+// ---------------------------------------------------------------------------
+// Configuration.
+
+std::unique_ptr<probe> disk_probe::create(const probe_settings&, node_reader& r, const probe_context& ctx) {
+  settings s;
+  bool valid = true;
+  auto fail = [&](std::string_view key, const std::string& message) {
+    r.error(key, message);
+    valid = false;
+  };
+
+  if (!r.require("path")) {
+    valid = false;
+  } else if (auto path = r.string("path")) {
+    if (path->empty() || path->front() != '/')
+      fail("path", r.shown("path") + " is not an absolute path (the daemon's working directory is not yours)");
+    else
+      s.path = *path;
+  } else {
+    valid = false;
+  }
+
+  if (r.has("min_free_ratio")) {
+    if (auto ratio = r.number("min_free_ratio")) {
+      if (*ratio < 0 || *ratio > 1) {
+        std::string message = r.shown("min_free_ratio") + " is not a ratio between 0 and 1";
+        if (*ratio > 1 && *ratio <= 100) message += " (for 20% write 0.2)";
+        fail("min_free_ratio", message);
+      } else {
+        s.limits.min_free_ratio = *ratio;
+      }
+    } else {
+      valid = false;
+    }
+  }
+
+  if (r.has("min_free")) {
+    if (auto bytes = r.size("min_free"))
+      s.limits.min_free = *bytes;
+    else
+      valid = false;
+  }
+
+  if (!valid) return nullptr;
+  return std::make_unique<disk_probe>(std::move(s), ctx);
+}
+
+}  // namespace vitals

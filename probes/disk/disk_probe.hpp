@@ -1,0 +1,55 @@
+#pragma once
+
+#include "probes/disk/disk_usage.hpp"
+#include "probes/probe.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace vitals {
+
+class node_reader;
+struct probe_settings;
+
+// `type: disk` — statvfs on a path: free and total bytes, free ratio, free
+// inodes, and the mount it lives on. Low space fails the run only when
+// min_free_ratio or min_free is set; otherwise the DiskSpaceLow alert rule
+// decides. Failure reasons: missing, permission, low_space, error.
+// See docs/probes/disk.md.
+class disk_probe final : public probe {
+public:
+  static constexpr std::string_view type = "disk";
+
+  struct settings {
+    std::string path;  // absolute; a directory or a file
+    disk_thresholds limits;
+  };
+
+  // `ctx` must outlive the probe.
+  disk_probe(settings s, const probe_context& ctx);
+
+  static std::unique_ptr<probe> create(const probe_settings&, node_reader&, const probe_context&);
+  static std::span<const metric_info> metrics();
+
+  // statvfs and the mount lookup run on ctx.pool. When cancelled while they
+  // hang (a dead NFS server), returns at once; the pool call finishes in the
+  // background, and the next run waits for it instead of starting another,
+  // so a hung mount holds at most one pool thread per probe.
+  asio::awaitable<probe_result> run() override;
+  std::string target() const override { return settings_.path; }
+
+  const settings& config() const { return settings_; }
+
+private:
+  struct pool_call;  // one statvfs on the pool; defined in disk_probe.cpp
+
+  settings settings_;
+  const probe_context* ctx_;
+  std::shared_ptr<pool_call> in_flight_;  // the latest call, possibly still running
+};
+
+}  // namespace vitals
