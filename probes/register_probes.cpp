@@ -1,6 +1,7 @@
 #include "probes/disk/disk_probe.hpp"
 #include "probes/port/port_probe.hpp"
 #include "probes/postgres/postgres_probe.hpp"
+#include "probes/process/process_probe.hpp"
 #include "probes/probe_registry.hpp"
 #include "probes/redis/redis_probe.hpp"
 
@@ -11,6 +12,7 @@ void register_builtin_probes(probe_registry& registry) {
   registry.add<port_probe>();
   registry.add<redis_probe>();
   registry.add<postgres_probe>();
+  registry.add<process_probe>();
   registry.add<disk_probe>();
 }
 

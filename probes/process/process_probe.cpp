@@ -1,0 +1,374 @@
+#include "probes/process/process_probe.hpp"
+
+#include "daemon/config.hpp"
+#include "daemon/node_reader.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/system/system_error.hpp>
+
+#include <pwd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <exception>
+#include <limits>
+#include <map>
+#include <stdexcept>
+
+// GCC 12 at -O2 inlines Asio's coroutine-frame allocator (aligned_alloc
+// behind a class operator new) and then flags the matching class operator
+// delete as mismatched: a false positive (GCC bug 109224).
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
+namespace vitals {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+constexpr std::size_t top_count = 5;
+
+constexpr metric_info process_metrics[] = {
+    {"vitals_process_count", "Number of processes matching the probe's matcher.", metric_kind::gauge},
+    {"vitals_process_rss_bytes", "Summed resident set size of the matching processes.", metric_kind::gauge},
+    {"vitals_process_rss_growth_bytes_per_second",
+     "Least-squares RSS slope over growth_window, summed per process (restarts are not growth); "
+     "absent until the window holds 3 scans spanning a tenth of it.",
+     metric_kind::gauge},
+    {"vitals_process_rss_limit_eta_seconds",
+     "Seconds until the memory limit (rss_limit or the cgroup's memory.max) is reached at the current growth; "
+     "only while growth is positive.",
+     metric_kind::gauge},
+    {"vitals_process_open_fds", "Summed open file descriptors of the matching processes whose fds are readable.",
+     metric_kind::gauge},
+    {"vitals_process_max_fds", "The tightest soft open-files limit (RLIMIT_NOFILE) among the matching processes.",
+     metric_kind::gauge},
+    {"vitals_process_cpu_seconds_total",
+     "Summed user+system CPU seconds of the current matches; drops when a process is replaced.",
+     metric_kind::counter},
+};
+
+std::string format_bytes(double bytes) {
+  static constexpr const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  std::size_t unit = 0;
+  double value = std::fabs(bytes);
+  while (value >= 1024 && unit + 1 < std::size(units)) {
+    value /= 1024;
+    ++unit;
+  }
+  char text[48];
+  if (unit == 0)
+    std::snprintf(text, sizeof text, "%s%.0f B", bytes < 0 ? "-" : "", value);
+  else
+    std::snprintf(text, sizeof text, "%s%.1f %s", bytes < 0 ? "-" : "", value, units[unit]);
+  return text;
+}
+
+std::string format_rate(double bytes_per_second) {
+  return (bytes_per_second >= 0 ? "+" : "") + format_bytes(bytes_per_second) + "/s";
+}
+
+// The scan of one run, shared between the loop and the pool thread doing it.
+// The pool posts the result back to the loop and wakes the waiter by
+// cancelling `done`; a run cancelled meanwhile stops waiting at once and the
+// scan finishes unobserved (a /proc walk cannot be interrupted halfway and
+// needs no cleanup).
+struct scan_job {
+  explicit scan_job(const asio::any_io_executor& ex) : done(ex) {
+    done.expires_at(asio::steady_timer::time_point::max());
+  }
+  asio::steady_timer done;
+  bool finished = false;
+  process_scan_result result;
+  std::exception_ptr error;
+};
+
+struct memory_limit {
+  double headroom_bytes = 0;  // limit minus what is charged against it now
+  std::string text;           // for evidence
+};
+
+// The limit closest to being reached: rss_limit against the summed RSS, or
+// else each cgroup limiting a match, against the cgroup's memory.current.
+std::optional<memory_limit> tightest_limit(const process_scan_result& scan, std::optional<std::uint64_t> rss_limit,
+                                           double rss_sum) {
+  if (rss_limit) {
+    return memory_limit{static_cast<double>(*rss_limit) - rss_sum,
+                        "rss_limit " + format_bytes(static_cast<double>(*rss_limit)) + " (summed rss " +
+                            format_bytes(rss_sum) + ")"};
+  }
+  std::map<std::string, double> rss_by_cgroup;
+  for (const auto& p : scan.matches)
+    if (p.cgroup_memory_max) rss_by_cgroup[p.cgroup_limited_by] += static_cast<double>(p.rss_bytes);
+  std::optional<memory_limit> best;
+  for (const auto& p : scan.matches) {
+    if (!p.cgroup_memory_max) continue;
+    const double max = static_cast<double>(*p.cgroup_memory_max);
+    // memory.current also charges page cache and non-matching members: the
+    // cgroup's own view is the one the OOM killer acts on.
+    const double used = p.cgroup_memory_current ? static_cast<double>(*p.cgroup_memory_current)
+                                                : rss_by_cgroup[p.cgroup_limited_by];
+    if (!best || max - used < best->headroom_bytes)
+      best = memory_limit{max - used, "cgroup " + p.cgroup_limited_by + " memory.max " + format_bytes(max) +
+                                          " (memory.current " + format_bytes(used) + ")"};
+  }
+  return best;
+}
+
+}  // namespace
+
+process_probe::process_probe(settings s, const probe_context& ctx)
+    : settings_(std::make_shared<const settings>(std::move(s))), ctx_(&ctx), growth_(settings_->growth_window) {
+  const auto& m = settings_->match;
+  if (!m.name && !m.cmdline_regex && !m.pidfile && !m.uid)
+    throw std::invalid_argument("process_probe: at least one matcher is required");
+  if (settings_->growth_window <= clock::duration::zero())
+    throw std::invalid_argument("process_probe: growth_window must be positive");
+}
+
+std::span<const metric_info> process_probe::metrics() { return process_metrics; }
+
+std::string process_probe::target() const { return settings_->match.describe(); }
+
+asio::awaitable<probe_result> process_probe::run() {
+  auto loop = co_await asio::this_coro::executor;
+  auto job = std::make_shared<scan_job>(loop);
+  asio::post(ctx_->pool, [job, loop, s = settings_] {
+    process_scan_result found;
+    std::exception_ptr error;
+    try {
+      found = scan_processes(s->match, s->proc_root, s->cgroup_root);
+    } catch (...) {
+      error = std::current_exception();  // std::bad_alloc only
+    }
+    asio::post(loop, [job, found = std::move(found), error]() mutable {
+      job->result = std::move(found);
+      job->error = error;
+      job->finished = true;
+      job->done.cancel();
+    });
+  });
+  if (!job->finished) co_await job->done.async_wait(asio::as_tuple(asio::use_awaitable));
+  if (!job->finished) throw boost::system::system_error(asio::error::operation_aborted, "process scan");
+  if (job->error) std::rethrow_exception(job->error);
+  const process_scan_result& scan = job->result;
+  const settings& s = *settings_;
+
+  // Growth first: evidence shows each process's slope.
+  std::vector<rss_sample> points;
+  points.reserve(scan.matches.size());
+  for (const auto& p : scan.matches) points.push_back({p.key, p.rss_bytes});
+  growth_.add(scan.taken_at, points);
+
+  double rss_sum = 0;
+  double cpu_sum = 0;
+  double fds_sum = 0;
+  std::optional<std::uint64_t> max_fds;
+  for (const auto& p : scan.matches) {
+    rss_sum += static_cast<double>(p.rss_bytes);
+    cpu_sum += p.cpu_seconds;
+    if (p.open_fds) fds_sum += static_cast<double>(*p.open_fds);
+    if (p.max_fds && (!max_fds || *p.max_fds < *max_fds)) max_fds = p.max_fds;
+  }
+  const auto count = static_cast<std::int64_t>(scan.matches.size());
+
+  probe_result result = probe_result::success();
+  if (count < s.min_count) {
+    const std::string matcher = s.match.describe();
+    const std::string min = " (min_count " + std::to_string(s.min_count) + ")";
+    std::string error = count == 0 ? "no process matches " + matcher + min
+                                   : "only " + std::to_string(count) + (count == 1 ? " process matches " : " processes match ") +
+                                         matcher + min;
+    if (!scan.pidfile_problem.empty()) error += ": " + scan.pidfile_problem;
+    result = probe_result::failure("no_match", std::move(error));
+  }
+
+  result.samples.push_back({"vitals_process_count", {}, static_cast<double>(count)});
+  result.samples.push_back({"vitals_process_rss_bytes", {}, rss_sum});
+  // Not 0 when no match's fds were readable: "unknown" must not read as "none open".
+  if (count == 0 || scan.fds_unreadable < scan.matches.size())
+    result.samples.push_back({"vitals_process_open_fds", {}, fds_sum});
+  if (max_fds) result.samples.push_back({"vitals_process_max_fds", {}, static_cast<double>(*max_fds)});
+  result.samples.push_back({"vitals_process_cpu_seconds_total", {}, cpu_sum});
+
+  const auto growth = growth_.growth_per_second();
+  const auto limit = tightest_limit(scan, s.rss_limit, rss_sum);
+  if (growth) {
+    result.samples.push_back({"vitals_process_rss_growth_bytes_per_second", {}, *growth});
+    if (limit && *growth > 0)
+      result.samples.push_back(
+          {"vitals_process_rss_limit_eta_seconds", {}, std::max(0.0, limit->headroom_bytes) / *growth});
+  }
+
+  // Evidence: what `ps aux --sort=-rss | head` and `ls /proc/PID/fd | wc -l` would show.
+  auto& ev = result.evidence;
+  ev.emplace_back("matched", std::to_string(count) + (count == 1 ? " process" : " processes") + ", rss " +
+                                 format_bytes(rss_sum));
+  if (!scan.pidfile_problem.empty()) ev.emplace_back("pidfile", scan.pidfile_problem);
+  if (growth)
+    ev.emplace_back("growth", format_rate(*growth) + " over the last " +
+                                  format_duration(std::chrono::duration_cast<std::chrono::milliseconds>(s.growth_window)));
+  else
+    ev.emplace_back("growth", "not known yet (needs " + std::to_string(rss_growth_tracker::min_points) +
+                                  " scans over at least " +
+                                  format_duration(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      growth_.min_span())) +
+                                  ")");
+  if (limit) ev.emplace_back("memory_limit", limit->text);
+
+  std::vector<const process_info*> by_rss;
+  by_rss.reserve(scan.matches.size());
+  for (const auto& p : scan.matches) by_rss.push_back(&p);
+  const auto shown = std::min(top_count, by_rss.size());
+  std::partial_sort(by_rss.begin(), by_rss.begin() + static_cast<std::ptrdiff_t>(shown), by_rss.end(),
+                    [](const process_info* a, const process_info* b) {
+                      return a->rss_bytes != b->rss_bytes ? a->rss_bytes > b->rss_bytes : a->key.pid < b->key.pid;
+                    });
+  for (std::size_t i = 0; i < shown; ++i) {
+    const process_info& p = *by_rss[i];
+    const auto own_growth = growth_.growth_per_second(p.key);
+    std::string text = "pid " + std::to_string(p.key.pid) + " " + p.comm + " (user " + p.user + "): rss " +
+                       format_bytes(static_cast<double>(p.rss_bytes)) + ", growth " +
+                       (own_growth ? format_rate(*own_growth) : std::string("n/a")) + ", fds " +
+                       (p.open_fds ? std::to_string(*p.open_fds) : std::string("?")) + "/" +
+                       (p.max_fds ? std::to_string(*p.max_fds) : std::string("unlimited")) + ": " + p.cmdline;
+    ev.emplace_back("top " + std::to_string(i + 1), std::move(text));
+  }
+
+  if (scan.vanished + scan.zombies + scan.unreadable > 0)
+    ev.emplace_back("skipped", std::to_string(scan.vanished) + " exited mid-scan, " + std::to_string(scan.zombies) +
+                                   " zombie, " + std::to_string(scan.unreadable) + " unreadable");
+  if (scan.fds_unreadable > 0)
+    ev.emplace_back("fds_unreadable", std::to_string(scan.fds_unreadable) +
+                                          " matching processes (permission denied): their fds are not counted");
+  co_return result;
+}
+
+// ---------------------------------------------------------------------------
+// Configuration.
+
+namespace {
+
+std::optional<uid_t> lookup_user(const std::string& user) {
+  std::vector<char> buf(16 * 1024);
+  passwd pw{};
+  passwd* found = nullptr;
+  if (::getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr) return found->pw_uid;
+  // A bare number is a uid even without a passwd entry (containers).
+  if (!user.empty() && std::all_of(user.begin(), user.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+      user.size() <= 9)
+    return static_cast<uid_t>(std::stoul(user));
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::unique_ptr<probe> process_probe::create(const probe_settings&, node_reader& r, const probe_context& ctx) {
+  settings s;
+  bool valid = true;
+  const auto errors_before = r.diags().errors().size();
+
+  if (!r.require("match")) return nullptr;
+  auto match = r.map("match");
+  if (!match) return nullptr;
+
+  auto text_key = [&](std::string_view key) -> std::optional<std::string> {
+    if (!match->has(key)) return std::nullopt;
+    auto value = match->string(key);
+    if (!value) {
+      valid = false;
+      return std::nullopt;
+    }
+    if (value->empty()) {
+      match->error(key, "is empty");
+      valid = false;
+      return std::nullopt;
+    }
+    return value;
+  };
+
+  if (auto name = text_key("name")) {
+    if (name->size() > 15) {
+      // The kernel keeps 15 bytes of comm: a longer name could never match.
+      match->error("name", match->shown("name") +
+                               " is longer than 15 bytes, the most a process name (comm) holds; use cmdline: to "
+                               "match the full command");
+      valid = false;
+    } else {
+      s.match.name = std::move(name);
+    }
+  }
+  if (auto cmdline = text_key("cmdline")) {
+    try {
+      s.match.cmdline_regex.emplace(*cmdline, std::regex::ECMAScript | std::regex::optimize);
+      s.match.cmdline = std::move(cmdline);
+    } catch (const std::regex_error& e) {
+      match->error("cmdline", "invalid regex " + match->shown("cmdline") + ": " + e.what());
+      valid = false;
+    }
+  }
+  if (auto pidfile = text_key("pidfile")) {
+    if (pidfile->front() != '/') {
+      match->error("pidfile", match->shown("pidfile") + " is not an absolute path");
+      valid = false;
+    } else {
+      s.match.pidfile = std::move(pidfile);
+    }
+  }
+  if (auto user = text_key("user")) {
+    if (auto uid = lookup_user(*user)) {
+      s.match.uid = uid;
+      s.match.user = std::move(user);
+    } else {
+      match->error("user", "unknown user " + match->shown("user"));
+      valid = false;
+    }
+  }
+  match->finish();  // unknown matcher keys: a typo must not silently widen the match
+  if (r.diags().errors().size() != errors_before) valid = false;
+  if (valid && !s.match.name && !s.match.cmdline && !s.match.pidfile && !s.match.user) {
+    r.error("match", "needs at least one of name, cmdline, pidfile, user");
+    valid = false;
+  }
+
+  if (r.has("min_count")) {
+    if (auto n = r.integer("min_count", 0, 1'000'000))
+      s.min_count = *n;
+    else
+      valid = false;
+  }
+  if (r.has("growth_window")) {
+    if (auto window = r.duration("growth_window")) {
+      if (*window < std::chrono::seconds(1)) {
+        r.error("growth_window", "must be at least 1s, got " + r.shown("growth_window"));
+        valid = false;
+      } else {
+        s.growth_window = *window;
+      }
+    } else {
+      valid = false;
+    }
+  }
+  if (r.has("rss_limit")) {
+    if (auto limit = r.size("rss_limit")) {
+      if (*limit == 0) {
+        r.error("rss_limit", "must be more than 0");
+        valid = false;
+      } else {
+        s.rss_limit = limit;
+      }
+    } else {
+      valid = false;
+    }
+  }
+
+  if (!valid) return nullptr;
+  return std::make_unique<process_probe>(std::move(s), ctx);
+}
+
+}  // namespace vitals

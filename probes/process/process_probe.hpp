@@ -1,0 +1,58 @@
+#pragma once
+
+#include "probes/probe.hpp"
+#include "probes/process/process_scan.hpp"
+#include "probes/process/rss_growth_tracker.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace vitals {
+
+class node_reader;
+struct probe_settings;
+
+// `type: process` — `ps aux | grep node | awk '{sum+=$6}'`, done properly:
+// count, summed RSS, fds against the tightest limit, CPU seconds, and the
+// RSS growth slope over a window (the memory-leak signal) of the processes
+// a matcher selects. Failure reason: no_match (fewer than min_count
+// matches). Growth is never a failure: the ProcessMemoryLeak rule decides.
+// See docs/probes/process.md.
+class process_probe final : public probe {
+public:
+  static constexpr std::string_view type = "process";
+
+  struct settings {
+    process_matcher match;                              // at least one matcher set
+    std::int64_t min_count = 1;
+    std::chrono::steady_clock::duration growth_window = std::chrono::minutes(10);
+    std::optional<std::uint64_t> rss_limit;             // overrides the cgroup's memory.max
+    std::string proc_root = "/proc";                    // tests point these at fakes
+    std::string cgroup_root = "/sys/fs/cgroup";
+  };
+
+  // `ctx` must outlive the probe.
+  process_probe(settings s, const probe_context& ctx);
+
+  static std::unique_ptr<probe> create(const probe_settings&, node_reader&, const probe_context&);
+  static std::span<const metric_info> metrics();
+
+  asio::awaitable<probe_result> run() override;
+  std::string target() const override;
+
+  const settings& config() const { return *settings_; }
+  const rss_growth_tracker& growth() const { return growth_; }
+
+private:
+  // Shared with the pool thread of a scan that may outlive an abandoned run.
+  std::shared_ptr<const settings> settings_;
+  const probe_context* ctx_;
+  rss_growth_tracker growth_;  // touched on the loop only
+};
+
+}  // namespace vitals

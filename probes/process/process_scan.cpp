@@ -1,0 +1,366 @@
+#include "probes/process/process_scan.hpp"
+
+#include "daemon/node_reader.hpp"
+
+#include <dirent.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <map>
+#include <string_view>
+
+namespace vitals {
+
+namespace {
+
+template <class Int>
+bool parse_int(std::string_view s, Int& out) {
+  if (s.empty()) return false;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc{} && end == s.data() + s.size();
+}
+
+std::vector<std::string_view> split_whitespace(std::string_view s) {
+  std::vector<std::string_view> fields;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n')) ++i;
+    const std::size_t start = i;
+    while (i < s.size() && s[i] != ' ' && s[i] != '\t' && s[i] != '\n') ++i;
+    if (i > start) fields.push_back(s.substr(start, i - start));
+  }
+  return fields;
+}
+
+bool is_pid(const char* name, int& pid) {
+  const std::string_view s(name);
+  return std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }) && parse_int(s, pid) &&
+         pid > 0;
+}
+
+// uid -> user name, looked up once per scan.
+class user_names {
+public:
+  const std::string& name(uid_t uid) {
+    auto [it, inserted] = names_.try_emplace(uid);
+    if (inserted) it->second = lookup(uid);
+    return it->second;
+  }
+
+private:
+  static std::string lookup(uid_t uid) {
+    std::vector<char> buf(16 * 1024);
+    passwd pw{};
+    passwd* found = nullptr;
+    while (true) {
+      const int rc = ::getpwuid_r(uid, &pw, buf.data(), buf.size(), &found);
+      if (rc == ERANGE && buf.size() < 1024 * 1024) {
+        buf.resize(buf.size() * 2);
+        continue;
+      }
+      if (rc == 0 && found != nullptr) return found->pw_name;
+      return std::to_string(uid);
+    }
+  }
+
+  std::map<uid_t, std::string> names_;
+};
+
+// Cuts `s` to at most `max` bytes without splitting a UTF-8 sequence.
+void truncate_utf8(std::string& s, std::size_t max) {
+  if (s.size() <= max) return;
+  std::size_t cut = max;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+  s.resize(cut);
+}
+
+// How reading one /proc/<pid> file went.
+enum class read_outcome { ok, vanished, denied };
+
+read_outcome classify(int err) {
+  if (err == 0) return read_outcome::ok;
+  if (err == EACCES || err == EPERM) return read_outcome::denied;
+  // ENOENT/ESRCH: the process exited; anything else (EIO, ...) we treat
+  // the same way, since the process is not there to measure.
+  return read_outcome::vanished;
+}
+
+read_outcome read_proc_file(const std::string& path, std::string& out) {
+  const int err = read_text_file(path, out);
+  // An exited process's files can open fine and then read as empty.
+  if (err == 0 && out.empty()) return read_outcome::vanished;
+  return classify(err);
+}
+
+// Entries of /proc/<pid>/fd, or the errno of opening it.
+int count_fds(const std::string& dir, std::size_t& count) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return errno;
+  count = 0;
+  while (const dirent* e = ::readdir(d)) {
+    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+    ++count;
+  }
+  ::closedir(d);
+  return 0;
+}
+
+std::optional<std::uint64_t> read_cgroup_value(const std::string& path) {
+  std::string text;
+  if (read_text_file(path, text) != 0) return std::nullopt;
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  std::uint64_t value = 0;
+  if (!parse_int(std::string_view(text), value)) return std::nullopt;  // "max" or unreadable
+  return value;
+}
+
+// The tightest memory.max from `path` up to (not including) the root, with
+// the memory.current of the cgroup that sets it. Cached per scan: workers
+// of one service share one cgroup.
+struct cgroup_limit {
+  std::optional<std::uint64_t> max;
+  std::optional<std::uint64_t> current;
+  std::string limited_by;
+};
+
+class cgroup_limits {
+public:
+  explicit cgroup_limits(std::string root) : root_(std::move(root)) {}
+
+  const cgroup_limit& of(const std::string& path) {
+    auto [it, inserted] = cache_.try_emplace(path);
+    if (!inserted) return it->second;
+    std::string at = path;
+    while (!at.empty() && at != "/") {
+      if (auto max = read_cgroup_value(root_ + at + "/memory.max"); max && (!it->second.max || *max < *it->second.max)) {
+        it->second.max = max;
+        it->second.current = read_cgroup_value(root_ + at + "/memory.current");
+        it->second.limited_by = at;
+      }
+      const auto slash = at.rfind('/');
+      at = slash == 0 || slash == std::string::npos ? std::string() : at.substr(0, slash);
+    }
+    return it->second;
+  }
+
+private:
+  std::string root_;
+  std::map<std::string, cgroup_limit> cache_;
+};
+
+// The pid a pidfile names, or why there is none.
+std::optional<int> read_pidfile(const std::string& path, std::string& problem) {
+  std::string text;
+  if (const int err = read_text_file(path, text); err != 0) {
+    problem = "pidfile " + path + ": " + std::strerror(err);
+    return std::nullopt;
+  }
+  const auto fields = split_whitespace(text);
+  int pid = 0;
+  if (fields.empty() || !parse_int(fields.front(), pid) || pid <= 0) {
+    std::string shown(fields.empty() ? std::string_view() : fields.front());
+    truncate_utf8(shown, 32);
+    problem = "pidfile " + path + " holds no pid (\"" + shown + "\")";
+    return std::nullopt;
+  }
+  return pid;
+}
+
+constexpr std::size_t max_regex_input = 4096;
+
+const long clock_ticks_per_second = [] {
+  const long t = ::sysconf(_SC_CLK_TCK);
+  return t > 0 ? t : 100;
+}();
+
+const long page_bytes = [] {
+  const long p = ::sysconf(_SC_PAGESIZE);
+  return p > 0 ? p : 4096;
+}();
+
+}  // namespace
+
+std::string process_matcher::describe() const {
+  std::string text;
+  auto add = [&](std::string_view key, const std::optional<std::string>& value) {
+    if (!value) return;
+    if (!text.empty()) text += ",";
+    text += std::string(key) + "=" + *value;
+  };
+  add("name", name);
+  add("cmdline", cmdline);
+  add("pidfile", pidfile);
+  add("user", user);
+  return text;
+}
+
+std::optional<proc_stat> parse_proc_stat(const std::string& text) {
+  // "pid (comm) state ..." where comm may itself hold spaces and ')'.
+  const auto open = text.find('(');
+  const auto close = text.rfind(')');
+  if (open == std::string::npos || close == std::string::npos || close < open) return std::nullopt;
+  proc_stat s;
+  s.comm = text.substr(open + 1, close - open - 1);
+  const auto fields = split_whitespace(std::string_view(text).substr(close + 1));
+  // fields[0] is field 3 (state) of proc(5); field n is fields[n - 3].
+  if (fields.size() < 22 || fields[0].size() != 1) return std::nullopt;
+  s.state = fields[0][0];
+  if (!parse_int(fields[11], s.utime_ticks) || !parse_int(fields[12], s.stime_ticks) ||
+      !parse_int(fields[19], s.start_ticks) || !parse_int(fields[21], s.rss_pages))
+    return std::nullopt;
+  return s;
+}
+
+std::optional<std::uint64_t> parse_max_open_files(const std::string& limits_text) {
+  constexpr std::string_view label = "Max open files";
+  const auto at = limits_text.find(label);
+  if (at == std::string::npos) return std::nullopt;
+  const auto end = limits_text.find('\n', at);
+  const auto fields = split_whitespace(std::string_view(limits_text).substr(at + label.size(), end - at - label.size()));
+  std::uint64_t soft = 0;
+  if (fields.empty() || !parse_int(fields.front(), soft)) return std::nullopt;  // "unlimited"
+  return soft;
+}
+
+std::string parse_cgroup_v2_path(const std::string& cgroup_text) {
+  std::string_view rest(cgroup_text);
+  while (!rest.empty()) {
+    const auto end = rest.find('\n');
+    const auto line = rest.substr(0, end);
+    if (line.starts_with("0::")) return std::string(line.substr(3));
+    if (end == std::string_view::npos) break;
+    rest.remove_prefix(end + 1);
+  }
+  return {};
+}
+
+process_scan_result scan_processes(const process_matcher& matcher, const std::string& proc_root,
+                                   const std::string& cgroup_root) {
+  process_scan_result result;
+  user_names users;
+  cgroup_limits limits(cgroup_root);
+
+  std::vector<int> pids;
+  if (matcher.pidfile) {
+    // Only the pidfile's pid can match: no need to list /proc.
+    if (auto pid = read_pidfile(*matcher.pidfile, result.pidfile_problem)) pids.push_back(*pid);
+  } else if (DIR* d = ::opendir(proc_root.c_str())) {
+    while (const dirent* e = ::readdir(d)) {
+      int pid = 0;
+      if (is_pid(e->d_name, pid)) pids.push_back(pid);
+    }
+    ::closedir(d);
+  }
+
+  auto skip = [&](read_outcome o) {
+    if (o == read_outcome::denied)
+      ++result.unreadable;
+    else
+      ++result.vanished;
+  };
+
+  for (const int pid : pids) {
+    const std::string dir = proc_root + "/" + std::to_string(pid);
+    std::string text;
+    if (auto o = read_proc_file(dir + "/stat", text); o != read_outcome::ok) {
+      if (matcher.pidfile) {
+        if (o == read_outcome::vanished)
+          result.pidfile_problem =
+              "pidfile " + *matcher.pidfile + " names pid " + std::to_string(pid) + ", which is not running";
+        else
+          skip(o);
+      } else {
+        skip(o);
+      }
+      continue;
+    }
+    const auto stat = parse_proc_stat(text);
+    if (!stat) {
+      ++result.vanished;  // a torn read of a dying process
+      continue;
+    }
+    if (matcher.name && stat->comm != *matcher.name) continue;
+
+    if (auto o = read_proc_file(dir + "/status", text); o != read_outcome::ok) {
+      skip(o);
+      continue;
+    }
+    uid_t uid = 0;
+    {
+      const auto uid_at = text.find("\nUid:");
+      if (uid_at == std::string::npos) {
+        ++result.vanished;
+        continue;
+      }
+      const auto line_end = text.find('\n', uid_at + 1);
+      const auto fields = split_whitespace(std::string_view(text).substr(uid_at + 5, line_end - uid_at - 5));
+      // Effective uid, the USER column of ps.
+      if (fields.size() < 2 || !parse_int(fields[1], uid)) {
+        ++result.vanished;
+        continue;
+      }
+    }
+    if (matcher.uid && uid != *matcher.uid) continue;
+
+    // A zombie has no memory, fds or argv left; its parent has not reaped it.
+    if (stat->state == 'Z') {
+      if (!matcher.cmdline_regex) ++result.zombies;  // with a cmdline matcher we cannot tell
+      continue;
+    }
+
+    // cmdline reads as empty for kernel threads too, so an empty read is not
+    // "vanished" here: stat already told us the process exists.
+    std::string cmdline;
+    if (const int err = read_text_file(dir + "/cmdline", cmdline); err != 0) {
+      skip(classify(err));
+      continue;
+    }
+    // libstdc++'s std::regex recurses per input character: an unbounded
+    // command line (up to ARG_MAX) could overflow a pool thread's stack.
+    if (cmdline.size() > max_regex_input) cmdline.resize(max_regex_input);
+    while (!cmdline.empty() && cmdline.back() == '\0') cmdline.pop_back();
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    if (matcher.cmdline_regex && !std::regex_search(cmdline, *matcher.cmdline_regex)) continue;
+
+    process_info info;
+    info.key = {pid, stat->start_ticks};
+    info.comm = stat->comm;
+    info.uid = uid;
+    info.user = users.name(uid);
+    truncate_utf8(cmdline, process_info::max_cmdline);
+    info.cmdline = std::move(cmdline);
+    info.rss_bytes = stat->rss_pages > 0 ? static_cast<std::uint64_t>(stat->rss_pages) * page_bytes : 0;
+    info.cpu_seconds =
+        static_cast<double>(stat->utime_ticks + stat->stime_ticks) / static_cast<double>(clock_ticks_per_second);
+
+    std::size_t fds = 0;
+    if (const int err = count_fds(dir + "/fd", fds); err == 0) {
+      info.open_fds = fds;
+    } else if (classify(err) == read_outcome::vanished) {
+      ++result.vanished;
+      continue;
+    } else {
+      ++result.fds_unreadable;  // still counted and measured; only its fds are unknown
+    }
+
+    if (read_proc_file(dir + "/limits", text) == read_outcome::ok) info.max_fds = parse_max_open_files(text);
+    if (read_proc_file(dir + "/cgroup", text) == read_outcome::ok) {
+      info.cgroup = parse_cgroup_v2_path(text);
+      if (!info.cgroup.empty()) {
+        const auto& limit = limits.of(info.cgroup);
+        info.cgroup_memory_max = limit.max;
+        info.cgroup_memory_current = limit.current;
+        info.cgroup_limited_by = limit.limited_by;
+      }
+    }
+    result.matches.push_back(std::move(info));
+  }
+  result.taken_at = std::chrono::steady_clock::now();
+  return result;
+}
+
+}  // namespace vitals
