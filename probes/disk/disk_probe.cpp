@@ -2,19 +2,14 @@
 
 #include "daemon/config.hpp"
 #include "daemon/node_reader.hpp"
+#include "probes/pool_call.hpp"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/system/system_error.hpp>
 
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
 #include <cerrno>
 #include <cstdlib>
-#include <exception>
 #include <stdexcept>
 
 // GCC 12 at -O2 inlines Asio's coroutine-frame allocator (aligned_alloc
@@ -23,6 +18,17 @@
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 
 namespace vitals {
+
+// Everything a run learns on the pool; plain data, handed to the loop.
+struct disk_observation {
+  int error = 0;  // errno of statvfs; 0 on success
+  disk_usage usage;
+  std::string real_path;  // symlinks resolved; empty when unknown
+  std::optional<mount_entry> mount;
+  // For a missing path: its deepest existing ancestor, and that one's
+  // mount. An unmounted data disk shows up as "parent /mnt on /".
+  std::string existing_parent;
+};
 
 namespace {
 
@@ -37,17 +43,6 @@ constexpr metric_info disk_metrics[] = {
      metric_kind::gauge},
     {"vitals_disk_free_inodes_ratio", "Free inodes / total inodes, 0..1; absent when the filesystem reports no inodes.",
      metric_kind::gauge},
-};
-
-// Everything a run learns on the pool; plain data, handed to the loop.
-struct disk_observation {
-  int error = 0;  // errno of statvfs; 0 on success
-  disk_usage usage;
-  std::string real_path;  // symlinks resolved; empty when unknown
-  std::optional<mount_entry> mount;
-  // For a missing path: its deepest existing ancestor, and that one's
-  // mount. An unmounted data disk shows up as "parent /mnt on /".
-  std::string existing_parent;
 };
 
 std::string real_path_of(const std::string& path) {
@@ -120,19 +115,6 @@ probe_result failure_of(const std::string& path, const disk_observation& o) {
 
 }  // namespace
 
-// One statvfs on the pool. Shared by the run(s) waiting for it and the pool
-// job, so a run cancelled while statvfs hangs can leave at once. Every
-// member is touched on the loop thread only: the pool job posts its result
-// back there.
-struct disk_probe::pool_call {
-  explicit pool_call(const asio::any_io_executor& loop) : done(loop) {
-    done.expires_at(asio::steady_timer::time_point::max());
-  }
-  asio::steady_timer done;  // cancelled when the observation arrives, to wake waiters
-  bool finished = false;
-  disk_observation observation;
-};
-
 disk_probe::disk_probe(settings s, const probe_context& ctx) : settings_(std::move(s)), ctx_(&ctx) {
   if (settings_.path.empty() || settings_.path.front() != '/')
     throw std::invalid_argument("disk_probe: path must be absolute");
@@ -143,30 +125,13 @@ std::span<const metric_info> disk_probe::metrics() { return disk_metrics; }
 asio::awaitable<probe_result> disk_probe::run() {
   // A call still hanging from an earlier, timed-out run is waited for rather
   // than joined by a second blocked pool thread.
-  if (!in_flight_ || in_flight_->finished) {
-    auto call = std::make_shared<pool_call>(ctx_->loop());
-    asio::post(ctx_->pool, [call, path = settings_.path, loop = ctx_->loop()] {
-      disk_observation o;
-      try {
-        o = observe(path);
-      } catch (const std::exception&) {
-        o.error = ENOMEM;  // only allocation can throw; a thrown exception would end the pool thread
-      }
-      asio::post(loop, [call, o = std::move(o)]() mutable {
-        call->observation = std::move(o);
-        call->finished = true;
-        call->done.cancel();
-      });
-    });
-    in_flight_ = std::move(call);
-  }
+  if (!in_flight_ || in_flight_->finished())
+    in_flight_ = statvfs_call::start(*ctx_, [path = settings_.path](const std::atomic<bool>&) { return observe(path); });
   // Our own copy: a reload may destroy the probe while we wait.
   const auto call = in_flight_;
-  if (!call->finished) co_await call->done.async_wait(asio::as_tuple(asio::use_awaitable));
-  // Woken without a result: the scheduler's deadline cancelled the wait.
-  if (!call->finished) throw boost::system::system_error(asio::error::operation_aborted, "statvfs");
+  co_await call->wait("statvfs");
 
-  const auto& o = call->observation;
+  const auto& o = call->value();
   if (o.error != 0) co_return failure_of(settings_.path, o);
 
   probe_result result = judge_disk_usage(settings_.path, o.usage, settings_.limits);

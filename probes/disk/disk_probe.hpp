@@ -1,6 +1,7 @@
 #pragma once
 
 #include "probes/disk/disk_usage.hpp"
+#include "probes/pool_call.hpp"
 #include "probes/probe.hpp"
 
 #include <cstdint>
@@ -13,6 +14,7 @@
 namespace vitals {
 
 class node_reader;
+struct disk_observation;  // what one statvfs on the pool found; in disk_probe.cpp
 struct probe_settings;
 
 // `type: disk` — statvfs on a path: free and total bytes, free ratio, free
@@ -45,11 +47,11 @@ public:
   const settings& config() const { return settings_; }
 
 private:
-  struct pool_call;  // one statvfs on the pool; defined in disk_probe.cpp
+  using statvfs_call = pool_call<disk_observation>;
 
   settings settings_;
   const probe_context* ctx_;
-  std::shared_ptr<pool_call> in_flight_;  // the latest call, possibly still running
+  std::shared_ptr<statvfs_call> in_flight_;  // the latest call, possibly still running
 };
 
 }  // namespace vitals

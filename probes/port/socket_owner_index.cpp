@@ -15,7 +15,6 @@
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <pwd.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -23,7 +22,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <charconv>
 #include <cstring>
 #include <map>
 #include <set>
@@ -64,25 +62,6 @@ bool read_file(const std::string& path, std::string& out, int& err) {
   }
   ::close(fd);
   return true;
-}
-
-template <class Int>
-bool parse_int(std::string_view text, Int& value, int base = 10) {
-  if (text.empty()) return false;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value, base);
-  return ec == std::errc() && end == text.data() + text.size();
-}
-
-std::vector<std::string_view> split_whitespace(std::string_view line) {
-  std::vector<std::string_view> fields;
-  std::size_t i = 0;
-  while (i < line.size()) {
-    while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
-    const std::size_t start = i;
-    while (i < line.size() && line[i] != ' ' && line[i] != '\t') ++i;
-    if (i > start) fields.push_back(line.substr(start, i - start));
-  }
-  return fields;
 }
 
 // The kernel prints each 32-bit word of the address with %08X as a host-order
@@ -300,86 +279,6 @@ bool socket_inode(std::string_view link, std::uint64_t& inode) {
   return parse_int(link.substr(prefix.size(), link.size() - prefix.size() - 1), inode);
 }
 
-bool is_pid(const char* name, int& pid) {
-  const std::string_view s(name);
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
-         parse_int(s, pid) && pid > 0;
-}
-
-// uid -> user name, looked up once per scan.
-class user_names {
-public:
-  const std::string& name(uid_t uid) {
-    auto [it, inserted] = names_.try_emplace(uid);
-    if (inserted) it->second = lookup(uid);
-    return it->second;
-  }
-
-private:
-  static std::string lookup(uid_t uid) {
-    std::vector<char> buf(16 * 1024);
-    passwd pw{};
-    passwd* found = nullptr;
-    while (true) {
-      const int rc = ::getpwuid_r(uid, &pw, buf.data(), buf.size(), &found);
-      if (rc == ERANGE && buf.size() < 1024 * 1024) {
-        buf.resize(buf.size() * 2);
-        continue;
-      }
-      if (rc == 0 && found != nullptr) return found->pw_name;
-      return std::to_string(uid);
-    }
-  }
-
-  std::map<uid_t, std::string> names_;
-};
-
-// Cuts `s` to at most `max` bytes without splitting a UTF-8 sequence.
-void truncate_utf8(std::string& s, std::size_t max) {
-  if (s.size() <= max) return;
-  std::size_t cut = max;
-  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
-  s.resize(cut);
-}
-
-// Reads comm, status and cmdline of one process. nullopt when it vanished
-// (or is otherwise unreadable) while we looked.
-std::optional<socket_owner> read_owner(const std::string& proc_dir, int pid, user_names& users) {
-  socket_owner o;
-  o.pid = pid;
-  std::string text;
-  int err = 0;
-  if (!read_file(proc_dir + "/comm", text, err)) return std::nullopt;
-  while (!text.empty() && text.back() == '\n') text.pop_back();
-  o.process = text;
-
-  if (!read_file(proc_dir + "/status", text, err)) return std::nullopt;
-  const auto uid_at = text.find("\nUid:");
-  if (uid_at == std::string::npos) return std::nullopt;
-  {
-    const auto line_end = text.find('\n', uid_at + 1);
-    const auto fields = split_whitespace(std::string_view(text).substr(uid_at + 5, line_end - uid_at - 5));
-    // Uid: real effective saved fs — `ps -o user` shows the effective one.
-    if (fields.size() < 2 || !parse_int(fields[1], o.uid)) return std::nullopt;
-  }
-  o.user = users.name(o.uid);
-
-  // cmdline is empty for kernel threads and zombies; not an error.
-  if (read_file(proc_dir + "/cmdline", text, err)) {
-    const auto argv0_end = text.find('\0');
-    const std::string argv0 = text.substr(0, argv0_end);
-    const auto slash = argv0.rfind('/');
-    o.exe_name = slash == std::string::npos ? argv0 : argv0.substr(slash + 1);
-    std::replace(text.begin(), text.end(), '\0', ' ');
-    while (!text.empty() && text.back() == ' ') text.pop_back();
-    truncate_utf8(text, socket_owner::max_cmdline);
-    o.cmdline = std::move(text);
-  } else if (err == ENOENT || err == ESRCH) {
-    return std::nullopt;
-  }
-  return o;
-}
-
 }  // namespace
 
 std::vector<const port_listener*> owner_snapshot::find(std::uint16_t port) const {
@@ -488,7 +387,7 @@ owner_snapshot socket_owner_index::scan(const std::string& proc_root) {
   for (auto& l : snap.listeners) {
     for (int pid : holders[l.inode]) {
       auto [it, inserted] = owners.try_emplace(pid);
-      if (inserted) it->second = read_owner(proc_root + "/" + std::to_string(pid), pid, users);
+      if (inserted) it->second = read_process_identity(proc_root + "/" + std::to_string(pid), pid, users);
       if (it->second) {
         l.owner = it->second;
         break;

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "probes/proc_text.hpp"
+
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/execution_context.hpp>
 #include <boost/asio/io_context.hpp>
@@ -22,19 +24,7 @@ namespace vitals {
 namespace asio = boost::asio;
 
 // The process holding a socket open: `lsof -i :PORT` without lsof.
-struct socket_owner {
-  int pid = 0;
-  std::string process;  // comm
-  uid_t uid = 0;
-  std::string user;     // name, or the uid as text when unknown
-  std::string cmdline;  // argv joined by spaces, at most socket_owner::max_cmdline bytes
-  std::string exe_name; // basename of argv[0]: the full name when comm (15 bytes) is cut short
-
-  static constexpr std::size_t max_cmdline = 200;
-
-  // True when `name` is this process's comm or the basename of its argv[0].
-  bool is_named(std::string_view name) const { return name == process || name == exe_name; }
-};
+using socket_owner = process_identity;
 
 // One listening TCP socket, from sock_diag netlink or /proc/net/tcp{,6}.
 struct port_listener {

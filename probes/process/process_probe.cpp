@@ -2,13 +2,8 @@
 
 #include "daemon/config.hpp"
 #include "daemon/node_reader.hpp"
-
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/system/system_error.hpp>
+#include "probes/pool_call.hpp"
+#include "probes/units.hpp"
 
 #include <pwd.h>
 
@@ -53,40 +48,9 @@ constexpr metric_info process_metrics[] = {
      metric_kind::counter},
 };
 
-std::string format_bytes(double bytes) {
-  static constexpr const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  std::size_t unit = 0;
-  double value = std::fabs(bytes);
-  while (value >= 1024 && unit + 1 < std::size(units)) {
-    value /= 1024;
-    ++unit;
-  }
-  char text[48];
-  if (unit == 0)
-    std::snprintf(text, sizeof text, "%s%.0f B", bytes < 0 ? "-" : "", value);
-  else
-    std::snprintf(text, sizeof text, "%s%.1f %s", bytes < 0 ? "-" : "", value, units[unit]);
-  return text;
-}
-
 std::string format_rate(double bytes_per_second) {
   return (bytes_per_second >= 0 ? "+" : "") + format_bytes(bytes_per_second) + "/s";
 }
-
-// The scan of one run, shared between the loop and the pool thread doing it.
-// The pool posts the result back to the loop and wakes the waiter by
-// cancelling `done`; a run cancelled meanwhile stops waiting at once and the
-// scan finishes unobserved (a /proc walk cannot be interrupted halfway and
-// needs no cleanup).
-struct scan_job {
-  explicit scan_job(const asio::any_io_executor& ex) : done(ex) {
-    done.expires_at(asio::steady_timer::time_point::max());
-  }
-  asio::steady_timer done;
-  bool finished = false;
-  process_scan_result result;
-  std::exception_ptr error;
-};
 
 struct memory_limit {
   double headroom_bytes = 0;  // limit minus what is charged against it now
@@ -136,27 +100,13 @@ std::span<const metric_info> process_probe::metrics() { return process_metrics; 
 std::string process_probe::target() const { return settings_->match.describe(); }
 
 asio::awaitable<probe_result> process_probe::run() {
-  auto loop = co_await asio::this_coro::executor;
-  auto job = std::make_shared<scan_job>(loop);
-  asio::post(ctx_->pool, [job, loop, s = settings_] {
-    process_scan_result found;
-    std::exception_ptr error;
-    try {
-      found = scan_processes(s->match, s->proc_root, s->cgroup_root);
-    } catch (...) {
-      error = std::current_exception();  // std::bad_alloc only
-    }
-    asio::post(loop, [job, found = std::move(found), error]() mutable {
-      job->result = std::move(found);
-      job->error = error;
-      job->finished = true;
-      job->done.cancel();
-    });
+  // A /proc walk cannot be interrupted halfway and needs no cleanup: when
+  // the deadline cancels the wait, the scan finishes unobserved.
+  auto job = pool_call<process_scan_result>::start(*ctx_, [s = settings_](const std::atomic<bool>&) {
+    return scan_processes(s->match, s->proc_root, s->cgroup_root);
   });
-  if (!job->finished) co_await job->done.async_wait(asio::as_tuple(asio::use_awaitable));
-  if (!job->finished) throw boost::system::system_error(asio::error::operation_aborted, "process scan");
-  if (job->error) std::rethrow_exception(job->error);
-  const process_scan_result& scan = job->result;
+  co_await job->wait("process scan");
+  const process_scan_result& scan = job->value();
   const settings& s = *settings_;
 
   // Growth first: evidence shows each process's slope.

@@ -1,14 +1,13 @@
 #include "probes/process/process_scan.hpp"
 
 #include "daemon/node_reader.hpp"
+#include "probes/proc_text.hpp"
 
 #include <dirent.h>
-#include <pwd.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <cstring>
 #include <map>
 #include <string_view>
@@ -16,67 +15,6 @@
 namespace vitals {
 
 namespace {
-
-template <class Int>
-bool parse_int(std::string_view s, Int& out) {
-  if (s.empty()) return false;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc{} && end == s.data() + s.size();
-}
-
-std::vector<std::string_view> split_whitespace(std::string_view s) {
-  std::vector<std::string_view> fields;
-  std::size_t i = 0;
-  while (i < s.size()) {
-    while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n')) ++i;
-    const std::size_t start = i;
-    while (i < s.size() && s[i] != ' ' && s[i] != '\t' && s[i] != '\n') ++i;
-    if (i > start) fields.push_back(s.substr(start, i - start));
-  }
-  return fields;
-}
-
-bool is_pid(const char* name, int& pid) {
-  const std::string_view s(name);
-  return std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }) && parse_int(s, pid) &&
-         pid > 0;
-}
-
-// uid -> user name, looked up once per scan.
-class user_names {
-public:
-  const std::string& name(uid_t uid) {
-    auto [it, inserted] = names_.try_emplace(uid);
-    if (inserted) it->second = lookup(uid);
-    return it->second;
-  }
-
-private:
-  static std::string lookup(uid_t uid) {
-    std::vector<char> buf(16 * 1024);
-    passwd pw{};
-    passwd* found = nullptr;
-    while (true) {
-      const int rc = ::getpwuid_r(uid, &pw, buf.data(), buf.size(), &found);
-      if (rc == ERANGE && buf.size() < 1024 * 1024) {
-        buf.resize(buf.size() * 2);
-        continue;
-      }
-      if (rc == 0 && found != nullptr) return found->pw_name;
-      return std::to_string(uid);
-    }
-  }
-
-  std::map<uid_t, std::string> names_;
-};
-
-// Cuts `s` to at most `max` bytes without splitting a UTF-8 sequence.
-void truncate_utf8(std::string& s, std::size_t max) {
-  if (s.size() <= max) return;
-  std::size_t cut = max;
-  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
-  s.resize(cut);
-}
 
 // How reading one /proc/<pid> file went.
 enum class read_outcome { ok, vanished, denied };

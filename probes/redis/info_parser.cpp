@@ -104,19 +104,4 @@ redis_info parse_redis_info(std::string_view text) {
   return info;
 }
 
-std::string format_bytes(double bytes) {
-  static constexpr const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-  std::size_t unit = 0;
-  while (std::abs(bytes) >= 1024 && unit + 1 < std::size(units)) {
-    bytes /= 1024;
-    ++unit;
-  }
-  char buffer[64];
-  if (unit == 0)
-    std::snprintf(buffer, sizeof buffer, "%.0f B", bytes);
-  else
-    std::snprintf(buffer, sizeof buffer, "%.1f %s", bytes, units[unit]);
-  return buffer;
-}
-
 }  // namespace vitals

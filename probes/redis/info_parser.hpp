@@ -45,7 +45,4 @@ redis_info parse_redis_info(std::string_view text);
 // Splits "keys=1,expires=0,avg_ttl=0" into pairs.
 std::vector<std::pair<std::string, std::string>> parse_info_pairs(std::string_view value);
 
-// 1536 -> "1.5 KiB", 958398464 -> "914.0 MiB".
-std::string format_bytes(double bytes);
-
 }  // namespace vitals

@@ -4,6 +4,7 @@
 #include "daemon/node_reader.hpp"
 #include "probes/redis/hiredis_asio.hpp"
 #include "probes/redis/info_parser.hpp"
+#include "probes/units.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>

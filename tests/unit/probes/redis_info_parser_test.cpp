@@ -2,6 +2,7 @@
 // shapes a newer or older server might add.
 
 #include "probes/redis/info_parser.hpp"
+#include "probes/units.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,0 +1,63 @@
+#pragma once
+
+// Small readers for /proc text shared by the probes that name processes
+// (port owners, process matches, SQLite lock holders). Safe on any thread.
+
+#include <sys/types.h>
+
+#include <charconv>
+#include <cstddef>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace vitals {
+
+// Whole-text integer parse: "42" yes, "42x" and "" no.
+template <class Int>
+bool parse_int(std::string_view text, Int& value, int base = 10) {
+  if (text.empty()) return false;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value, base);
+  return ec == std::errc() && end == text.data() + text.size();
+}
+
+// Fields separated by spaces, tabs or newlines; empty fields dropped.
+std::vector<std::string_view> split_whitespace(std::string_view text);
+
+// True, with `pid` set, when a /proc entry name is a process id.
+bool is_pid(const char* name, int& pid);
+
+// Cuts `s` to at most `max` bytes without splitting a UTF-8 sequence.
+void truncate_utf8(std::string& s, std::size_t max);
+
+// uid -> user name, each uid looked up once. Not thread-safe: one per scan.
+class user_names {
+public:
+  const std::string& name(uid_t uid);
+
+private:
+  std::map<uid_t, std::string> names_;
+};
+
+// Who a process is: what `ps -o pid,user,comm,args` shows.
+struct process_identity {
+  int pid = 0;
+  std::string process;  // comm
+  uid_t uid = 0;
+  std::string user;     // name, or the uid as text when unknown
+  std::string cmdline;  // argv joined by spaces, at most max_cmdline bytes
+  std::string exe_name; // basename of argv[0]: the full name when comm (15 bytes) is cut short
+
+  static constexpr std::size_t max_cmdline = 200;
+
+  // True when `name` is this process's comm or the basename of its argv[0].
+  bool is_named(std::string_view name) const { return name == process || name == exe_name; }
+};
+
+// Reads comm, the effective uid and cmdline of `pid` from `proc_dir`
+// ("/proc/4242"). nullopt when the process vanished or is unreadable.
+std::optional<process_identity> read_process_identity(const std::string& proc_dir, int pid, user_names& users);
+
+}  // namespace vitals
