@@ -28,43 +28,10 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::optional<double> sample_value(const probe_result& r, const std::string& name) {
-  for (const auto& s : r.samples)
-    if (s.name == name) return s.value;
-  return std::nullopt;
-}
-
-std::string evidence_value(const probe_result& r, const std::string& key) {
-  for (const auto& [k, v] : r.evidence)
-    if (k == key) return v;
-  return "<absent>";
-}
-
-std::string describe(const probe_result& r) {
-  std::string text = (r.ok ? "ok" : "fail reason=" + r.reason + " error=" + r.error) + "\n";
-  for (const auto& [k, v] : r.evidence) text += "  " + k + ": " + v + "\n";
-  return text;
-}
-
-// A directory under /tmp, removed when the test ends.
-class temp_dir {
-public:
-  temp_dir() {
-    char name[] = "/tmp/vitals_disk_XXXXXX";
-    EXPECT_NE(::mkdtemp(name), nullptr);
-    path_ = name;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  const std::string& path() const { return path_; }
-
-private:
-  std::string path_;
-};
+using test::describe;
+using test::evidence_value;
+using test::sample_value;
+using test::temp_dir;
 
 class disk_probe_run : public ::testing::Test {
 protected:

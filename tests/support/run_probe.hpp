@@ -17,6 +17,7 @@
 #include <exception>
 #include <optional>
 #include <stdexcept>
+#include <string>
 
 namespace vitals::test {
 
@@ -81,6 +82,27 @@ inline std::optional<probe_result> run_with_deadline(asio::io_context& io, probe
   if (error) std::rethrow_exception(error);
   if (!done) throw std::logic_error("run_with_deadline: the io_context ran out of work before the race finished");
   return result;
+}
+
+// The value of the first sample named `name`; nullopt when absent.
+inline std::optional<double> sample_value(const probe_result& r, const std::string& name) {
+  for (const auto& s : r.samples)
+    if (s.name == name) return s.value;
+  return std::nullopt;
+}
+
+// The first evidence line under `key`, or "<absent>".
+inline std::string evidence_value(const probe_result& r, const std::string& key) {
+  for (const auto& [k, v] : r.evidence)
+    if (k == key) return v;
+  return "<absent>";
+}
+
+// The whole result as text, for assertion messages.
+inline std::string describe(const probe_result& r) {
+  std::string text = (r.ok ? "ok" : "fail reason=" + r.reason + " error=" + r.error) + "\n";
+  for (const auto& [k, v] : r.evidence) text += "  " + k + ": " + v + "\n";
+  return text;
 }
 
 }  // namespace vitals::test
