@@ -4,6 +4,7 @@
 #include "probes/process/process_probe.hpp"
 #include "probes/probe_registry.hpp"
 #include "probes/redis/redis_probe.hpp"
+#include "probes/sqlite/sqlite_probe.hpp"
 
 namespace vitals {
 
@@ -13,6 +14,7 @@ void register_builtin_probes(probe_registry& registry) {
   registry.add<redis_probe>();
   registry.add<postgres_probe>();
   registry.add<process_probe>();
+  registry.add<sqlite_probe>();
   registry.add<disk_probe>();
 }
 

@@ -1,5 +1,7 @@
 #include "probes/disk/disk_probe.hpp"
 
+#include "support/probe_config_fixture.hpp"
+
 #include "daemon/config.hpp"
 #include "daemon/node_reader.hpp"
 #include "probes/probe_registry.hpp"
@@ -16,39 +18,7 @@
 namespace vitals {
 namespace {
 
-// Builds a disk probe from the first entry of a `probes:` list, the way the
-// config loader hands it over: a node_reader at path "probes[0]".
-class disk_probe_config : public ::testing::Test {
-protected:
-  asio::io_context io;
-  asio::thread_pool pool{1};
-  probe_context ctx{io, pool};
-  diagnostics diags{"vitals.yaml"};
-  std::unique_ptr<probe> built;
-
-  // Returns the built probe (null on errors); diags holds the errors.
-  disk_probe* create(const std::string& yaml) {
-    root_ = YAML::Load(yaml);
-    node_reader reader(root_["probes"][0], "probes[0]", diags);
-    reader.known({"name", "type"});  // the caller's keys
-    built = disk_probe::create(probe_settings{}, reader, ctx);
-    reader.finish();
-    return static_cast<disk_probe*>(built.get());
-  }
-
-  // The only error, as printed: "vitals.yaml:4:11: probes[0].path: ...".
-  std::string only_error() const {
-    if (diags.errors().size() != 1) {
-      std::string all;
-      for (const auto& e : diags.errors()) all += e.str() + "\n";
-      return "expected exactly one error, got " + std::to_string(diags.errors().size()) + ":\n" + all;
-    }
-    return diags.errors().front().str();
-  }
-
-private:
-  YAML::Node root_;
-};
+using disk_probe_config = test::probe_config_fixture<disk_probe>;
 
 TEST_F(disk_probe_config, path_alone_builds_a_probe_without_thresholds) {
   auto* p = create(R"(

@@ -1,5 +1,7 @@
 #include "probes/process/process_probe.hpp"
 
+#include "support/probe_config_fixture.hpp"
+
 #include "daemon/config.hpp"
 #include "daemon/node_reader.hpp"
 #include "probes/probe_registry.hpp"
@@ -19,37 +21,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Builds a process probe from the first entry of a `probes:` list, the way
-// the config loader hands it over: a node_reader at path "probes[0]".
-class process_probe_config : public ::testing::Test {
-protected:
-  asio::io_context io;
-  asio::thread_pool pool{1};
-  probe_context ctx{io, pool};
-  diagnostics diags{"vitals.yaml"};
-  std::unique_ptr<probe> built;
-
-  process_probe* create(const std::string& yaml) {
-    root_ = YAML::Load(yaml);
-    node_reader reader(root_["probes"][0], "probes[0]", diags);
-    reader.known({"name", "type"});
-    built = process_probe::create(probe_settings{}, reader, ctx);
-    reader.finish();
-    return static_cast<process_probe*>(built.get());
-  }
-
-  std::string only_error() const {
-    if (diags.errors().size() != 1) {
-      std::string all;
-      for (const auto& e : diags.errors()) all += e.str() + "\n";
-      return "expected exactly one error, got " + std::to_string(diags.errors().size()) + ":\n" + all;
-    }
-    return diags.errors().front().str();
-  }
-
-private:
-  YAML::Node root_;
-};
+using process_probe_config = test::probe_config_fixture<process_probe>;
 
 TEST_F(process_probe_config, name_alone_builds_with_defaults) {
   auto* p = create(R"(

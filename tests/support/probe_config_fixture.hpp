@@ -1,0 +1,54 @@
+#pragma once
+
+// Builds one probe kind from the first entry of a `probes:` list, the way
+// the config loader hands it over: a node_reader at path "probes[0]".
+
+#include "daemon/config.hpp"
+#include "daemon/node_reader.hpp"
+#include "probes/probe.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
+
+#include <memory>
+#include <string>
+
+namespace vitals::test {
+
+template <class Probe>
+class probe_config_fixture : public ::testing::Test {
+protected:
+  asio::io_context io;
+  asio::thread_pool pool{1};
+  probe_context ctx{io, pool};
+  diagnostics diags{"vitals.yaml"};
+  std::unique_ptr<probe> built;
+
+  // Returns the built probe (null on errors); diags holds the errors.
+  Probe* create(const std::string& yaml) {
+    root_ = YAML::Load(yaml);
+    node_reader reader(root_["probes"][0], "probes[0]", diags);
+    reader.known({"name", "type"});  // the caller's keys
+    built = Probe::create(probe_settings{}, reader, ctx);
+    reader.finish();
+    return static_cast<Probe*>(built.get());
+  }
+
+  // The only error, as printed: "vitals.yaml:4:11: probes[0].port: ...".
+  std::string only_error() const {
+    if (diags.errors().size() != 1) {
+      std::string all;
+      for (const auto& e : diags.errors()) all += e.str() + "\n";
+      return "expected exactly one error, got " + std::to_string(diags.errors().size()) + ":\n" + all;
+    }
+    return diags.errors().front().str();
+  }
+
+private:
+  YAML::Node root_;
+};
+
+}  // namespace vitals::test
