@@ -1,13 +1,33 @@
 #include "probes/proc_text.hpp"
 
-#include "daemon/node_reader.hpp"
-
+#include <fcntl.h>
 #include <pwd.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 
 namespace vitals {
+
+int read_proc_text(const std::string& path, std::string& out) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  out.clear();
+  char buf[4096];
+  int err = 0;
+  while (true) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n > 0) {
+      out.append(buf, static_cast<std::size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) err = errno;
+    break;
+  }
+  ::close(fd);
+  return err;
+}
 
 std::vector<std::string_view> split_whitespace(std::string_view s) {
   std::vector<std::string_view> fields;
@@ -56,11 +76,11 @@ std::optional<process_identity> read_process_identity(const std::string& proc_di
   process_identity o;
   o.pid = pid;
   std::string text;
-  if (read_text_file(proc_dir + "/comm", text) != 0 || text.empty()) return std::nullopt;
+  if (read_proc_text(proc_dir + "/comm", text) != 0 || text.empty()) return std::nullopt;
   while (!text.empty() && text.back() == '\n') text.pop_back();
   o.process = text;
 
-  if (read_text_file(proc_dir + "/status", text) != 0) return std::nullopt;
+  if (read_proc_text(proc_dir + "/status", text) != 0) return std::nullopt;
   const auto uid_at = text.find("\nUid:");
   if (uid_at == std::string::npos) return std::nullopt;
   {
@@ -72,7 +92,7 @@ std::optional<process_identity> read_process_identity(const std::string& proc_di
   o.user = users.name(o.uid);
 
   // cmdline is empty for kernel threads and zombies; not an error.
-  const int err = read_text_file(proc_dir + "/cmdline", text);
+  const int err = read_proc_text(proc_dir + "/cmdline", text);
   if (err == 0) {
     const auto argv0_end = text.find('\0');
     const std::string argv0 = text.substr(0, argv0_end);

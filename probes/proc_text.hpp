@@ -23,6 +23,10 @@ bool parse_int(std::string_view text, Int& value, int base = 10) {
   return ec == std::errc() && end == text.data() + text.size();
 }
 
+// Reads a whole /proc file (their size shows as 0: read until EOF) with
+// plain syscalls: no stdio buffer, no fstat. Returns 0 or the errno.
+int read_proc_text(const std::string& path, std::string& out);
+
 // Fields separated by spaces, tabs or newlines; empty fields dropped.
 std::vector<std::string_view> split_whitespace(std::string_view text);
 

@@ -39,31 +39,6 @@ struct dir_closer {
 };
 using dir_ptr = std::unique_ptr<DIR, dir_closer>;
 
-// Reads a whole /proc-style file (their size is reported as 0, so read until
-// EOF). Returns false with `err` = errno when it cannot be opened or read.
-bool read_file(const std::string& path, std::string& out, int& err) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    err = errno;
-    return false;
-  }
-  out.clear();
-  char buf[8192];
-  while (true) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      err = errno;
-      ::close(fd);
-      return false;
-    }
-    if (n == 0) break;
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(fd);
-  return true;
-}
-
 // The kernel prints each 32-bit word of the address with %08X as a host-order
 // integer (net/ipv4/tcp_ipv4.c, net/ipv6/tcp_ipv6.c), so the word's bytes in
 // host memory are the address bytes in network order.
@@ -323,9 +298,8 @@ std::vector<port_listener> socket_owner_index::listeners_from_netlink(std::error
 std::vector<port_listener> socket_owner_index::listeners_from_proc(const std::string& proc_root) {
   std::vector<port_listener> found;
   std::string text;
-  int err = 0;
   for (const char* file : {"/net/tcp", "/net/tcp6"})
-    if (read_file(proc_root + file, text, err)) parse_net_tcp(text, found);  // no IPv6: no tcp6
+    if (read_proc_text(proc_root + file, text) == 0) parse_net_tcp(text, found);  // no IPv6: no tcp6
   return found;
 }
 

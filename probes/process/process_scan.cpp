@@ -28,7 +28,7 @@ read_outcome classify(int err) {
 }
 
 read_outcome read_proc_file(const std::string& path, std::string& out) {
-  const int err = read_text_file(path, out);
+  const int err = read_proc_text(path, out);
   // An exited process's files can open fine and then read as empty.
   if (err == 0 && out.empty()) return read_outcome::vanished;
   return classify(err);
@@ -49,7 +49,7 @@ int count_fds(const std::string& dir, std::size_t& count) {
 
 std::optional<std::uint64_t> read_cgroup_value(const std::string& path) {
   std::string text;
-  if (read_text_file(path, text) != 0) return std::nullopt;
+  if (read_proc_text(path, text) != 0) return std::nullopt;
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
   std::uint64_t value = 0;
   if (!parse_int(std::string_view(text), value)) return std::nullopt;  // "max" or unreadable
@@ -93,7 +93,7 @@ private:
 // The pid a pidfile names, or why there is none.
 std::optional<int> read_pidfile(const std::string& path, std::string& problem) {
   std::string text;
-  if (const int err = read_text_file(path, text); err != 0) {
+  if (const int err = read_proc_text(path, text); err != 0) {
     problem = "pidfile " + path + ": " + std::strerror(err);
     return std::nullopt;
   }
@@ -223,6 +223,27 @@ process_scan_result scan_processes(const process_matcher& matcher, const std::st
     }
     if (matcher.name && stat->comm != *matcher.name) continue;
 
+    // Cheapest test first: most processes fail the name or the command line,
+    // and never cost a read of status.
+    const bool zombie = stat->state == 'Z';  // no memory, fds or argv left; its parent has not reaped it
+    std::string cmdline;
+    if (zombie) {
+      if (matcher.cmdline_regex) continue;  // no argv: we cannot tell whether it matched
+    } else {
+      // cmdline reads as empty for kernel threads too, so an empty read is
+      // not "vanished" here: stat already told us the process exists.
+      if (const int err = read_proc_text(dir + "/cmdline", cmdline); err != 0) {
+        skip(classify(err));
+        continue;
+      }
+      // libstdc++'s std::regex recurses per input character: an unbounded
+      // command line (up to ARG_MAX) could overflow a pool thread's stack.
+      if (cmdline.size() > max_regex_input) cmdline.resize(max_regex_input);
+      while (!cmdline.empty() && cmdline.back() == '\0') cmdline.pop_back();
+      std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+      if (matcher.cmdline_regex && !std::regex_search(cmdline, *matcher.cmdline_regex)) continue;
+    }
+
     if (auto o = read_proc_file(dir + "/status", text); o != read_outcome::ok) {
       skip(o);
       continue;
@@ -243,26 +264,10 @@ process_scan_result scan_processes(const process_matcher& matcher, const std::st
       }
     }
     if (matcher.uid && uid != *matcher.uid) continue;
-
-    // A zombie has no memory, fds or argv left; its parent has not reaped it.
-    if (stat->state == 'Z') {
-      if (!matcher.cmdline_regex) ++result.zombies;  // with a cmdline matcher we cannot tell
+    if (zombie) {
+      ++result.zombies;
       continue;
     }
-
-    // cmdline reads as empty for kernel threads too, so an empty read is not
-    // "vanished" here: stat already told us the process exists.
-    std::string cmdline;
-    if (const int err = read_text_file(dir + "/cmdline", cmdline); err != 0) {
-      skip(classify(err));
-      continue;
-    }
-    // libstdc++'s std::regex recurses per input character: an unbounded
-    // command line (up to ARG_MAX) could overflow a pool thread's stack.
-    if (cmdline.size() > max_regex_input) cmdline.resize(max_regex_input);
-    while (!cmdline.empty() && cmdline.back() == '\0') cmdline.pop_back();
-    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
-    if (matcher.cmdline_regex && !std::regex_search(cmdline, *matcher.cmdline_regex)) continue;
 
     process_info info;
     info.key = {pid, stat->start_ticks};

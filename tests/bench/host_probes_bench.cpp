@@ -1,0 +1,152 @@
+// Benchmark, not a test: CPU cost of one run of the host probes (process,
+// disk, sqlite), on a host with a few hundred processes. Each probe kind is
+// built from YAML exactly as the daemon builds it and run back to back on
+// the loop; CPU counts the loop and the pool threads.
+// Usage: host_probes_bench [runs=200] [processes=300]
+#include "daemon/config.hpp"
+#include "daemon/runtime.hpp"
+#include "daemon/scheduler.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
+#include <spdlog/spdlog.h>
+#include <sqlite3.h>
+
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+using namespace vitals;
+
+namespace {
+
+double cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+std::size_t processes_on_host() {
+  std::size_t n = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc"))
+    n += std::isdigit(static_cast<unsigned char>(e.path().filename().string()[0])) ? 1 : 0;
+  return n;
+}
+
+// Sleeping children, so the host has `target` processes: five named
+// bench-app, the rest bench-idle.
+std::vector<pid_t> fill_host(std::size_t target) {
+  std::vector<pid_t> children;
+  while (processes_on_host() < target) {
+    const pid_t pid = fork();
+    if (pid == 0) {
+      prctl(PR_SET_NAME, children.size() < 5 ? "bench-app" : "bench-idle");
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      pause();
+      _exit(0);
+    }
+    if (pid < 0) break;
+    children.push_back(pid);
+  }
+  return children;
+}
+
+std::string make_database(const std::string& dir) {
+  const std::string path = dir + "/bench.db";
+  sqlite3* db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  sqlite3_exec(db, "CREATE TABLE t(x); WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i<10000) "
+               "INSERT INTO t SELECT randomblob(100) FROM c;", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  return path;
+}
+
+// A WAL copy of the database, held by a child in an open write
+// transaction: the run then names a lock holder.
+pid_t hold_wal_lock(const std::string& path) {
+  int ready[2];
+  if (pipe(ready) != 0) return -1;
+  const pid_t pid = fork();
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    sqlite3* db = nullptr;
+    sqlite3_open(path.c_str(), &db);
+    sqlite3_exec(db, "PRAGMA journal_mode=WAL; CREATE TABLE t(x); INSERT INTO t VALUES(1);"
+                     "BEGIN IMMEDIATE; INSERT INTO t VALUES(2);", nullptr, nullptr, nullptr);
+    if (write(ready[1], "x", 1) != 1) _exit(1);
+    pause();
+    _exit(0);
+  }
+  char c = 0;
+  if (read(ready[0], &c, 1) != 1) std::fprintf(stderr, "lock holder did not start\n");
+  close(ready[0]);
+  close(ready[1]);
+  return pid;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int runs = argc > 1 ? std::max(1, std::atoi(argv[1])) : 200;
+  const std::size_t processes = argc > 2 ? static_cast<std::size_t>(std::atoi(argv[2])) : 300;
+  spdlog::set_level(spdlog::level::err);
+  char dir_template[] = "/tmp/vitals-bench-XXXXXX";
+  const std::string dir = mkdtemp(dir_template);
+  const std::string db = make_database(dir);
+  auto children = fill_host(processes);
+  const std::string wal_db = dir + "/held.db";
+  children.push_back(hold_wal_lock(wal_db));
+
+  runtime rt;
+  const bool have_sqlite = rt.registry.find("sqlite") != nullptr;
+  std::string yaml = "probes:\n"
+                     "  - {name: process-by-name, type: process, match: {name: bench-app}}\n"
+                     "  - {name: process-by-cmdline, type: process, match: {cmdline: 'no-such-thing-[0-9]+'}, min_count: 0}\n"
+                     "  - {name: process-all-idle, type: process, match: {name: bench-idle}}\n"
+                     "  - {name: disk, type: disk, path: " + dir + "}\n";
+  if (have_sqlite) {
+    yaml += "  - {name: sqlite, type: sqlite, path: " + db + "}\n";
+    yaml += "  - {name: sqlite-locked-wal, type: sqlite, path: " + wal_db + "}\n";  // fails: locked
+    yaml += "  - {name: sqlite-quick-check, type: sqlite, path: " + db +
+            ", integrity_check: quick, integrity_interval: 1ms}\n";
+  }
+  auto loaded = load_config_text(yaml, "bench.yaml", rt.registry, rt.ctx);
+  if (!loaded.cfg) {
+    for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.str().c_str());
+    return 2;
+  }
+
+  std::printf("%zu processes on the host, %d runs per probe\n", processes_on_host(), runs);
+  std::printf("%-20s %12s %12s %8s\n", "probe", "cpu_us/run", "wall_us/run", "failed");
+  for (const auto& spec : loaded.cfg->probes) {
+    int failed = 0;
+    const double cpu_before = cpu_seconds();
+    const auto wall_before = std::chrono::steady_clock::now();
+    asio::co_spawn(rt.io, [&]() -> asio::awaitable<void> {
+      for (int i = 0; i < runs; ++i) {
+        auto out = co_await run_with_deadline(*spec.instance, std::chrono::seconds(5));
+        failed += out.result.ok ? 0 : 1;
+      }
+    }, asio::detached);
+    rt.io.restart();
+    rt.io.run();
+    const double cpu = cpu_seconds() - cpu_before;
+    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_before).count();
+    std::printf("%-20s %12.1f %12.1f %8d\n", spec.settings.name.c_str(), cpu / runs * 1e6, wall / runs * 1e6, failed);
+  }
+  if (!have_sqlite) std::printf("(sqlite probe not registered in this build)\n");
+
+  for (pid_t pid : children) kill(pid, SIGKILL);
+  for (pid_t pid : children) waitpid(pid, nullptr, 0);
+  std::filesystem::remove_all(dir);
+  return 0;
+}
