@@ -28,9 +28,9 @@ using namespace vitals;
 
 namespace {
 
-double cpu_seconds() {
+double cpu_seconds(int who = RUSAGE_SELF) {
   rusage u{};
-  getrusage(RUSAGE_SELF, &u);
+  getrusage(who, &u);
   return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
          static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
@@ -144,6 +144,14 @@ int main(int argc, char** argv) {
     std::printf("%-20s %12.1f %12.1f %8d\n", spec.settings.name.c_str(), cpu / runs * 1e6, wall / runs * 1e6, failed);
   }
   if (!have_sqlite) std::printf("(sqlite probe not registered in this build)\n");
+
+  // For scale: what the runbook's own command costs on the same host.
+  const int ps_runs = 20;
+  const double ps_before = cpu_seconds(RUSAGE_CHILDREN);
+  for (int i = 0; i < ps_runs; ++i)
+    if (std::system("ps aux | grep -c bench-app > /dev/null") != 0) break;
+  std::printf("%-20s %12.1f %12s %8s\n", "ps aux | grep", (cpu_seconds(RUSAGE_CHILDREN) - ps_before) / ps_runs * 1e6,
+              "-", "-");
 
   for (pid_t pid : children) kill(pid, SIGKILL);
   for (pid_t pid : children) waitpid(pid, nullptr, 0);
