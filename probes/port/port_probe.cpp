@@ -2,6 +2,7 @@
 
 #include "daemon/config.hpp"
 #include "daemon/node_reader.hpp"
+#include "probes/host_addresses.hpp"
 #include "probes/port/port_list.hpp"
 #include "probes/port/socket_owner_index.hpp"
 
@@ -15,7 +16,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/system_error.hpp>
 
-#include <ifaddrs.h>
 #include <netinet/in.h>
 
 #include <algorithm>
@@ -74,45 +74,6 @@ std::string host_problem(std::string_view host) {
            c == '_';
   });
   return name_like ? std::string() : "is not a valid host name or IP address";
-}
-
-// ::ffff:127.0.0.1 -> 127.0.0.1, so one comparison covers both spellings.
-asio::ip::address unmapped(const asio::ip::address& a) {
-  if (a.is_v6() && a.to_v6().is_v4_mapped())
-    return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
-  return a;
-}
-
-// Equal addresses, ignoring an IPv6 scope id.
-bool same_address(const asio::ip::address& a, const asio::ip::address& b) {
-  const auto x = unmapped(a);
-  const auto y = unmapped(b);
-  if (x.is_v4() != y.is_v4()) return false;
-  return x.is_v4() ? x == y : x.to_v6().to_bytes() == y.to_v6().to_bytes();
-}
-
-std::vector<asio::ip::address> interface_addresses() {
-  std::vector<asio::ip::address> found;
-  ifaddrs* list = nullptr;
-  if (::getifaddrs(&list) != 0) return found;  // then only loopback counts as local
-  for (const ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
-    if (i->ifa_addr == nullptr) continue;
-    if (i->ifa_addr->sa_family == AF_INET) {
-      sockaddr_in sin{};
-      std::memcpy(&sin, i->ifa_addr, sizeof sin);
-      asio::ip::address_v4::bytes_type bytes{};
-      std::memcpy(bytes.data(), &sin.sin_addr, bytes.size());
-      found.emplace_back(asio::ip::address_v4(bytes));
-    } else if (i->ifa_addr->sa_family == AF_INET6) {
-      sockaddr_in6 sin6{};
-      std::memcpy(&sin6, i->ifa_addr, sizeof sin6);
-      asio::ip::address_v6::bytes_type bytes{};
-      std::memcpy(bytes.data(), &sin6.sin6_addr, bytes.size());
-      found.emplace_back(asio::ip::address_v6(bytes));
-    }
-  }
-  ::freeifaddrs(list);
-  return found;
 }
 
 // Could a socket listening on `listener` have accepted our connection to `target`?
@@ -351,12 +312,7 @@ std::string port_probe::target() const {
   return host + ":" + format_port_list(settings_.ports);
 }
 
-bool port_probe::is_local(const asio::ip::address& a) const {
-  const auto u = unmapped(a);
-  if (u.is_loopback() || u.is_unspecified()) return true;
-  return std::any_of(host_addresses_.begin(), host_addresses_.end(),
-                     [&](const asio::ip::address& own) { return same_address(own, u); });
-}
+bool port_probe::is_local(const asio::ip::address& a) const { return is_host_address(a, host_addresses_); }
 
 asio::awaitable<probe_result> port_probe::run() {
   const auto& ports = settings_.ports;

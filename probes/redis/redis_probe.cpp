@@ -2,6 +2,7 @@
 
 #include "daemon/config.hpp"
 #include "daemon/node_reader.hpp"
+#include "probes/host_addresses.hpp"
 #include "probes/redis/hiredis_asio.hpp"
 #include "probes/redis/info_parser.hpp"
 #include "probes/units.hpp"
@@ -16,7 +17,6 @@
 
 #include <hiredis/read.h>
 
-#include <ifaddrs.h>
 #include <netinet/in.h>
 
 #include <algorithm>
@@ -77,35 +77,6 @@ bool name_like(std::string_view host) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
            c == '_';
   });
-}
-
-asio::ip::address unmapped(const asio::ip::address& a) {
-  if (a.is_v6() && a.to_v6().is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
-  return a;
-}
-
-std::vector<asio::ip::address> interface_addresses() {
-  std::vector<asio::ip::address> found;
-  ifaddrs* list = nullptr;
-  if (::getifaddrs(&list) != 0) return found;  // then only loopback counts as local
-  for (const ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
-    if (i->ifa_addr == nullptr) continue;
-    if (i->ifa_addr->sa_family == AF_INET) {
-      sockaddr_in sin{};
-      std::memcpy(&sin, i->ifa_addr, sizeof sin);
-      asio::ip::address_v4::bytes_type bytes{};
-      std::memcpy(bytes.data(), &sin.sin_addr, bytes.size());
-      found.emplace_back(asio::ip::address_v4(bytes));
-    } else if (i->ifa_addr->sa_family == AF_INET6) {
-      sockaddr_in6 sin6{};
-      std::memcpy(&sin6, i->ifa_addr, sizeof sin6);
-      asio::ip::address_v6::bytes_type bytes{};
-      std::memcpy(bytes.data(), &sin6.sin6_addr, bytes.size());
-      found.emplace_back(asio::ip::address_v6(bytes));
-    }
-  }
-  ::freeifaddrs(list);
-  return found;
 }
 
 // Newlines and runs of blanks to one space, cut to `limit` characters.
@@ -484,12 +455,7 @@ std::string redis_probe::target() const {
   return t;
 }
 
-bool redis_probe::is_local(const asio::ip::address& a) const {
-  const auto u = unmapped(a);
-  if (u.is_loopback() || u.is_unspecified()) return true;
-  return std::any_of(host_addresses_.begin(), host_addresses_.end(),
-                     [&](const asio::ip::address& own) { return unmapped(own) == u; });
-}
+bool redis_probe::is_local(const asio::ip::address& a) const { return is_host_address(a, host_addresses_); }
 
 std::string redis_probe::scrub(std::string_view text) const {
   std::string out = one_line(text, 300);

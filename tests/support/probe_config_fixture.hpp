@@ -28,11 +28,15 @@ protected:
   std::unique_ptr<probe> built;
 
   // Returns the built probe (null on errors); diags holds the errors.
-  Probe* create(const std::string& yaml) {
+  Probe* create(const std::string& yaml) { return create_with(yaml, probe_settings{}); }
+
+  // The same with the common settings (interval, timeout) the loader read.
+  Probe* create_with(const std::string& yaml, const probe_settings& common) {
     root_ = YAML::Load(yaml);
+    substitute_secrets(root_, diags);
     node_reader reader(root_["probes"][0], "probes[0]", diags);
     reader.known({"name", "type"});  // the caller's keys
-    built = Probe::create(probe_settings{}, reader, ctx);
+    built = Probe::create(common, reader, ctx);
     reader.finish();
     return static_cast<Probe*>(built.get());
   }

@@ -1,5 +1,7 @@
 #include "probes/postgres/postgres_probe.hpp"
 
+#include "support/probe_config_fixture.hpp"
+
 #include "daemon/config.hpp"
 #include "daemon/node_reader.hpp"
 #include "probes/probe_registry.hpp"
@@ -19,39 +21,13 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Builds a postgres probe from the first entry of a `probes:` list, the way
-// the config loader hands it over: a node_reader at path "probes[0]".
-class postgres_probe_config : public ::testing::Test {
+class postgres_probe_config : public test::probe_config_fixture<postgres_probe> {
 protected:
-  asio::io_context io;
-  asio::thread_pool pool{1};
-  probe_context ctx{io, pool};
-  diagnostics diags{"vitals.yaml"};
-  std::unique_ptr<probe> built;
-
   postgres_probe* create(const std::string& yaml, std::chrono::milliseconds timeout = 5s) {
-    root_ = YAML::Load(yaml);
-    substitute_secrets(root_, diags);
-    node_reader reader(root_["probes"][0], "probes[0]", diags);
-    reader.known({"name", "type"});
     probe_settings common;
     common.timeout = timeout;
-    built = postgres_probe::create(common, reader, ctx);
-    reader.finish();
-    return static_cast<postgres_probe*>(built.get());
+    return create_with(yaml, common);
   }
-
-  std::string only_error() const {
-    if (diags.errors().size() != 1) {
-      std::string all;
-      for (const auto& e : diags.errors()) all += e.str() + "\n";
-      return "expected exactly one error, got " + std::to_string(diags.errors().size()) + ":\n" + all;
-    }
-    return diags.errors().front().str();
-  }
-
-private:
-  YAML::Node root_;
 };
 
 TEST_F(postgres_probe_config, keyword_conninfo_builds_a_probe_with_a_secret_free_target) {
