@@ -5,6 +5,7 @@
 #include "probes/host_addresses.hpp"
 #include "probes/port/port_list.hpp"
 #include "probes/port/socket_owner_index.hpp"
+#include "probes/resolve.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -100,46 +101,6 @@ std::string owner_text(const socket_owner& o) {
 
 std::string owner_short(const socket_owner& o) {
   return o.process + " (pid " + std::to_string(o.pid) + ")";
-}
-
-// ---------------------------------------------------------------------------
-// Name resolution.
-
-struct resolve_state {
-  explicit resolve_state(const asio::any_io_executor& ex) : resolver(ex), done(ex) {
-    done.expires_at(asio::steady_timer::time_point::max());
-  }
-  tcp::resolver resolver;
-  asio::steady_timer done;  // cancelled by the completion handler to wake the waiter
-  bool finished = false;
-  error_code error;
-  std::vector<tcp::endpoint> endpoints;
-};
-
-// Resolves `host` with Asio's resolver (getaddrinfo on Asio's own resolver
-// thread, never on the loop). A running getaddrinfo cannot be interrupted,
-// so on cancellation we stop waiting at once and let the lookup finish in
-// the background; the handler keeps the state alive until then.
-asio::awaitable<std::shared_ptr<const resolve_state>> resolve(std::string host) {
-  auto ex = co_await asio::this_coro::executor;
-  auto state = std::make_shared<resolve_state>(ex);
-  state->resolver.async_resolve(host, "", [s = state](const error_code& ec, tcp::resolver::results_type results) {
-    s->finished = true;
-    s->error = ec;
-    for (const auto& r : results)
-      if (std::none_of(s->endpoints.begin(), s->endpoints.end(), [&](auto& e) { return e == r.endpoint(); }))
-        s->endpoints.push_back(r.endpoint());
-    s->done.cancel();
-  });
-  struct abandon_on_exit {
-    std::shared_ptr<resolve_state> s;
-    ~abandon_on_exit() {
-      if (!s->finished) s->resolver.cancel();  // drops it if getaddrinfo has not started yet
-    }
-  } guard{state};
-  if (!state->finished) co_await state->done.async_wait(asio::as_tuple(asio::use_awaitable));
-  if (!state->finished) throw boost::system::system_error(asio::error::operation_aborted, "resolve");
-  co_return state;
 }
 
 // ---------------------------------------------------------------------------
@@ -323,10 +284,10 @@ asio::awaitable<probe_result> port_probe::run() {
   if (literal_) {
     endpoints.emplace_back(*literal_, 0);
   } else {
-    const auto r = co_await resolve(host_);
-    if (r->error || r->endpoints.empty()) {
+    const auto r = co_await resolve_host(host_);
+    if (r.error || r.addresses.empty()) {
       auto result = probe_result::failure(
-          "resolve", "cannot resolve " + host_ + ": " + (r->error ? r->error.message() : "no address"));
+          "resolve", "cannot resolve " + host_ + ": " + (r.error ? r.error.message() : "no address"));
       // Nothing could be reached: every port reads as not open.
       for (auto p : ports) {
         result.samples.push_back({"vitals_port_open", {{"port", std::to_string(p)}}, 0});
@@ -334,7 +295,7 @@ asio::awaitable<probe_result> port_probe::run() {
       }
       co_return result;
     }
-    endpoints = r->endpoints;
+    for (const auto& a : r.addresses) endpoints.emplace_back(a, 0);
   }
 
   co_await connect_all(endpoints, outcomes);

@@ -3,6 +3,7 @@
 #include "daemon/config.hpp"
 #include "daemon/node_reader.hpp"
 #include "probes/postgres/pg_errors.hpp"
+#include "probes/resolve.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/address.hpp>
@@ -102,44 +103,6 @@ ORDER BY pid;
 // ---------------------------------------------------------------------------
 // Name resolution.
 
-struct resolve_state {
-  explicit resolve_state(const asio::any_io_executor& ex) : resolver(ex), done(ex) {
-    done.expires_at(asio::steady_timer::time_point::max());
-  }
-  tcp::resolver resolver;
-  asio::steady_timer done;  // cancelled by the completion handler to wake the waiter
-  bool finished = false;
-  error_code error;
-  std::vector<std::string> addresses;
-};
-
-// Resolves `host` on Asio's resolver thread (libpq's own lookup would block
-// the loop). getaddrinfo cannot be interrupted: on cancellation we stop
-// waiting at once and the handler keeps the state alive until it returns.
-asio::awaitable<std::shared_ptr<const resolve_state>> resolve(std::string host) {
-  auto ex = co_await asio::this_coro::executor;
-  auto state = std::make_shared<resolve_state>(ex);
-  state->resolver.async_resolve(host, "", [s = state](const error_code& ec, tcp::resolver::results_type results) {
-    s->finished = true;
-    s->error = ec;
-    for (const auto& r : results) {
-      auto text = r.endpoint().address().to_string();
-      if (std::find(s->addresses.begin(), s->addresses.end(), text) == s->addresses.end())
-        s->addresses.push_back(std::move(text));
-    }
-    s->done.cancel();
-  });
-  struct abandon_on_exit {
-    std::shared_ptr<resolve_state> s;
-    ~abandon_on_exit() {
-      if (!s->finished) s->resolver.cancel();
-    }
-  } guard{state};
-  if (!state->finished) co_await state->done.async_wait(asio::as_tuple(asio::use_awaitable));
-  if (!state->finished) throw boost::system::system_error(asio::error::operation_aborted, "resolve");
-  co_return state;
-}
-
 bool is_ip_literal(const std::string& text) {
   error_code ec;
   (void)asio::ip::make_address(text, ec);
@@ -228,17 +191,17 @@ asio::awaitable<std::optional<probe_result>> postgres_probe::connect() {
     if (is_ip_literal(host)) {
       set("hostaddr", host);
     } else {
-      const auto found = co_await resolve(host);
-      if (found->error || found->addresses.empty())
+      const auto found = co_await resolve_host(host);
+      if (found.error || found.addresses.empty())
         co_return probe_result::failure(
-            "resolve", "cannot resolve " + host + ": " + (found->error ? found->error.message() : "no address"));
+            "resolve", "cannot resolve " + host + ": " + (found.error ? found.error.message() : "no address"));
       // libpq tries each address in turn (at most 4); host names them all
       // the same, for TLS verification and messages.
       std::string hosts;
       std::string addresses;
-      for (std::size_t i = 0; i < found->addresses.size() && i < 4; ++i) {
+      for (std::size_t i = 0; i < found.addresses.size() && i < 4; ++i) {
         hosts += (i ? "," : "") + host;
-        addresses += (i ? "," : "") + found->addresses[i];
+        addresses += (i ? "," : "") + found.addresses[i].to_string();
       }
       set("host", hosts);
       set("hostaddr", addresses);

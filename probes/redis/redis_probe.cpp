@@ -5,6 +5,7 @@
 #include "probes/host_addresses.hpp"
 #include "probes/redis/hiredis_asio.hpp"
 #include "probes/redis/info_parser.hpp"
+#include "probes/resolve.hpp"
 #include "probes/units.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -109,45 +110,6 @@ std::string fixed(double value, int digits) {
   char buffer[32];
   std::snprintf(buffer, sizeof buffer, "%.*f", digits, value);
   return buffer;
-}
-
-// ---------------------------------------------------------------------------
-// Name resolution with Asio's resolver (its own thread), never hiredis'
-// blocking getaddrinfo on the loop.
-
-struct resolve_state {
-  explicit resolve_state(const asio::any_io_executor& ex) : resolver(ex), done(ex) {
-    done.expires_at(asio::steady_timer::time_point::max());
-  }
-  tcp::resolver resolver;
-  asio::steady_timer done;  // cancelled by the completion handler to wake the waiter
-  bool finished = false;
-  error_code error;
-  std::vector<asio::ip::address> addresses;
-};
-
-// A running getaddrinfo cannot be interrupted: on cancellation we stop
-// waiting at once; the handler keeps the state alive until the lookup ends.
-asio::awaitable<std::shared_ptr<const resolve_state>> resolve(std::string host) {
-  auto ex = co_await asio::this_coro::executor;
-  auto state = std::make_shared<resolve_state>(ex);
-  state->resolver.async_resolve(host, "", [s = state](const error_code& ec, tcp::resolver::results_type results) {
-    s->finished = true;
-    s->error = ec;
-    for (const auto& r : results)
-      if (std::find(s->addresses.begin(), s->addresses.end(), r.endpoint().address()) == s->addresses.end())
-        s->addresses.push_back(r.endpoint().address());
-    s->done.cancel();
-  });
-  struct abandon_on_exit {
-    std::shared_ptr<resolve_state> s;
-    ~abandon_on_exit() {
-      if (!s->finished) s->resolver.cancel();
-    }
-  } guard{state};
-  if (!state->finished) co_await state->done.async_wait(asio::as_tuple(asio::use_awaitable));
-  if (!state->finished) throw boost::system::system_error(asio::error::operation_aborted, "resolve");
-  co_return state;
 }
 
 // ---------------------------------------------------------------------------
@@ -510,11 +472,11 @@ asio::awaitable<probe_result> redis_probe::run() {
     if (literal_) {
       addresses.push_back(*literal_);
     } else {
-      const auto r = co_await resolve(settings_.host);
-      if (r->error || r->addresses.empty())
+      const auto r = co_await resolve_host(settings_.host);
+      if (r.error || r.addresses.empty())
         co_return probe_result::failure("resolve", "cannot resolve " + settings_.host + ": " +
-                                                       (r->error ? r->error.message() : "no address"));
-      addresses = r->addresses;
+                                                       (r.error ? r.error.message() : "no address"));
+      addresses = r.addresses;
       for (const auto& a : addresses) resolved_note += (resolved_note.empty() ? "" : ", ") + a.to_string();
     }
   }
