@@ -1,10 +1,12 @@
 #include "probes/disk/disk_probe.hpp"
+#include "probes/http/http_probe.hpp"
 #include "probes/port/port_probe.hpp"
 #include "probes/postgres/postgres_probe.hpp"
 #include "probes/process/process_probe.hpp"
 #include "probes/probe_registry.hpp"
 #include "probes/redis/redis_probe.hpp"
 #include "probes/sqlite/sqlite_probe.hpp"
+#include "probes/websocket/websocket_probe.hpp"
 
 namespace vitals {
 
@@ -16,6 +18,8 @@ void register_builtin_probes(probe_registry& registry) {
   registry.add<process_probe>();
   registry.add<sqlite_probe>();
   registry.add<disk_probe>();
+  registry.add<http_probe>();
+  registry.add<websocket_probe>();
 }
 
 }  // namespace vitals

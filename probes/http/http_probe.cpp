@@ -1,0 +1,482 @@
+#include "probes/http/http_probe.hpp"
+
+#include "daemon/config.hpp"
+#include "daemon/node_reader.hpp"
+#include "daemon/version.hpp"
+#include "probes/proc_text.hpp"
+#include "probes/units.hpp"
+#include "probes/web/web_stream.hpp"
+
+#include <boost/asio/this_coro.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json/parse.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <stdexcept>
+
+// GCC 12 at -O2 flags Asio's coroutine-frame operator new/delete pair as
+// mismatched: a false positive (GCC bug 109224).
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
+namespace vitals {
+
+namespace {
+
+namespace http = beast::http;
+using clock = http_probe::clock;
+
+constexpr metric_info http_metrics[] = {
+    {"vitals_http_status_code", "HTTP status of the last response (after redirects); absent when none came.",
+     metric_kind::gauge},
+    {"vitals_http_response_seconds",
+     "From the start of the run to the last byte of the response: resolve, connect, TLS, redirects included.",
+     metric_kind::gauge},
+    {"vitals_http_json_value", "A number from the response's JSON body, one series per `extract` field.",
+     metric_kind::gauge},
+};
+
+constexpr std::size_t body_evidence_bytes = 1024;
+constexpr std::size_t body_in_error_bytes = 200;
+constexpr int max_redirects_allowed = 10;
+
+// Response headers worth showing a responder.
+constexpr std::string_view shown_headers[] = {"content-type", "content-length", "retry-after", "location",
+                                              "www-authenticate", "server", "cache-control"};
+
+double seconds_since(clock::time_point t) { return std::chrono::duration<double>(clock::now() - t).count(); }
+
+std::string seconds_text(double s) {
+  char text[32];
+  if (s < 1)
+    std::snprintf(text, sizeof text, "%.1fms", s * 1000);
+  else
+    std::snprintf(text, sizeof text, "%.2fs", s);
+  return text;
+}
+
+// What one request/response exchange produced.
+struct exchange_result {
+  std::optional<web_failure> failure;
+  phase_times times;
+  unsigned status = 0;
+  std::string status_line;
+  std::vector<std::pair<std::string, std::string>> headers;  // the shown ones, lowercase names
+  std::string location;
+  std::string retry_after;
+  std::string body;
+  bool too_large = false;
+  double first_byte_seconds = 0;
+  std::string certificate;
+};
+
+http::request<http::string_body> make_request(const http_probe::settings& s, const web_url& url,
+                                              const std::string& method, bool with_body) {
+  http::request<http::string_body> req;
+  req.method_string(method);
+  req.target(url.target);
+  req.version(11);
+  req.set(http::field::host, url.host_header());
+  req.set(http::field::user_agent, "vitalsd/" + std::string(version()));
+  req.set(http::field::connection, "close");
+  for (const auto& [name, value] : s.headers) req.set(name, value);
+  if (with_body && !s.body.empty()) {
+    req.body() = fill_templates(s.body);
+    req.prepare_payload();
+  } else if (method == "POST" || method == "PUT" || method == "PATCH") {
+    req.content_length(0);
+  }
+  return req;
+}
+
+template <class Stream>
+asio::awaitable<void> exchange(Stream& stream, const http::request<http::string_body>& req, std::uint64_t limit,
+                               clock::time_point started, exchange_result& out) {
+  auto [write_error, written] = co_await http::async_write(stream, req, asio::as_tuple(asio::use_awaitable));
+  (void)written;
+  if (write_error) {
+    out.failure = classify_io_error(write_error, "send the request");
+    co_return;
+  }
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.header_limit(64 * 1024);
+  parser.body_limit(limit);
+  if (req.method() == http::verb::head) parser.skip(true);
+  auto [header_error, header_bytes] =
+      co_await http::async_read_header(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+  (void)header_bytes;
+  if (header_error) {
+    out.failure = classify_io_error(header_error, "read the response");
+    co_return;
+  }
+  out.first_byte_seconds = seconds_since(started);
+  auto [body_error, body_bytes] = co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+  (void)body_bytes;
+  const auto& res = parser.get();
+  out.status = res.result_int();
+  out.status_line = "HTTP/" + std::to_string(res.version() / 10) + "." + std::to_string(res.version() % 10) + " " +
+                    std::to_string(out.status) + " " + std::string(res.reason());
+  for (const auto& field : res) {
+    std::string name(field.name_string());
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (std::find(std::begin(shown_headers), std::end(shown_headers), name) != std::end(shown_headers))
+      out.headers.emplace_back(name, std::string(field.value()));
+    if (name == "location") out.location = std::string(field.value());
+    if (name == "retry-after") out.retry_after = std::string(field.value());
+  }
+  if (body_error == http::error::body_limit) {
+    out.too_large = true;
+  } else if (body_error) {
+    out.failure = classify_io_error(body_error, "read the response body");
+    co_return;
+  }
+  out.body = res.body();
+}
+
+// One request to `url`, on a fresh connection that ends with the exchange.
+asio::awaitable<exchange_result> fetch(const http_probe::settings& s, const web_url& url, const std::string& method,
+                                       bool with_body, asio::ssl::context& tls, clock::time_point deadline) {
+  exchange_result out;
+  auto ex = co_await asio::this_coro::executor;
+  const auto started = clock::now();
+  const auto req = make_request(s, url, method, with_body);
+  if (url.tls) {
+    tls_stream stream(ex, tls);
+    beast::get_lowest_layer(stream).expires_at(deadline);
+    if ((out.failure = co_await connect_stream(beast::get_lowest_layer(stream), url, out.times))) co_return out;
+    if ((out.failure = co_await handshake_tls(stream, url, s.tls, out.times))) co_return out;
+    out.certificate = peer_certificate_text(stream);
+    co_await exchange(stream, req, s.max_body_bytes, started, out);
+    boost::system::error_code ec;
+    beast::get_lowest_layer(stream).socket().close(ec);  // Connection: close; no TLS close_notify wait
+  } else {
+    beast::tcp_stream stream(ex);
+    stream.expires_at(deadline);
+    if ((out.failure = co_await connect_stream(stream, url, out.times))) co_return out;
+    co_await exchange(stream, req, s.max_body_bytes, started, out);
+    boost::system::error_code ec;
+    stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+  }
+  co_return out;
+}
+
+std::string expected_text(const std::vector<status_range>& ranges) {
+  std::string text;
+  for (const auto& r : ranges) {
+    if (!text.empty()) text += ", ";
+    if (r.first == r.last)
+      text += std::to_string(r.first);
+    else if (r.first % 100 == 0 && r.last == r.first + 99)
+      text += std::to_string(r.first / 100) + "xx";
+    else
+      text += std::to_string(r.first) + "-" + std::to_string(r.last);
+  }
+  return text;
+}
+
+bool expected_status(const std::vector<status_range>& ranges, unsigned status) {
+  return std::any_of(ranges.begin(), ranges.end(), [&](const status_range& r) {
+    return static_cast<int>(status) >= r.first && static_cast<int>(status) <= r.last;
+  });
+}
+
+bool is_redirect(unsigned status) {
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+}  // namespace
+
+std::optional<status_range> parse_status_range(const std::string& text) {
+  int a = 0, b = 0;
+  if (text.size() == 3 && text[0] >= '1' && text[0] <= '5' && (text.substr(1) == "xx" || text.substr(1) == "XX"))
+    return status_range{(text[0] - '0') * 100, (text[0] - '0') * 100 + 99};
+  if (const auto dash = text.find('-'); dash != std::string::npos) {
+    if (!parse_int(std::string_view(text).substr(0, dash), a) || !parse_int(std::string_view(text).substr(dash + 1), b))
+      return std::nullopt;
+  } else {
+    if (!parse_int(text, a)) return std::nullopt;
+    b = a;
+  }
+  if (a < 100 || b > 599 || a > b) return std::nullopt;
+  return status_range{a, b};
+}
+
+http_probe::http_probe(settings s, const probe_context& ctx)
+    : settings_(std::move(s)), ctx_(&ctx), tls_(make_client_tls(settings_.tls)),
+      secrets_(secret_header_values(settings_.headers)) {}
+
+http_probe::~http_probe() = default;
+
+std::span<const metric_info> http_probe::metrics() { return http_metrics; }
+
+std::string http_probe::target() const {
+  return (settings_.method == "GET" ? std::string() : settings_.method + " ") + settings_.url.text();
+}
+
+asio::awaitable<probe_result> http_probe::run() {
+  const auto started = clock::now();
+  const auto deadline = started + settings_.timeout;
+  web_url url = settings_.url;
+  std::string method = settings_.method;
+  bool with_body = true;
+  std::vector<std::string> hops;
+  exchange_result x;
+  bool too_many_redirects = false;
+  for (int hop = 0;; ++hop) {
+    x = co_await fetch(settings_, url, method, with_body, *tls_, deadline);
+    if (x.failure || !is_redirect(x.status) || settings_.max_redirects == 0 || x.location.empty()) break;
+    if (hop == settings_.max_redirects) {
+      too_many_redirects = true;
+      break;
+    }
+    auto next = resolve_location(url, x.location);
+    if (!next) break;  // not http(s): judged as the response it is
+    hops.push_back(std::to_string(x.status) + " " + url.text() + " -> " + next->text());
+    if (x.status == 303 || ((x.status == 301 || x.status == 302) && method == "POST")) {
+      method = "GET";
+      with_body = false;
+    }
+    url = *next;
+  }
+  const double total = seconds_since(started);
+
+  probe_result r = probe_result::success();
+  auto& ev = r.evidence;
+  if (!x.times.address.empty()) ev.emplace_back("address", x.times.address);
+  for (const auto& h : hops) ev.emplace_back("redirect", h);
+  std::string timing;
+  if (!x.times.address.empty()) timing += "connect " + seconds_text(x.times.connect_seconds) + ", ";
+  if (x.times.tls_seconds > 0) timing += "tls " + seconds_text(x.times.tls_seconds) + ", ";
+  if (x.first_byte_seconds > 0) timing += "first byte " + seconds_text(x.first_byte_seconds) + ", ";
+  timing += "total " + seconds_text(total);
+  ev.emplace_back("timing", timing);
+  if (!x.certificate.empty()) ev.emplace_back("certificate", x.certificate);
+
+  if (x.failure) {
+    r.ok = false;
+    r.reason = x.failure->reason;
+    r.error = x.failure->error;
+    co_return r;
+  }
+
+  r.samples.push_back({"vitals_http_status_code", {}, static_cast<double>(x.status)});
+  r.samples.push_back({"vitals_http_response_seconds", {}, total});
+  ev.emplace_back("status", x.status_line);
+  for (const auto& [name, value] : x.headers) ev.emplace_back(name, redact(value, secrets_));
+  if (!x.body.empty()) ev.emplace_back("body", redact(body_excerpt(x.body, body_evidence_bytes), secrets_));
+
+  // JSON, when a condition or an extraction needs it.
+  std::optional<boost::json::value> json;
+  std::string json_error;
+  if ((settings_.expect_json || !settings_.extract.empty()) && !x.too_large) {
+    boost::system::error_code ec;
+    auto parsed = boost::json::parse(x.body, ec);
+    if (ec)
+      json_error = "body is not JSON (" + ec.message() + ")";
+    else
+      json = std::move(parsed);
+  }
+  if (json) {
+    for (const auto& [field, path] : settings_.extract) {
+      if (auto v = json_number(*json, path)) {
+        r.samples.push_back({"vitals_http_json_value", {{"field", field}}, *v});
+      } else {
+        ev.emplace_back("extract " + field, path.text + " is not a number in the response");
+      }
+    }
+  }
+
+  auto fail = [&r](std::string reason, std::string error) {
+    r.ok = false;
+    r.reason = std::move(reason);
+    r.error = std::move(error);
+  };
+  // A JSON or text body says why (a health payload); an HTML error page is
+  // left to the evidence.
+  std::string content_type;
+  for (const auto& [name, value] : x.headers)
+    if (name == "content-type") content_type = value;
+  const bool readable = content_type.find("json") != std::string::npos ||
+                        content_type.rfind("text/plain", 0) == 0 || (content_type.empty() && x.body.size() < 200);
+  const std::string excerpt = readable ? redact(body_excerpt(x.body, body_in_error_bytes), secrets_) : std::string();
+  if (too_many_redirects) {
+    fail("redirects", "more than " + std::to_string(settings_.max_redirects) + " redirects (last to " + x.location + ")");
+  } else if (!expected_status(settings_.expect_status, x.status)) {
+    std::string text = x.status_line.substr(x.status_line.find(' ') + 1);
+    if (x.status == 429) {
+      fail("rate_limited", text + (x.retry_after.empty() ? "" : " (Retry-After: " + x.retry_after + ")"));
+    } else if (x.status == 503) {
+      fail("unavailable", text + (excerpt.empty() ? "" : ": " + excerpt));
+    } else {
+      fail("status", "status " + text + ", expected " + expected_text(settings_.expect_status) +
+                         (excerpt.empty() ? "" : ": " + excerpt));
+    }
+  } else if (x.too_large) {
+    fail("too_large", "response body larger than " + format_bytes(static_cast<double>(settings_.max_body_bytes)));
+  } else if (settings_.max_response && clock::duration(std::chrono::duration_cast<clock::duration>(
+                                            std::chrono::duration<double>(total))) > *settings_.max_response) {
+    fail("slow", "answered in " + seconds_text(total) + ", slower than " +
+                     seconds_text(std::chrono::duration<double>(*settings_.max_response).count()));
+  } else if (!json_error.empty()) {
+    fail("bad_json", json_error + (excerpt.empty() ? "" : ": " + excerpt));
+  } else if (settings_.expect_json && json) {
+    if (auto m = json_subset_mismatch(*settings_.expect_json, *json); !m.empty())
+      fail("body_mismatch", "JSON " + m);
+  }
+  if (r.ok && settings_.body_regex && !std::regex_search(x.body, *settings_.body_regex))
+    fail("body_mismatch", "body does not match /" + settings_.expect_body_regex + "/" +
+                              (excerpt.empty() ? "" : ": " + excerpt));
+  co_return r;
+}
+
+// ---------------------------------------------------------------------------
+// Configuration.
+
+std::unique_ptr<probe> http_probe::create(const probe_settings& common, node_reader& r, const probe_context& ctx) {
+  settings s;
+  s.timeout = common.timeout;
+  bool valid = true;
+  auto fail = [&](std::string_view key, const std::string& message) {
+    r.error(key, message);
+    valid = false;
+  };
+
+  if (!r.require("url")) {
+    valid = false;
+  } else if (auto text = r.string("url")) {
+    std::string why;
+    if (auto u = parse_web_url(*text, false, why))
+      s.url = *u;
+    else
+      fail("url", r.shown("url") + " " + why);
+  } else {
+    valid = false;
+  }
+
+  if (r.has("method")) {
+    if (auto m = r.one_of("method", {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}))
+      s.method = *m;
+    else
+      valid = false;
+  }
+  valid = read_headers(r, s.headers, false) && valid;
+  if (r.has("body")) {
+    if (auto b = r.string("body"))
+      s.body = *b;
+    else
+      valid = false;
+  }
+  valid = read_tls_settings(r, s.tls) && valid;
+
+  if (r.has("follow_redirects")) {
+    const auto& node = r.node()["follow_redirects"];
+    const std::string& text = node.IsScalar() ? node.Scalar() : std::string();
+    if (text == "true" || text == "false") {
+      s.max_redirects = r.boolean("follow_redirects").value_or(false) ? 5 : 0;
+    } else if (auto n = r.integer("follow_redirects", 0, max_redirects_allowed)) {
+      s.max_redirects = static_cast<int>(*n);
+    } else {
+      valid = false;
+    }
+  }
+
+  if (r.has("expect_status")) {
+    const YAML::Node node = r.node()["expect_status"];
+    std::vector<std::string> items;
+    if (node.IsSequence()) {
+      for (const auto& item : node) items.push_back(item.IsScalar() ? item.Scalar() : std::string());
+    } else if (node.IsScalar()) {
+      items.push_back(node.Scalar());
+    }
+    r.known({"expect_status"});
+    s.expect_status.clear();
+    for (const auto& item : items) {
+      if (auto range = parse_status_range(item)) {
+        s.expect_status.push_back(*range);
+      } else {
+        fail("expect_status", "\"" + item + "\" is not a status, a class like 2xx, or a range like 200-299");
+        break;
+      }
+    }
+    if (items.empty()) fail("expect_status", "expected a status, a class like 2xx, or a list of them");
+  }
+
+  boost::json::value expected;
+  if (!read_expected_json(r, "expect_json", expected)) valid = false;
+  if (r.has("expect_json")) s.expect_json = std::move(expected);
+
+  if (r.has("expect_body_regex")) {
+    if (auto re = r.string("expect_body_regex")) {
+      try {
+        s.body_regex = std::regex(*re, std::regex::ECMAScript);
+        s.expect_body_regex = *re;
+      } catch (const std::regex_error& e) {
+        fail("expect_body_regex", r.shown("expect_body_regex") + " is not a valid regular expression");
+      }
+    } else {
+      valid = false;
+    }
+  }
+
+  if (r.has("max_response_seconds")) {
+    const YAML::Node node = r.node()["max_response_seconds"];
+    const std::string text = node.IsScalar() ? node.Scalar() : std::string();
+    double seconds = 0;
+    std::optional<std::chrono::milliseconds> d;
+    try {
+      std::size_t used = 0;
+      seconds = std::stod(text, &used);
+      if (used == text.size() && seconds > 0)
+        d = std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000));
+    } catch (const std::exception&) {
+    }
+    if (!d) d = parse_duration(text);
+    r.known({"max_response_seconds"});
+    if (!d || d->count() <= 0)
+      fail("max_response_seconds", "expected seconds (2, 0.5) or a duration (2s, 500ms), got \"" + text + "\"");
+    else if (*d >= common.timeout)
+      fail("max_response_seconds", format_duration(*d) + " must be shorter than timeout " +
+                                       format_duration(std::chrono::duration_cast<std::chrono::milliseconds>(common.timeout)));
+    else
+      s.max_response = *d;
+  }
+
+  if (r.has("extract")) {
+    if (auto m = r.map("extract")) {
+      for (const auto& kv : m->node()) {
+        const std::string field = kv.first.Scalar();
+        m->known({field});
+        auto path_text = m->string(field);
+        if (!path_text) {
+          valid = false;
+          continue;
+        }
+        if (auto path = parse_json_path(*path_text))
+          s.extract.emplace_back(field, std::move(*path));
+        else
+          fail("extract", "\"" + *path_text + "\" is not a JSON path like .metrics.totalErrors or .items[0].count");
+      }
+    } else {
+      valid = false;
+    }
+  }
+
+  if (r.has("max_body_bytes")) {
+    if (auto n = r.size("max_body_bytes"))
+      s.max_body_bytes = *n;
+    else
+      valid = false;
+  }
+
+  if (!valid) return nullptr;
+  try {
+    return std::make_unique<http_probe>(std::move(s), ctx);
+  } catch (const std::runtime_error& e) {
+    r.error("tls", e.what());
+    return nullptr;
+  }
+}
+
+}  // namespace vitals
