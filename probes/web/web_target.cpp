@@ -200,7 +200,8 @@ std::optional<web_url> parse_web_url(const std::string& text, bool websocket, st
 }
 
 std::optional<web_url> resolve_location(const web_url& base, const std::string& location) {
-  auto base_url = boost::urls::parse_absolute_uri(base.text());
+  const std::string base_text = base.text();  // url_view borrows: keep the text alive
+  auto base_url = boost::urls::parse_absolute_uri(base_text);
   auto ref = boost::urls::parse_uri_reference(location);
   if (!base_url || !ref) return std::nullopt;
   boost::urls::url out;
@@ -429,7 +430,11 @@ std::string body_excerpt(const std::string& body, std::size_t max) {
       out += static_cast<char>(c);
     }
   }
-  truncate_utf8(out, max);
+  // Cut inside a UTF-8 sequence: drop its first bytes too.
+  if (used < body.size() && (static_cast<unsigned char>(body[used]) & 0xC0) == 0x80) {
+    while (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0x80) out.pop_back();
+    if (!out.empty()) out.pop_back();
+  }
   while (!out.empty() && out.back() == ' ') out.pop_back();
   if (used < body.size()) out += "…";
   return out;
