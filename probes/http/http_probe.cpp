@@ -107,13 +107,18 @@ asio::awaitable<void> exchange(Stream& stream, const http::request<http::string_
   auto [header_error, header_bytes] =
       co_await http::async_read_header(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
   (void)header_bytes;
-  if (header_error) {
+  // A Content-Length over the limit is refused as soon as the header is in.
+  if (header_error && !(header_error == http::error::body_limit && parser.is_header_done())) {
     out.failure = classify_io_error(header_error, "read the response");
     co_return;
   }
   out.first_byte_seconds = seconds_since(started);
-  auto [body_error, body_bytes] = co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
-  (void)body_bytes;
+  boost::system::error_code body_error = header_error;
+  if (!body_error) {
+    auto [ec, body_bytes] = co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+    (void)body_bytes;
+    body_error = ec;
+  }
   const auto& res = parser.get();
   out.status = res.result_int();
   out.status_line = "HTTP/" + std::to_string(res.version() / 10) + "." + std::to_string(res.version() % 10) + " " +

@@ -100,7 +100,7 @@ struct handshake_info {
 
 web_failure handshake_failure(const error_code& ec, const websocket::response_type& res,
                               const websocket_probe::settings& s) {
-  const unsigned status = res.result_int();
+  const unsigned status = ec == websocket::error::upgrade_declined ? res.result_int() : 0;
   const std::string line = std::to_string(status) + " " + std::string(res.reason());
   if (ec == websocket::error::bad_sec_accept || ec == websocket::error::no_sec_accept)
     return {"bad_accept_key", "upgrade answered 101 with a wrong Sec-WebSocket-Accept: not a WebSocket server"};
@@ -180,9 +180,14 @@ public:
     const auto started = clock::now();
     auto [ec] = co_await ws_.async_handshake(res, s.url.host_header(), s.url.target, asio::as_tuple(asio::use_awaitable));
     info.handshake_seconds = seconds_since(started);
-    info.status = res.result_int();
-    if (info.status != 0)
+    // The response is the server's only when one was read: after a timeout
+    // or a reset Beast leaves its own placeholder in it.
+    const bool answered = !ec || ec == websocket::error::upgrade_declined || ec == websocket::error::bad_sec_accept ||
+                          ec == websocket::error::no_sec_accept;
+    if (answered) {
+      info.status = res.result_int();
       info.status_line = std::to_string(info.status) + " " + std::string(res.reason());
+    }
     info.subprotocol = std::string(res[beast::http::field::sec_websocket_protocol]);
     info.server = std::string(res[beast::http::field::server]);
     if (ec) co_return handshake_failure(ec, res, s);

@@ -3,6 +3,7 @@
 // built from YAML exactly as the daemon builds it and run back to back on
 // the loop; CPU counts the loop and the pool threads.
 // Usage: host_probes_bench [runs=200] [processes=300]
+#include "bench_support.hpp"
 #include "daemon/config.hpp"
 #include "daemon/runtime.hpp"
 #include "daemon/scheduler.hpp"
@@ -25,15 +26,9 @@
 #include <vector>
 
 using namespace vitals;
+using bench::cpu_seconds;
 
 namespace {
-
-double cpu_seconds(int who = RUSAGE_SELF) {
-  rusage u{};
-  getrusage(who, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
 
 std::size_t processes_on_host() {
   std::size_t n = 0;

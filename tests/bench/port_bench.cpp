@@ -2,6 +2,7 @@
 // listeners, on one event loop, as the daemon runs them. Prints probes/s,
 // CPU seconds per 1,000 probe runs, RSS, scheduler lag p50/p99 and /metrics
 // serialisation time. Usage: port_bench [seconds=10] [counts=1000,10000]
+#include "bench_support.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/runtime.hpp"
 #include "daemon/scheduler.hpp"
@@ -30,6 +31,10 @@
 using namespace vitals;
 using namespace std::chrono_literals;
 using tcp = asio::ip::tcp;
+using bench::cpu_seconds;
+using bench::measuring_sink;
+using bench::percentile;
+using bench::rss_mib;
 
 namespace {
 
@@ -60,51 +65,6 @@ constexpr int listener_ports = 64;  // spreads client 4-tuples so TIME_WAIT neve
   io.run();
   _exit(0);
 }
-
-double cpu_seconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
-
-double rss_mib() {
-  std::ifstream in("/proc/self/status");
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
-  return 0;
-}
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
-}
-
-// Forwards to the real metrics and keeps what the benchmark reports.
-struct measuring_sink final : run_sink {
-  explicit measuring_sink(metrics& m) : m_(m) {}
-  void probe_added(const probe_settings& s) override { m_.probe_added(s); }
-  void probe_removed(const probe_settings& s) override { m_.probe_removed(s); }
-  void run_finished(const probe_settings& s, const run_outcome& o, std::optional<bool> up) override {
-    m_.run_finished(s, o, up);
-    if (measuring) {
-      ++runs;
-      failures += o.result.ok ? 0 : 1;
-    }
-  }
-  void run_skipped(const probe_settings& s) override {
-    m_.run_skipped(s);
-    if (measuring) ++skipped;
-  }
-  void scheduler_lag(double seconds) override {
-    m_.scheduler_lag(seconds);
-    if (measuring) lags.push_back(seconds);
-  }
-  metrics& m_;
-  bool measuring = false;
-  std::uint64_t runs = 0, failures = 0, skipped = 0;
-  std::vector<double> lags;
-};
 
 void bench(int count, int seconds, const std::vector<std::uint16_t>& ports) {
   runtime rt;
