@@ -13,6 +13,8 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <map>
+#include <mutex>
 #include <cstdio>
 #include <stdexcept>
 
@@ -212,6 +214,14 @@ std::optional<web_url> resolve_location(const web_url& base, const std::string& 
 
 std::shared_ptr<boost::asio::ssl::context> make_client_tls(const tls_settings& s) {
   namespace ssl = boost::asio::ssl;
+  // Loading the system's CA bundle costs about a megabyte: probes that
+  // trust the same CAs share one context. The server name is set per
+  // connection, so it is not part of the key.
+  static std::mutex mutex;
+  static std::map<std::pair<std::string, bool>, std::weak_ptr<ssl::context>> shared;
+  const std::lock_guard lock(mutex);
+  auto& slot = shared[{s.ca_file, s.insecure_skip_verify}];
+  if (auto existing = slot.lock()) return existing;
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
   ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
                    ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
@@ -223,6 +233,7 @@ std::shared_ptr<boost::asio::ssl::context> make_client_tls(const tls_settings& s
     ctx->set_default_verify_paths(ec);
   }
   ctx->set_verify_mode(s.insecure_skip_verify ? ssl::verify_none : ssl::verify_peer);
+  slot = ctx;
   return ctx;
 }
 

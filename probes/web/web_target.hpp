@@ -53,8 +53,9 @@ struct tls_settings {
 };
 
 // A client TLS context made from the settings: TLS 1.2 and later, peer
-// verification on unless skipped. Throws std::runtime_error naming the
-// problem (e.g. an unreadable CA file).
+// verification on unless skipped. Probes with the same CA file and
+// verification share one. Throws std::runtime_error naming the problem
+// (e.g. an unreadable CA file).
 std::shared_ptr<boost::asio::ssl::context> make_client_tls(const tls_settings& s);
 
 // Reads `tls:` if present; false after reporting errors.

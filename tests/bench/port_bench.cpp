@@ -66,7 +66,7 @@ constexpr int listener_ports = 64;  // spreads client 4-tuples so TIME_WAIT neve
   _exit(0);
 }
 
-void bench(int count, int seconds, const std::vector<std::uint16_t>& ports) {
+void run_probes(int count, int seconds, const std::vector<std::uint16_t>& ports) {
   runtime rt;
   metrics m(rt.registry);
   measuring_sink sink(m);
@@ -158,7 +158,7 @@ int main(int argc, char** argv) {
     // Each size in its own process, so RSS is that size's alone.
     const pid_t child = fork();
     if (child == 0) {
-      bench(count, seconds, ports);
+      run_probes(count, seconds, ports);
       _exit(0);
     }
     int status = 0;
