@@ -69,15 +69,19 @@ int run_check(const check_options& options) {
   }
 
   std::vector<std::optional<run_outcome>> outcomes(selected.size());
+  std::size_t pending = selected.size();
   for (std::size_t i = 0; i < selected.size(); ++i) {
     asio::co_spawn(
         rt.io,
         [&, i]() -> asio::awaitable<void> {
           outcomes[i] = co_await run_with_deadline(*selected[i]->instance, selected[i]->settings.timeout);
+          --pending;
         },
         asio::detached);
   }
-  rt.io.run();
+  // Until every run is in, not until the loop runs dry: a persistent
+  // probe keeps its connection (and a reader on it) open.
+  while (pending > 0) rt.io.run_one();
 
   const char* green = options.color ? "\033[32m" : "";
   const char* red = options.color ? "\033[31m" : "";
