@@ -246,31 +246,54 @@ private:
   double threshold_;
 };
 
+// `on(a, b)` matches on those labels only; `ignoring(a, b)` on all but
+// those; neither: on every label.
+struct matching {
+  enum class mode { all, on, ignoring } kind = mode::all;
+  std::vector<std::string> labels;
+
+  alerts::labels key(const alerts::labels& l) const {
+    if (kind == mode::all) return l;
+    alerts::labels k;
+    for (const auto& [name, value] : l) {
+      const bool listed = std::find(labels.begin(), labels.end(), name) != labels.end();
+      if (listed == (kind == mode::on)) k.emplace(name, value);
+    }
+    return k;
+  }
+  std::string text() const {
+    if (kind == mode::all) return {};
+    std::string t = kind == mode::on ? " on(" : " ignoring(";
+    for (std::size_t i = 0; i < labels.size(); ++i) t += (i ? ", " : "") + labels[i];
+    return t + ")";
+  }
+};
+
 class set_operation final : public expr {
 public:
   enum class op { and_, or_, unless };
-  set_operation(std::unique_ptr<expr> l, op o, std::unique_ptr<expr> r)
-      : left_(std::move(l)), op_(o), right_(std::move(r)) {}
+  set_operation(std::unique_ptr<expr> l, op o, matching m, std::unique_ptr<expr> r)
+      : left_(std::move(l)), op_(o), matching_(std::move(m)), right_(std::move(r)) {}
 
   std::vector<series> eval(const std::vector<series>& all) const override {
     auto l = left_->eval(all);
     auto r = right_->eval(all);
-    std::set<labels> right_sets;
-    for (const auto& s : r) right_sets.insert(s.label_values);
+    std::set<labels> right_keys;
+    for (const auto& s : r) right_keys.insert(matching_.key(s.label_values));
     std::vector<series> out;
     if (op_ == op::or_) {
-      std::set<labels> left_sets;
+      std::set<labels> left_keys;
       for (auto& s : l) {
-        left_sets.insert(s.label_values);
+        left_keys.insert(matching_.key(s.label_values));
         out.push_back(std::move(s));
       }
       for (auto& s : r)
-        if (!left_sets.contains(s.label_values)) out.push_back(std::move(s));
+        if (!left_keys.contains(matching_.key(s.label_values))) out.push_back(std::move(s));
       return out;
     }
     const bool keep_matched = op_ == op::and_;
     for (auto& s : l)
-      if (right_sets.contains(s.label_values) == keep_matched) out.push_back(std::move(s));
+      if (right_keys.contains(matching_.key(s.label_values)) == keep_matched) out.push_back(std::move(s));
     return out;
   }
   void metric_names(std::set<std::string>& out) const override {
@@ -279,7 +302,7 @@ public:
   }
   std::string text() const override {
     static constexpr const char* ops[] = {"and", "or", "unless"};
-    return side(*left_) + " " + ops[static_cast<int>(op_)] + " " + side(*right_);
+    return side(*left_) + " " + ops[static_cast<int>(op_)] + matching_.text() + " " + side(*right_);
   }
   op kind() const { return op_; }
 
@@ -293,6 +316,7 @@ private:
 
   std::unique_ptr<expr> left_;
   op op_;
+  matching matching_;
   std::unique_ptr<expr> right_;
 };
 
@@ -338,7 +362,8 @@ private:
     auto left = and_expr();
     while (keyword("or")) {
       next();
-      left = std::make_unique<set_operation>(std::move(left), set_operation::op::or_, and_expr());
+      auto m = matching_clause();
+      left = std::make_unique<set_operation>(std::move(left), set_operation::op::or_, std::move(m), and_expr());
     }
     return left;
   }
@@ -347,9 +372,29 @@ private:
     auto left = primary();
     while (keyword("and") || keyword("unless")) {
       const auto o = next().text == "and" ? set_operation::op::and_ : set_operation::op::unless;
-      left = std::make_unique<set_operation>(std::move(left), o, primary());
+      auto m = matching_clause();
+      left = std::make_unique<set_operation>(std::move(left), o, std::move(m), primary());
     }
     return left;
+  }
+
+  // Optional `on(labels)` or `ignoring(labels)` after and/or/unless.
+  matching matching_clause() {
+    matching m;
+    if (!keyword("on") && !keyword("ignoring")) return m;
+    m.kind = next().text == "on" ? matching::mode::on : matching::mode::ignoring;
+    if (peek().kind != tok::lparen) fail(peek(), "expected \"(\" and label names");
+    next();
+    while (peek().kind != tok::rparen) {
+      if (peek().kind != tok::ident) fail(peek(), "expected a label name, got " + describe(peek()));
+      m.labels.push_back(next().text);
+      if (peek().kind == tok::comma)
+        next();
+      else if (peek().kind != tok::rparen)
+        fail(peek(), "expected \",\" or \")\", got " + describe(peek()));
+    }
+    next();
+    return m;
   }
 
   std::unique_ptr<expr> primary() {

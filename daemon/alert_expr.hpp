@@ -1,8 +1,8 @@
 #pragma once
 
 // The PromQL subset of alert rules (DESIGN §6): a selector with label
-// matchers, compared to a number, combined with `and`, `or` and `unless`,
-// with parentheses:
+// matchers, compared to a number, combined with `and`, `or` and `unless`
+// (optionally `on(labels)` or `ignoring(labels)`), with parentheses:
 //
 //   vitals_probe_up{kind=~"port|http"} == 0
 //   vitals_postgres_connections_utilization_ratio > 0.8 and vitals_probe_up == 1

@@ -68,6 +68,17 @@ TEST(alert_expr, set_operations_match_labels_without_the_metric_name) {
             (names{"vitals_probe_success/db", "vitals_probe_up/api"}));  // db's up series matches db's success
 }
 
+TEST(alert_expr, on_and_ignoring_choose_the_labels_that_match) {
+  // The ratio carries `limit`, the up series `kind`: only `probe` is common.
+  EXPECT_EQ(probes_of("vitals_redis_memory_utilization_ratio > 0.4 and vitals_probe_up == 1"), names{});
+  EXPECT_EQ(probes_of("vitals_redis_memory_utilization_ratio > 0.4 and on(probe) vitals_probe_up == 1"),
+            names{"vitals_redis_memory_utilization_ratio/cache"});
+  EXPECT_EQ(probes_of("vitals_probe_up == 0 unless ignoring(kind) vitals_postgres_connections_utilization_ratio"),
+            names{"vitals_probe_up/api"});
+  auto e = error_of("vitals_probe_up and on probe vitals_probe_success");
+  EXPECT_EQ(e.column, 24u);
+}
+
 TEST(alert_expr, and_binds_tighter_than_or_and_parentheses_change_it) {
   const std::string loose = "vitals_probe_up == 1 or vitals_probe_up == 0 and vitals_probe_success == 0";
   EXPECT_EQ(probes_of(loose), (names{"vitals_probe_up/cache", "vitals_probe_up/api"}));
@@ -85,7 +96,8 @@ TEST(alert_expr, text_is_canonical_and_parses_back_to_itself) {
   for (const std::string text : {"vitals_probe_up == 0", R"(vitals_probe_up{kind=~"port|http", probe!="x"} >= 0.5)",
                                  "(vitals_probe_up == 0 or vitals_probe_success == 0) and vitals_probe_up{kind=\"port\"}",
                                  "vitals_redis_memory_utilization_ratio > 0.9 unless vitals_probe_up == 0",
-                                 "vitals_disk_free_ratio < 0.2", "vitals_probe_up > -Inf"}) {
+                                 "vitals_disk_free_ratio < 0.2", "vitals_probe_up > -Inf",
+                                 "vitals_probe_up == 0 and on(probe, kind) vitals_probe_success == 0"}) {
     auto first = parse_expr(text);
     ASSERT_TRUE(first.value) << text;
     EXPECT_EQ(first.value->text(), text);
