@@ -53,6 +53,18 @@ int run_validate(const std::string& config_path) {
   return 0;
 }
 
+int run_rules(const std::string& config_path) {
+  runtime rt;
+  auto loaded = load_config_file(config_path, rt.registry, rt.ctx);
+  if (!loaded.cfg) {
+    print_errors(loaded.errors);
+    return 2;
+  }
+  std::cout << "# Alert rules of " << config_path << ", as vitalsd evaluates them.\n"
+            << alerts::prometheus_rule_file(loaded.cfg->alert_rules);
+  return 0;
+}
+
 int run_check(const check_options& options) {
   runtime rt;
   auto loaded = load_config_file(options.config_path, rt.registry, rt.ctx);

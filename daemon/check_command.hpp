@@ -19,4 +19,8 @@ int run_check(const check_options& options);
 // `vitalsd validate`: 0 ok, 2 errors (one per line on stderr).
 int run_validate(const std::string& config_path);
 
+// `vitalsd rules`: the active alert rules (built-in and the file's) as a
+// Prometheus rule file on stdout; exit 0, or 2 on config errors.
+int run_rules(const std::string& config_path);
+
 }  // namespace vitals

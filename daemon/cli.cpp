@@ -10,6 +10,7 @@ Usage:
   vitalsd check [-c FILE] [--probe NAME]  run every probe (or one) once and print a table;
                                           exit 0 all ok, 1 some failed, 2 config error
   vitalsd validate [-c FILE]              check the config file only; exit 0 ok, 2 errors
+  vitalsd rules [-c FILE]                 print the active alert rules as a Prometheus rule file
   vitalsd --version                       print the version
   vitalsd --help                          print this help
 
@@ -30,10 +31,11 @@ command_line parse_command_line(const std::vector<std::string>& args) {
     if (verb == "run") out.cmd = command_line::command::run;
     else if (verb == "check") out.cmd = command_line::command::check;
     else if (verb == "validate") out.cmd = command_line::command::validate;
+    else if (verb == "rules") out.cmd = command_line::command::rules;
     else if (verb == "help") out.cmd = command_line::command::help;
     else if (verb == "version") out.cmd = command_line::command::version;
     else {
-      out.error = "unknown command \"" + verb + "\" (commands: run, check, validate)";
+      out.error = "unknown command \"" + verb + "\" (commands: run, check, validate, rules)";
       return out;
     }
   }

@@ -7,7 +7,7 @@
 namespace vitals {
 
 struct command_line {
-  enum class command { run, check, validate, help, version };
+  enum class command { run, check, validate, rules, help, version };
   command cmd = command::run;
   std::string config_path = "/etc/vitals/vitals.yaml";
   std::optional<std::string> probe;  // check --probe NAME

@@ -293,8 +293,16 @@ void read_config(const YAML::Node& root, config& cfg, diagnostics& diags, const 
     std::map<std::string, int> first_line_of_name;
     for (auto& item : *probes) read_probe(item, cfg, registry, ctx, first_line_of_name);
   }
-  // Their insides belong to the alert engine and the notifiers.
-  if (auto alerts = top.map("alerts")) cfg.alerts = alerts->node();
+  if (top.has("alerts")) {
+    if (auto alerts = top.map("alerts")) {
+      cfg.alerts = alerts->node();
+      cfg.alert_rules = alerts::read_alert_rules(*alerts, alerts::known_metric_names(registry));
+      alerts->finish();
+    }
+  } else {
+    cfg.alert_rules = alerts::builtin_rules();
+  }
+  // Its insides belong to the notifiers.
   if (auto notify = top.map("notify")) cfg.notify = notify->node();
   top.finish();
 }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "daemon/alert_rules.hpp"
 #include "daemon/node_reader.hpp"
 #include "probes/probe.hpp"
 
@@ -64,6 +65,7 @@ struct config {
   state_settings state;
   probe_settings defaults;  // name/type unused
   std::vector<probe_spec> probes;
+  std::vector<alerts::rule> alert_rules;  // built-ins (unless alerts.defaults is false) and the user's
   YAML::Node alerts;  // stored as given, for the alert engine
   YAML::Node notify;
 };

@@ -27,6 +27,8 @@ int main(int argc, char** argv) {
       return 0;
     case command_line::command::validate:
       return vitals::run_validate(cl.config_path);
+    case command_line::command::rules:
+      return vitals::run_rules(cl.config_path);
     case command_line::command::check: {
       vitals::setup_logging({.level = "warn", .format = "text"});
       const char* no_color = std::getenv("NO_COLOR");  // no-color.org: set and not empty

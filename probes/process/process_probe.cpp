@@ -41,6 +41,9 @@ constexpr metric_info process_metrics[] = {
      metric_kind::gauge},
     {"vitals_process_open_fds", "Summed open file descriptors of the matching processes whose fds are readable.",
      metric_kind::gauge},
+    {"vitals_process_fds_utilization_ratio",
+     "The highest open fds / soft RLIMIT_NOFILE among the matching processes (each against its own limit).",
+     metric_kind::gauge},
     {"vitals_process_max_fds", "The tightest soft open-files limit (RLIMIT_NOFILE) among the matching processes.",
      metric_kind::gauge},
     {"vitals_process_cpu_seconds_total",
@@ -119,11 +122,14 @@ asio::awaitable<probe_result> process_probe::run() {
   double cpu_sum = 0;
   double fds_sum = 0;
   std::optional<std::uint64_t> max_fds;
+  std::optional<double> fds_ratio;  // the process closest to its own limit
   for (const auto& p : scan.matches) {
     rss_sum += static_cast<double>(p.rss_bytes);
     cpu_sum += p.cpu_seconds;
     if (p.open_fds) fds_sum += static_cast<double>(*p.open_fds);
     if (p.max_fds && (!max_fds || *p.max_fds < *max_fds)) max_fds = p.max_fds;
+    if (p.open_fds && p.max_fds && *p.max_fds > 0)
+      fds_ratio = std::max(fds_ratio.value_or(0.0), static_cast<double>(*p.open_fds) / static_cast<double>(*p.max_fds));
   }
   const auto count = static_cast<std::int64_t>(scan.matches.size());
 
@@ -144,6 +150,7 @@ asio::awaitable<probe_result> process_probe::run() {
   if (count == 0 || scan.fds_unreadable < scan.matches.size())
     result.samples.push_back({"vitals_process_open_fds", {}, fds_sum});
   if (max_fds) result.samples.push_back({"vitals_process_max_fds", {}, static_cast<double>(*max_fds)});
+  if (fds_ratio) result.samples.push_back({"vitals_process_fds_utilization_ratio", {}, *fds_ratio});
   result.samples.push_back({"vitals_process_cpu_seconds_total", {}, cpu_sum});
 
   const auto growth = growth_.growth_per_second();
