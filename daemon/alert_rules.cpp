@@ -1,5 +1,6 @@
 #include "daemon/alert_rules.hpp"
 
+#include "daemon/alert_engine.hpp"
 #include "daemon/node_reader.hpp"
 #include "probes/probe_registry.hpp"
 
@@ -216,10 +217,17 @@ std::optional<rule> read_user_rule(node_reader& r, const std::set<std::string>& 
   for (auto [key, field] : {std::pair{"summary", &out.summary}, std::pair{"description", &out.description},
                             std::pair{"runbook_url", &out.runbook_url}}) {
     if (!r.has(key)) continue;
-    if (auto text = r.string(key))
+    if (auto text = r.string(key)) {
       *field = *text;
-    else
+      if (std::string_view(key) != "runbook_url") {
+        if (auto problem = template_problem(*text); !problem.empty()) {
+          r.error(key, problem);
+          valid = false;
+        }
+      }
+    } else {
       valid = false;
+    }
   }
   r.finish();
   if (!valid) return std::nullopt;

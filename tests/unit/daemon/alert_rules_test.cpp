@@ -124,6 +124,9 @@ TEST_F(alert_rules_config, names_must_be_unique_builtins_and_keys_known) {
       severity: urgent
     - name: Mine2
       whenn: vitals_probe_up == 0
+    - name: Mine3
+      when: vitals_probe_up == 0
+      summary: "{{ $value | printf \"%.1f\" }}"
 )");
   ASSERT_FALSE(r.cfg);
   const auto all = errors(r);
@@ -131,6 +134,7 @@ TEST_F(alert_rules_config, names_must_be_unique_builtins_and_keys_known) {
   EXPECT_NE(all.find("rule \"ProbeDown\" is defined twice (a built-in has that name"), std::string::npos) << all;
   EXPECT_NE(all.find("alerts.rules[1].severity"), std::string::npos) << all;
   EXPECT_NE(all.find("alerts.rules[2].when: missing required key"), std::string::npos) << all;
+  EXPECT_NE(all.find("alerts.rules[3].summary: {{ $value | printf"), std::string::npos) << all;
 }
 
 TEST_F(alert_rules_config, every_builtin_names_only_metrics_that_exist) {

@@ -1,0 +1,75 @@
+#pragma once
+
+// Alert evaluation with Prometheus's semantics: one instance per label set
+// a rule's expression returns; pending until it has held for `for`, then
+// firing; resolved when it no longer holds (after `keep_firing_for`).
+// Pure and clock-free: the caller passes the series and the time.
+
+#include "daemon/alert_rules.hpp"
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace vitals::alerts {
+
+using wall_clock = std::chrono::system_clock;
+
+enum class alert_state { pending, firing };
+
+struct alert_instance {
+  std::string rule;
+  labels label_values;  // the series' labels, the rule's labels, alertname and severity
+  double value = 0;
+  alert_state state = alert_state::pending;
+  wall_clock::time_point active_since;  // first evaluation that returned it
+  wall_clock::time_point fired_at;      // when it started firing
+  wall_clock::time_point last_seen;     // last evaluation that returned it
+  std::string summary;                  // rendered with the latest value
+  std::string description;
+  std::string runbook_url;
+};
+
+struct transition {
+  enum class kind { pending, firing, resolved } what = kind::pending;
+  alert_instance alert;
+  wall_clock::time_point at;
+};
+
+class engine {
+public:
+  // Replaces the rules. Instances of a rule whose name and expression are
+  // unchanged keep their state; the others are dropped (a changed rule
+  // starts over, as Prometheus does on a rule reload).
+  void set_rules(std::vector<rule> rules);
+
+  // One evaluation over `all` at `now`; returns what changed, in rule order.
+  std::vector<transition> evaluate(const std::vector<series>& all, wall_clock::time_point now);
+
+  // Every pending and firing instance.
+  std::vector<alert_instance> active() const;
+
+  const std::vector<rule>& rules() const { return rules_; }
+
+private:
+  std::vector<rule> rules_;
+  // rule name -> label set -> instance
+  std::map<std::string, std::map<labels, alert_instance>> instances_;
+};
+
+// Prometheus's template subset: {{ $labels.name }}, {{ $value }}, and
+// {{ $value | humanize }}, humanize1024, humanizePercentage,
+// humanizeDuration. Anything else is left as written.
+std::string render_template(std::string_view text, const labels& label_values, double value);
+
+// Checks a template for the subset above; empty when fine, else why not.
+std::string template_problem(std::string_view text);
+
+// The series of a Prometheus text exposition (what /metrics serves):
+// the input of evaluate(). Comment lines and histogram buckets' `le` labels
+// are kept as Prometheus would keep them.
+std::vector<series> parse_exposition(std::string_view text);
+
+}  // namespace vitals::alerts
