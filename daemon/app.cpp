@@ -1,5 +1,6 @@
 #include "daemon/app.hpp"
 
+#include "daemon/alert_engine.hpp"
 #include "daemon/config.hpp"
 #include "daemon/http_server.hpp"
 #include "daemon/logging.hpp"
@@ -51,6 +52,7 @@ struct app::impl {
                     next.server.max_connections != current->server.max_connections))
       spdlog::warn("config: server.listen and server limits change only on restart");
     sched.apply(next);
+    alert_engine.set_rules(next.alert_rules);
     current = loaded.cfg;
     telemetry.config_loaded(true);
     spdlog::info("config: loaded {} ({} probes)", config_path, next.probes.size());
@@ -124,10 +126,50 @@ struct app::impl {
     rt.io.stop();
   }
 
+  // Evaluates the alert rules over what /metrics shows, the way Prometheus
+  // would over a scrape, and logs every transition once.
+  asio::awaitable<void> evaluate_alerts() {
+    asio::steady_timer tick(rt.io);
+    for (;;) {
+      tick.expires_after(current ? current->alert_evaluation_interval : std::chrono::seconds(5));
+      boost::system::error_code ec;
+      co_await tick.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return;
+      const auto changes = alert_engine.evaluate(alerts::parse_exposition(telemetry.serialize()),
+                                                 std::chrono::system_clock::now());
+      for (const auto& t : changes) log_transition(t);
+      std::map<std::array<std::string, 3>, int> counts;
+      for (const auto& a : alert_engine.active())
+        ++counts[{a.rule, a.label_values.at("severity"), a.state == alerts::alert_state::firing ? "firing" : "pending"}];
+      telemetry.alerts_changed(counts);
+    }
+  }
+
+  static void log_transition(const alerts::transition& t) {
+    std::string where;
+    for (const auto& [k, v] : t.alert.label_values)
+      if (k != "alertname" && k != "severity") where += (where.empty() ? "" : ",") + k + "=" + v;
+    const auto& name = t.alert.rule;
+    const auto& severity = t.alert.label_values.at("severity");
+    switch (t.what) {
+      case alerts::transition::kind::pending:
+        spdlog::info("alert {} pending ({}, {}): {}", name, severity, where, t.alert.summary);
+        break;
+      case alerts::transition::kind::firing:
+        spdlog::warn("alert {} firing ({}, {}): {} runbook: {}", name, severity, where, t.alert.summary,
+                     t.alert.runbook_url);
+        break;
+      case alerts::transition::kind::resolved:
+        spdlog::info("alert {} resolved ({}, {})", name, severity, where);
+        break;
+    }
+  }
+
   std::string config_path;
   runtime rt;
   metrics telemetry;
   scheduler sched;
+  alerts::engine alert_engine;
   std::unique_ptr<http_server> server;  // made once the first config gives its limits
   asio::signal_set signals;
   std::shared_ptr<const config> current;
@@ -162,12 +204,14 @@ int app::run() {
   }
 
   m.sched.apply(cfg);
+  m.alert_engine.set_rules(cfg.alert_rules);
   m.current = loaded.cfg;
   m.telemetry.config_loaded(true);
   m.ready = true;
   spdlog::info("vitalsd started: {} probes from {}", cfg.probes.size(), m.config_path);
 
   asio::co_spawn(m.rt.io, m.handle_signals(), asio::detached);
+  asio::co_spawn(m.rt.io, m.evaluate_alerts(), asio::detached);
   m.rt.io.run();
   spdlog::info("vitalsd stopped");
   return 0;

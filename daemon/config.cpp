@@ -297,6 +297,14 @@ void read_config(const YAML::Node& root, config& cfg, diagnostics& diags, const 
     if (auto alerts = top.map("alerts")) {
       cfg.alerts = alerts->node();
       cfg.alert_rules = alerts::read_alert_rules(*alerts, alerts::known_metric_names(registry));
+      if (alerts->has("evaluation_interval")) {
+        if (auto d = alerts->duration("evaluation_interval")) {
+          if (d->count() < 100)
+            alerts->error("evaluation_interval", format_duration(*d) + " is too short (100ms at least)");
+          else
+            cfg.alert_evaluation_interval = *d;
+        }
+      }
       alerts->finish();
     }
   } else {

@@ -66,6 +66,7 @@ struct config {
   probe_settings defaults;  // name/type unused
   std::vector<probe_spec> probes;
   std::vector<alerts::rule> alert_rules;  // built-ins (unless alerts.defaults is false) and the user's
+  std::chrono::milliseconds alert_evaluation_interval{5000};  // alerts.evaluation_interval
   YAML::Node alerts;  // stored as given, for the alert engine
   YAML::Node notify;
 };

@@ -58,6 +58,10 @@ struct metrics::impl {
                          .Help("Unix time of the last successful configuration load")
                          .Register(*registry_)
                          .Add({})),
+        alerts_(prometheus::BuildGauge()
+                     .Name("vitals_alerts")
+                     .Help("Active alert instances by rule, severity and state (pending or firing)")
+                     .Register(*registry_)),
         lag_(prometheus::BuildHistogram()
                  .Name("vitals_scheduler_lag_seconds")
                  .Help("How late probe timers fired relative to their due time")
@@ -82,6 +86,8 @@ struct metrics::impl {
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Gauge& reload_ok_;
   prometheus::Gauge& reload_time_;
+  prometheus::Family<prometheus::Gauge>& alerts_;
+  std::map<std::map<std::string, std::string>, prometheus::Gauge*> alert_gauges_;
   prometheus::Histogram& lag_;
   self_metrics self_;
 
@@ -223,6 +229,25 @@ void metrics::scheduler_lag(double seconds) { impl_->lag_.Observe(seconds < 0 ? 
 void metrics::config_loaded(bool ok) {
   impl_->reload_ok_.Set(ok ? 1 : 0);
   if (ok) impl_->reload_time_.Set(unix_seconds(std::chrono::system_clock::now()));
+}
+
+void metrics::alerts_changed(const std::map<std::array<std::string, 3>, int>& counts) {
+  auto& gauges = impl_->alert_gauges_;
+  std::map<std::map<std::string, std::string>, int> wanted;
+  for (const auto& [key, n] : counts) wanted[{{"alertname", key[0]}, {"severity", key[1]}, {"state", key[2]}}] = n;
+  for (auto it = gauges.begin(); it != gauges.end();) {
+    if (wanted.contains(it->first)) {
+      ++it;
+      continue;
+    }
+    impl_->alerts_.Remove(it->second);  // no longer active: the series goes away
+    it = gauges.erase(it);
+  }
+  for (const auto& [labels, n] : wanted) {
+    auto [it, inserted] = gauges.try_emplace(labels, nullptr);
+    if (inserted) it->second = &impl_->alerts_.Add(labels);
+    it->second->Set(n);
+  }
 }
 
 std::string metrics::serialize() const {

@@ -2,6 +2,8 @@
 
 #include "daemon/scheduler.hpp"
 
+#include <array>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -28,6 +30,10 @@ public:
 
   // vitals_config_last_reload_successful (and its timestamp on success).
   void config_loaded(bool ok);
+
+  // vitals_alerts{alertname,severity,state}: active instances counted by
+  // {alertname, severity, state}. Series not in `counts` are removed.
+  void alerts_changed(const std::map<std::array<std::string, 3>, int>& counts);
 
   // Prometheus text exposition format 0.0.4.
   std::string serialize() const;
