@@ -148,18 +148,21 @@ TEST(config, defaults_apply_to_probes_that_do_not_set_them) {
   EXPECT_EQ(b.unhealthy_interval, 5s);
 }
 
-TEST(config, alerts_and_notify_are_stored_as_given) {
+TEST(config, notify_is_stored_as_given_and_alert_rules_are_checked) {
   test_loader t;
   auto r = t.load(
       "alerts:\n"
       "  rules:\n"
       "    - name: X\n"
-      "      anything: goes\n"
+      "      when: vitals_probe_up == 0\n"
       "notify:\n"
       "  alertmanager: {url: \"http://127.0.0.1:9093\"}\n");
   ASSERT_NE(r.cfg, nullptr) << all_errors(r);
-  EXPECT_EQ(r.cfg->alerts["rules"][0]["anything"].Scalar(), "goes");
+  EXPECT_EQ(r.cfg->alert_rules.back().name, "X");
   EXPECT_EQ(r.cfg->notify["alertmanager"]["url"].Scalar(), "http://127.0.0.1:9093");
+
+  auto bad = t.load("alerts:\n  rules:\n    - {name: X, when: vitals_probe_up == 0, anything: goes}\n");
+  EXPECT_NE(all_errors(bad).find("alerts.rules[0].anything: unknown key"), std::string::npos) << all_errors(bad);
 }
 
 TEST(config, alerts_that_are_not_a_mapping_are_an_error) {
