@@ -5,6 +5,7 @@
 #include "daemon/http_server.hpp"
 #include "daemon/logging.hpp"
 #include "daemon/metrics.hpp"
+#include "daemon/notifier.hpp"
 #include "daemon/runtime.hpp"
 #include "daemon/scheduler.hpp"
 #include "daemon/status_views.hpp"
@@ -17,6 +18,8 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <spdlog/spdlog.h>
+
+#include <unistd.h>
 
 #include <csignal>
 
@@ -53,6 +56,7 @@ struct app::impl {
       spdlog::warn("config: server.listen and server limits change only on restart");
     sched.apply(next);
     alert_engine.set_rules(next.alert_rules);
+    if (notify) notify->configure(next.notifications);
     current = loaded.cfg;
     telemetry.config_loaded(true);
     spdlog::info("config: loaded {} ({} probes)", config_path, next.probes.size());
@@ -135,9 +139,10 @@ struct app::impl {
       boost::system::error_code ec;
       co_await tick.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       if (ec) co_return;
-      const auto changes = alert_engine.evaluate(alerts::parse_exposition(telemetry.serialize()),
-                                                 std::chrono::system_clock::now());
+      const auto now = std::chrono::system_clock::now();
+      const auto changes = alert_engine.evaluate(alerts::parse_exposition(telemetry.serialize()), now);
       for (const auto& t : changes) log_transition(t);
+      if (notify) notify->after_evaluation(changes, alert_engine.active(), now);
       std::map<std::array<std::string, 3>, int> counts;
       for (const auto& a : alert_engine.active())
         ++counts[{a.rule, a.label_values.at("severity"), a.state == alerts::alert_state::firing ? "firing" : "pending"}];
@@ -170,6 +175,7 @@ struct app::impl {
   metrics telemetry;
   scheduler sched;
   alerts::engine alert_engine;
+  std::unique_ptr<notifier> notify;  // made once the daemon knows its own URL
   std::unique_ptr<http_server> server;  // made once the first config gives its limits
   asio::signal_set signals;
   std::shared_ptr<const config> current;
@@ -196,8 +202,12 @@ int app::run() {
         http_limits{cfg.server.max_connections, cfg.server.header_timeout, cfg.server.max_request_bytes});
     const auto endpoint = m.server->listen(cfg.server.listen);
     const auto host = endpoint.address().to_string();
-    spdlog::info("listening on http://{}:{}/ (metrics at /metrics)",
-                 endpoint.address().is_v6() ? "[" + host + "]" : host, endpoint.port());
+    const std::string self_url = "http://" + (endpoint.address().is_v6() ? "[" + host + "]" : host) + ":" +
+                                 std::to_string(endpoint.port()) + "/";
+    spdlog::info("listening on {} (metrics at /metrics)", self_url);
+    char hostname[256] = {};
+    ::gethostname(hostname, sizeof hostname - 1);
+    m.notify = std::make_unique<notifier>(m.rt.io, m.telemetry, hostname, self_url);
   } catch (const std::exception& ex) {
     spdlog::error("cannot listen on {}: {}", cfg.server.listen, ex.what());
     return 1;
@@ -205,6 +215,7 @@ int app::run() {
 
   m.sched.apply(cfg);
   m.alert_engine.set_rules(cfg.alert_rules);
+  m.notify->configure(cfg.notifications);
   m.current = loaded.cfg;
   m.telemetry.config_loaded(true);
   m.ready = true;

@@ -310,8 +310,11 @@ void read_config(const YAML::Node& root, config& cfg, diagnostics& diags, const 
   } else {
     cfg.alert_rules = alerts::builtin_rules();
   }
-  // Its insides belong to the notifiers.
-  if (auto notify = top.map("notify")) cfg.notify = notify->node();
+  if (auto notify = top.map("notify")) {
+    cfg.notify = notify->node();
+    read_notify_settings(*notify, cfg.notifications);
+    notify->finish();
+  }
   top.finish();
 }
 

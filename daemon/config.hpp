@@ -2,6 +2,7 @@
 
 #include "daemon/alert_rules.hpp"
 #include "daemon/node_reader.hpp"
+#include "daemon/notify_settings.hpp"
 #include "probes/probe.hpp"
 
 #include <yaml-cpp/yaml.h>
@@ -69,6 +70,7 @@ struct config {
   std::chrono::milliseconds alert_evaluation_interval{5000};  // alerts.evaluation_interval
   YAML::Node alerts;  // stored as given, for the alert engine
   YAML::Node notify;
+  notify_settings notifications;  // read from notify:
 };
 
 struct load_result {

@@ -5,6 +5,7 @@
 #include "daemon/version.hpp"
 #include "probes/probe_registry.hpp"
 
+#include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
@@ -62,6 +63,10 @@ struct metrics::impl {
                      .Name("vitals_alerts")
                      .Help("Active alert instances by rule, severity and state (pending or firing)")
                      .Register(*registry_)),
+        notifications_(prometheus::BuildCounter()
+                           .Name("vitals_notifications_total")
+                           .Help("Notification batches by receiver kind and result: ok, retry, rejected, failed, dropped")
+                           .Register(*registry_)),
         lag_(prometheus::BuildHistogram()
                  .Name("vitals_scheduler_lag_seconds")
                  .Help("How late probe timers fired relative to their due time")
@@ -88,6 +93,7 @@ struct metrics::impl {
   prometheus::Gauge& reload_time_;
   prometheus::Family<prometheus::Gauge>& alerts_;
   std::map<std::map<std::string, std::string>, prometheus::Gauge*> alert_gauges_;
+  prometheus::Family<prometheus::Counter>& notifications_;
   prometheus::Histogram& lag_;
   self_metrics self_;
 
@@ -248,6 +254,10 @@ void metrics::alerts_changed(const std::map<std::array<std::string, 3>, int>& co
     if (inserted) it->second = &impl_->alerts_.Add(labels);
     it->second->Set(n);
   }
+}
+
+void metrics::notification_result(const std::string& notifier, const std::string& result) {
+  impl_->notifications_.Add({{"notifier", notifier}, {"result", result}}).Increment();
 }
 
 std::string metrics::serialize() const {

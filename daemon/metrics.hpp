@@ -35,6 +35,10 @@ public:
   // {alertname, severity, state}. Series not in `counts` are removed.
   void alerts_changed(const std::map<std::array<std::string, 3>, int>& counts);
 
+  // vitals_notifications_total{notifier,result}: result ok | retry |
+  // rejected | failed | dropped.
+  void notification_result(const std::string& notifier, const std::string& result);
+
   // Prometheus text exposition format 0.0.4.
   std::string serialize() const;
 
