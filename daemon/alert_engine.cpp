@@ -47,6 +47,7 @@ std::vector<transition> engine::evaluate(const std::vector<series>& all, wall_cl
       }
       a.value = s.value;
       a.last_seen = now;
+      a.keep_firing_since.reset();
       a.summary = render_template(r.summary, s.label_values, s.value);
       a.description = render_template(r.description, s.label_values, s.value);
       a.runbook_url = r.runbook_url;
@@ -64,11 +65,15 @@ std::vector<transition> engine::evaluate(const std::vector<series>& all, wall_cl
         continue;
       }
       alert_instance& a = it->second;
-      // A firing alert may be held for keep_firing_for after its condition
-      // went away; a pending one just ends, unannounced.
-      if (a.state == alert_state::firing && now - a.last_seen < r.keep_firing_for) {
-        ++it;
-        continue;
+      // A firing alert is held for keep_firing_for, counted from the first
+      // evaluation that no longer returned it; a pending one just ends,
+      // unannounced.
+      if (a.state == alert_state::firing && r.keep_firing_for.count() > 0) {
+        if (!a.keep_firing_since) a.keep_firing_since = now;
+        if (now - *a.keep_firing_since < r.keep_firing_for) {
+          ++it;
+          continue;
+        }
       }
       if (a.state == alert_state::firing) changes.push_back({transition::kind::resolved, a, now});
       it = instances.erase(it);

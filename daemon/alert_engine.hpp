@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,6 +28,9 @@ struct alert_instance {
   wall_clock::time_point active_since;  // first evaluation that returned it
   wall_clock::time_point fired_at;      // when it started firing
   wall_clock::time_point last_seen;     // last evaluation that returned it
+  // First evaluation that no longer returned it while it was firing: the
+  // start of keep_firing_for (Prometheus's KeepFiringSince); unset otherwise.
+  std::optional<wall_clock::time_point> keep_firing_since;
   std::string summary;                  // rendered with the latest value
   std::string description;
   std::string runbook_url;
