@@ -80,8 +80,6 @@ const builtin builtins[] = {
      "The HTTP probe {{ $labels.probe }} gets a wrong status, a slow answer or an unhealthy payload."},
 };
 
-constexpr std::string_view severities[] = {"critical", "high", "medium", "low"};
-
 std::string number_text(double v) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.15g", v);
@@ -338,7 +336,6 @@ std::vector<rule> read_alert_rules(node_reader& r, const std::set<std::string>& 
       }
     }
   }
-  (void)severities;
   return out;
 }
 

@@ -74,7 +74,8 @@ struct app::impl {
       if (!reload(errors)) return http_response::text(500, "config rejected, previous config kept:\n" + errors);
       return http_response::text(200, "config reloaded");
     }
-    if (path == "/metrics" || path == "/-/healthy" || path == "/-/ready" || path == "/api/v1/probes" || path == "/") {
+    if (path == "/metrics" || path == "/-/healthy" || path == "/-/ready" || path == "/api/v1/probes" ||
+        path == "/api/v1/alerts" || path == "/") {
       if (!get) return method_not_allowed("GET");
     }
     if (path == "/metrics")
@@ -86,6 +87,8 @@ struct app::impl {
     }
     if (path == "/api/v1/probes")
       return http_response{200, "application/json", probes_json(sched.status()), {}};
+    if (path == "/api/v1/alerts")
+      return http_response{200, "application/json", alerts_json(alert_engine.active()), {}};
     if (path == "/")
       return http_response{200, "text/html; charset=utf-8", status_page_html(sched.status()), {}};
     return http_response::text(404, "not found");

@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 
 #include <chrono>
+#include <cmath>
 #include <ctime>
 #include <sstream>
 
@@ -77,6 +78,26 @@ std::string probes_json(const std::vector<probe_status>& probes) {
     items.push_back(std::move(o));
   }
   return json::serialize(json::object{{"probes", std::move(items)}});
+}
+
+std::string alerts_json(const std::vector<alerts::alert_instance>& active) {
+  json::array items;
+  for (const auto& a : active) {
+    json::object o;
+    o["alertname"] = a.rule;
+    o["state"] = a.state == alerts::alert_state::firing ? "firing" : "pending";
+    json::object labels;
+    for (const auto& [k, v] : a.label_values) labels[k] = v;
+    o["labels"] = std::move(labels);
+    o["value"] = std::isfinite(a.value) ? json::value(a.value) : json::value(nullptr);
+    o["active_since"] = rfc3339(a.active_since);
+    o["firing_since"] = a.state == alerts::alert_state::firing ? json::value(rfc3339(a.fired_at)) : json::value(nullptr);
+    o["summary"] = a.summary;
+    o["description"] = a.description;
+    o["runbook_url"] = a.runbook_url;
+    items.push_back(std::move(o));
+  }
+  return json::serialize(json::object{{"alerts", std::move(items)}});
 }
 
 std::string status_page_html(const std::vector<probe_status>& probes) {

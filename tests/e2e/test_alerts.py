@@ -1,6 +1,7 @@
 """A failing probe becomes a pending, then a firing alert after `for`, and
 resolves when the probe recovers: in the log and in vitals_alerts."""
 
+import json
 import socket
 import textwrap
 import unittest
@@ -28,6 +29,14 @@ class AlertsTest(unittest.TestCase):
         self.assertIn("runbook: ", firing)
         wait_for(lambda: sample(d.metrics(), "vitals_alerts", alertname="ProbeDown", severity="high", state="firing") == 1,
                  what="vitals_alerts firing")
+        status, body = d.get("/api/v1/alerts")
+        self.assertEqual(status, 200)
+        [alert] = json.loads(body)["alerts"]
+        self.assertEqual(alert["state"], "firing")
+        self.assertEqual(alert["labels"]["probe"], "api")
+        self.assertEqual(alert["summary"], "api (port) is down")
+        self.assertTrue(alert["runbook_url"].endswith("/ProbeDown.md"))
+        self.assertIsNotNone(alert["firing_since"])
 
         listener = socket.socket()
         self.addCleanup(listener.close)
@@ -37,6 +46,7 @@ class AlertsTest(unittest.TestCase):
         wait_for(lambda: d.find_log(r"alert ProbeDown resolved \(high, kind=port,probe=api\)"), what="resolved")
         wait_for(lambda: sample(d.metrics(), "vitals_alerts", alertname="ProbeDown") is None,
                  what="the vitals_alerts series to go")
+        self.assertEqual(json.loads(d.get("/api/v1/alerts")[1])["alerts"], [])
 
 
 if __name__ == "__main__":
