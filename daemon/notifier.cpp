@@ -323,19 +323,13 @@ std::size_t notifier::queued() const {
 
 bool read_notify_settings(node_reader& r, notify_settings& out) {
   bool valid = true;
-  auto check_url = [&](node_reader& at, std::string_view key, const std::string& text) {
-    std::string why;
-    if (!parse_web_url(text, false, why)) {
-      at.error(key, at.shown(key) + " " + why);
-      valid = false;
-      return false;
-    }
-    return true;
-  };
   if (r.has("alertmanager")) {
     if (auto am = r.map("alertmanager")) {
       if (am->has("url")) {
-        if (auto u = am->string("url"); u && check_url(*am, "url", *u)) out.alertmanager_urls.push_back(*u);
+        if (web_url url; read_web_url(*am, false, url))
+          out.alertmanager_urls.push_back(url.text());
+        else
+          valid = false;
       }
       if (am->has("urls")) {
         if (auto items = am->sequence("urls")) {
@@ -367,11 +361,10 @@ bool read_notify_settings(node_reader& r, notify_settings& out) {
   }
   if (r.has("webhook")) {
     if (auto wh = r.map("webhook")) {
-      if (wh->require("url")) {
-        if (auto u = wh->string("url"); u && check_url(*wh, "url", *u)) out.webhook_url = *u;
-      } else {
+      if (web_url url; read_web_url(*wh, false, url))
+        out.webhook_url = url.text();
+      else
         valid = false;
-      }
       if (wh->has("bearer_token")) out.webhook_bearer_token = wh->string("bearer_token").value_or("");
       wh->finish();
     } else {

@@ -348,17 +348,7 @@ std::unique_ptr<probe> http_probe::create(const probe_settings& common, node_rea
     valid = false;
   };
 
-  if (!r.require("url")) {
-    valid = false;
-  } else if (auto text = r.string("url")) {
-    std::string why;
-    if (auto u = parse_web_url(*text, false, why))
-      s.url = *u;
-    else
-      fail("url", r.shown("url") + " " + why);
-  } else {
-    valid = false;
-  }
+  valid = read_web_url(r, false, s.url) && valid;
 
   if (r.has("method")) {
     if (auto m = r.one_of("method", {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}))

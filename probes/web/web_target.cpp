@@ -201,6 +201,20 @@ std::optional<web_url> parse_web_url(const std::string& text, bool websocket, st
   return from_parsed(*parsed, websocket, error);
 }
 
+bool read_web_url(node_reader& r, bool websocket, web_url& out) {
+  if (!r.require("url")) return false;
+  auto text = r.string("url");
+  if (!text) return false;
+  std::string why;
+  auto u = parse_web_url(*text, websocket, why);
+  if (!u) {
+    r.error("url", r.shown("url") + " " + why);
+    return false;
+  }
+  out = std::move(*u);
+  return true;
+}
+
 std::optional<web_url> resolve_location(const web_url& base, const std::string& location) {
   const std::string base_text = base.text();  // url_view borrows: keep the text alive
   auto base_url = boost::urls::parse_absolute_uri(base_text);

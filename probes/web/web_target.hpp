@@ -41,6 +41,10 @@ struct web_url {
 // error. A userinfo part ("user:pass@") is rejected: secrets go in headers.
 std::optional<web_url> parse_web_url(const std::string& text, bool websocket, std::string& error);
 
+// Reads the required `url` key for one of the two scheme pairs; false
+// after reporting a missing or invalid URL at its position.
+bool read_web_url(node_reader& r, bool websocket, web_url& out);
+
 // Resolves a Location header against the URL it came from (relative and
 // absolute forms). nullopt when it is not an http(s) URL.
 std::optional<web_url> resolve_location(const web_url& base, const std::string& location);

@@ -620,17 +620,7 @@ std::unique_ptr<probe> websocket_probe::create(const probe_settings& common, nod
     valid = false;
   };
 
-  if (!r.require("url")) {
-    valid = false;
-  } else if (auto text = r.string("url")) {
-    std::string why;
-    if (auto u = parse_web_url(*text, true, why))
-      s.url = *u;
-    else
-      fail_key("url", r.shown("url") + " " + why);
-  } else {
-    valid = false;
-  }
+  valid = read_web_url(r, true, s.url) && valid;
   valid = read_headers(r, s.headers, true) && valid;
   valid = read_tls_settings(r, s.tls) && valid;
   if (r.has("subprotocols")) {

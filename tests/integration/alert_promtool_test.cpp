@@ -6,6 +6,7 @@
 #include "daemon/alert_engine.hpp"
 #include "daemon/alert_rules.hpp"
 
+#include "support/alert_rule.hpp"
 #include "support/temp_env.hpp"
 
 #include <gtest/gtest.h>
@@ -42,21 +43,6 @@ std::string selector_text(const input& in) {
   return t + "}";
 }
 
-rule user_rule(const std::string& name, const std::string& when, std::chrono::milliseconds for_,
-               std::chrono::milliseconds keep, const std::string& summary) {
-  rule r;
-  r.name = name;
-  r.when_text = when;
-  auto parsed = parse_expr(when);
-  EXPECT_TRUE(parsed.value) << when;
-  r.when = std::move(parsed.value);
-  r.for_ = for_;
-  r.keep_firing_for = keep;
-  r.severity = "high";
-  r.summary = summary;
-  return r;
-}
-
 std::string run(const std::string& command) {
   std::string out;
   FILE* p = ::popen((command + " 2>&1").c_str(), "r");
@@ -83,9 +69,9 @@ TEST(alert_promtool, prometheus_fires_what_the_engine_fires_when_it_fires_it) {
         0.96, 0.96, 0.96, 0.96, 0.96, 0.96, 0.96, 0.96, 0.96, 0.96, 0.96, 0.96}},
   };
   std::vector<rule> rules = {
-      user_rule("ProbeDown", "vitals_probe_up == 0", 60s, 0ms, "{{ $labels.probe }} ({{ $labels.kind }}) is down"),
-      user_rule("DiskLow", "vitals_disk_free_ratio < 0.2", 30s, 45s, "{{ $labels.probe }} at {{ $value }}"),
-      user_rule("CacheFull", "vitals_redis_memory_utilization_ratio > 0.9 and on(probe) vitals_probe_up == 1", 0ms,
+      test::make_rule("ProbeDown", "vitals_probe_up == 0", 60s, 0ms, "{{ $labels.probe }} ({{ $labels.kind }}) is down"),
+      test::make_rule("DiskLow", "vitals_disk_free_ratio < 0.2", 30s, 45s, "{{ $labels.probe }} at {{ $value }}"),
+      test::make_rule("CacheFull", "vitals_redis_memory_utilization_ratio > 0.9 and on(probe) vitals_probe_up == 1", 0ms,
                 0ms, "{{ $labels.probe }} full"),
   };
 

@@ -3,6 +3,8 @@
 
 #include "daemon/alert_engine.hpp"
 
+#include "support/alert_rule.hpp"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -15,19 +17,11 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// The engine tests' rules carry a team label.
 rule make_rule(const std::string& name, const std::string& when, std::chrono::milliseconds for_ = 0ms,
                std::chrono::milliseconds keep = 0ms) {
-  rule r;
-  r.name = name;
-  r.when_text = when;
-  auto parsed = parse_expr(when);
-  EXPECT_TRUE(parsed.value) << when;
-  r.when = std::move(parsed.value);
-  r.for_ = for_;
-  r.keep_firing_for = keep;
-  r.severity = "high";
+  rule r = test::make_rule(name, when, for_, keep);
   r.labels = {{"team", "platform"}};
-  r.summary = "{{ $labels.probe }} is down ({{ $value }})";
   return r;
 }
 
