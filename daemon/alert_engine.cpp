@@ -15,15 +15,22 @@ namespace vitals::alerts {
 // ---------------------------------------------------------------------------
 // Evaluation.
 
-void engine::set_rules(std::vector<rule> rules) {
+std::vector<alert_instance> engine::set_rules(std::vector<rule> rules) {
   std::map<std::string, std::map<labels, alert_instance>> kept;
   for (const auto& r : rules) {
     const auto old = std::find_if(rules_.begin(), rules_.end(), [&](const rule& o) { return o.name == r.name; });
     if (old == rules_.end() || old->when->text() != r.when->text()) continue;
-    if (auto it = instances_.find(r.name); it != instances_.end()) kept[r.name] = std::move(it->second);
+    if (auto it = instances_.find(r.name); it != instances_.end()) {
+      kept[r.name] = std::move(it->second);
+      instances_.erase(it);
+    }
   }
+  std::vector<alert_instance> dropped;
+  for (auto& [name, instances] : instances_)
+    for (auto& [l, a] : instances) dropped.push_back(std::move(a));
   rules_ = std::move(rules);
   instances_ = std::move(kept);
+  return dropped;
 }
 
 std::vector<transition> engine::evaluate(const std::vector<series>& all, wall_clock::time_point now) {
@@ -47,6 +54,7 @@ std::vector<transition> engine::evaluate(const std::vector<series>& all, wall_cl
       }
       a.value = s.value;
       a.last_seen = now;
+      a.restored = false;
       a.keep_firing_since.reset();
       a.summary = render_template(r.summary, s.label_values, s.value);
       a.description = render_template(r.description, s.label_values, s.value);
@@ -65,6 +73,10 @@ std::vector<transition> engine::evaluate(const std::vector<series>& all, wall_cl
         continue;
       }
       alert_instance& a = it->second;
+      if (a.restored) {
+        ++it;
+        continue;
+      }
       // A firing alert is held for keep_firing_for, counted from the first
       // evaluation that no longer returned it; a pending one just ends,
       // unannounced.
@@ -80,6 +92,37 @@ std::vector<transition> engine::evaluate(const std::vector<series>& all, wall_cl
     }
   }
   return changes;
+}
+
+alert_instance* engine::find(const std::string& rule, const labels& label_values) {
+  const auto r = instances_.find(rule);
+  if (r == instances_.end()) return nullptr;
+  const auto it = r->second.find(label_values);
+  return it == r->second.end() ? nullptr : &it->second;
+}
+
+std::vector<alert_instance> engine::restore(std::vector<alert_instance> saved,
+                                            const std::map<std::string, std::string>& exprs,
+                                            wall_clock::time_point now) {
+  std::vector<alert_instance> left;
+  for (auto& a : saved) {
+    const auto r = std::find_if(rules_.begin(), rules_.end(), [&](const rule& x) { return x.name == a.rule; });
+    const auto e = exprs.find(a.rule);
+    if (r == rules_.end() || e == exprs.end() || e->second != r->when->text()) {
+      left.push_back(std::move(a));
+      continue;
+    }
+    if (a.state == alert_state::pending && now - a.last_seen >= r->for_) a.active_since = now;
+    a.restored = true;
+    instances_[a.rule].insert_or_assign(a.label_values, std::move(a));
+  }
+  return left;
+}
+
+void engine::settle_restored(const std::function<bool(const alert_instance&)>& settled) {
+  for (auto& [rule, instances] : instances_)
+    for (auto& [l, a] : instances)
+      if (a.restored && settled(a)) a.restored = false;
 }
 
 std::vector<alert_instance> engine::active() const {

@@ -8,6 +8,8 @@
 #include "daemon/alert_rules.hpp"
 
 #include <chrono>
+#include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -34,6 +36,11 @@ struct alert_instance {
   std::string summary;                  // rendered with the latest value
   std::string description;
   std::string runbook_url;
+  std::string evidence;        // what the probe saw when it started firing, as "key: value" lines
+  std::int64_t incident_id = 0;  // the incident it opened (0: none yet)
+  // Restored from the state store and not yet judged again: kept as it was
+  // while the series it came from may simply not have been produced yet.
+  bool restored = false;
 };
 
 struct transition {
@@ -46,14 +53,33 @@ class engine {
 public:
   // Replaces the rules. Instances of a rule whose name and expression are
   // unchanged keep their state; the others are dropped (a changed rule
-  // starts over, as Prometheus does on a rule reload).
-  void set_rules(std::vector<rule> rules);
+  // starts over, as Prometheus does on a rule reload). Returns the
+  // instances dropped that way, so their incidents can be closed.
+  std::vector<alert_instance> set_rules(std::vector<rule> rules);
 
   // One evaluation over `all` at `now`; returns what changed, in rule order.
   std::vector<transition> evaluate(const std::vector<series>& all, wall_clock::time_point now);
 
   // Every pending and firing instance.
   std::vector<alert_instance> active() const;
+
+  // The instance of `rule` with these labels, or null.
+  alert_instance* find(const std::string& rule, const labels& label_values);
+
+  // Takes back instances saved before a restart. Only those whose rule
+  // still exists with the same expression (`exprs`: rule -> expression
+  // text when saved) come back; each is marked `restored`. A firing one
+  // keeps its start, so it is neither announced again nor forgotten; a
+  // pending one keeps its start only if the gap since it was last seen is
+  // shorter than its rule's `for` (the daemon saw nothing meanwhile).
+  // Returns the ones not taken back.
+  std::vector<alert_instance> restore(std::vector<alert_instance> saved,
+                                      const std::map<std::string, std::string>& exprs, wall_clock::time_point now);
+
+  // A restored instance that an evaluation does not return is kept as it
+  // is until `settled(instance)` says its series can be trusted again (its
+  // probe has run since the start); then it is judged as usual.
+  void settle_restored(const std::function<bool(const alert_instance&)>& settled);
 
   const std::vector<rule>& rules() const { return rules_; }
 

@@ -5,13 +5,17 @@
 #include "daemon/http_server.hpp"
 #include "daemon/logging.hpp"
 #include "daemon/metrics.hpp"
+#include "daemon/node_reader.hpp"
 #include "daemon/notifier.hpp"
 #include "daemon/runtime.hpp"
 #include "daemon/scheduler.hpp"
+#include "daemon/service_notify.hpp"
+#include "daemon/state_keeper.hpp"
 #include "daemon/status_views.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -35,10 +39,22 @@ struct app::impl {
       : config_path(std::move(path)),
         telemetry(rt.registry),
         sched(rt.io, telemetry),
+        keeper(rt.io, rt.pool, telemetry),
         signals(rt.io, SIGINT, SIGTERM, SIGHUP) {}
 
   // Loads and applies the file. On failure the running config stays.
   bool reload(std::string& errors_out) {
+    systemd.reloading();
+    const bool ok = apply_file(errors_out);
+    systemd.ready(status_line());
+    return ok;
+  }
+
+  std::string status_line() const {
+    return std::to_string(sched.size()) + " probes from " + config_path;
+  }
+
+  bool apply_file(std::string& errors_out) {
     auto loaded = load_config_file(config_path, rt.registry, rt.ctx);
     if (!loaded.cfg) {
       for (const auto& e : loaded.errors) {
@@ -54,8 +70,11 @@ struct app::impl {
     if (current && (next.server.listen != current->server.listen ||
                     next.server.max_connections != current->server.max_connections))
       spdlog::warn("config: server.listen and server limits change only on restart");
+    if (current && next.state.path != current->state.path)
+      spdlog::warn("config: state.path changes only on restart; still using {}", current->state.path);
     sched.apply(next);
-    alert_engine.set_rules(next.alert_rules);
+    close_incidents(alert_engine.set_rules(next.alert_rules), "its rule changed or was removed");
+    keeper.set_retention(retention_of(next.state));
     if (notify) notify->configure(next.notifications);
     current = loaded.cfg;
     telemetry.config_loaded(true);
@@ -75,7 +94,7 @@ struct app::impl {
       return http_response::text(200, "config reloaded");
     }
     if (path == "/metrics" || path == "/-/healthy" || path == "/-/ready" || path == "/api/v1/probes" ||
-        path == "/api/v1/alerts" || path == "/") {
+        path == "/api/v1/alerts" || path == "/api/v1/incidents" || path == "/") {
       if (!get) return method_not_allowed("GET");
     }
     if (path == "/metrics")
@@ -89,6 +108,19 @@ struct app::impl {
       return http_response{200, "application/json", probes_json(sched.status()), {}};
     if (path == "/api/v1/alerts")
       return http_response{200, "application/json", alerts_json(alert_engine.active()), {}};
+    if (path == "/api/v1/incidents") {
+      // ?since=24h: only incidents that started within that long; default all kept.
+      auto since = alerts::wall_clock::time_point::min();
+      const auto query = std::string_view(req.target).substr(path.size());
+      if (const auto at = query.find("since="); at != std::string_view::npos) {
+        auto text = query.substr(at + 6);
+        text = text.substr(0, text.find('&'));
+        const auto d = parse_duration(text);
+        if (!d) return http_response::text(400, "since: expected a duration such as 30m, 24h or 7d");
+        since = alerts::wall_clock::now() - *d;
+      }
+      return http_response{200, "application/json", incidents_json(keeper.incidents(since)), {}};
+    }
     if (path == "/")
       return http_response{200, "text/html; charset=utf-8", status_page_html(sched.status()), {}};
     return http_response::text(404, "not found");
@@ -117,10 +149,28 @@ struct app::impl {
     }
   }
 
+  // WATCHDOG=1 from the loop itself: a wedged loop stops the pings and
+  // systemd restarts the daemon.
+  asio::awaitable<void> feed_watchdog(std::chrono::microseconds period) {
+    asio::steady_timer tick(rt.io);
+    for (;;) {
+      systemd.watchdog();
+      tick.expires_after(period);
+      boost::system::error_code ec;
+      co_await tick.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (ec || stopping) co_return;
+    }
+  }
+
   asio::awaitable<void> shut_down() {
+    stopping = true;
+    systemd.stopping();
     ready = false;
     if (server) server->stop();
     sched.stop();
+    // Alert state as it stands, so the next start carries on from it.
+    keeper.save(saved_alerts());
+    co_await keeper.flush(std::chrono::milliseconds(500));
     // Cancelled runs unwind on the loop; give them a moment, never more.
     asio::steady_timer tick(rt.io);
     const auto until = steady_clock::now() + drain_limit;
@@ -133,23 +183,108 @@ struct app::impl {
     rt.io.stop();
   }
 
+  static retention retention_of(const state_settings& s) { return {s.max_age, s.max_incidents}; }
+
+  std::vector<saved_alert> saved_alerts() const {
+    std::map<std::string, std::string> exprs;
+    for (const auto& r : alert_engine.rules()) exprs[r.name] = r.when->text();
+    std::vector<saved_alert> out;
+    for (auto& a : alert_engine.active()) {
+      const auto e = exprs.find(a.rule);
+      out.push_back({a, e == exprs.end() ? std::string() : e->second});
+    }
+    return out;
+  }
+
+  // Takes back what the previous run left in the state store.
+  asio::awaitable<void> restore_state() {
+    auto saved = co_await keeper.open(current->state.path, retention_of(current->state));
+    std::map<std::string, std::string> exprs;
+    std::vector<alerts::alert_instance> instances;
+    for (auto& sa : saved) {
+      exprs[sa.alert.rule] = sa.expr;
+      instances.push_back(std::move(sa.alert));
+    }
+    close_incidents(alert_engine.restore(std::move(instances), exprs, alerts::wall_clock::now()),
+                    "its rule changed or was removed while vitalsd was stopped");
+    restored_pending = !alert_engine.active().empty();
+  }
+
+  // Alerts that ended because their rule went: their incidents end too.
+  void close_incidents(const std::vector<alerts::alert_instance>& gone, const char* why) {
+    const auto now = alerts::wall_clock::now();
+    for (const auto& a : gone) {
+      if (a.incident_id <= 0) continue;
+      keeper.resolve_incident(a.incident_id, now);
+      spdlog::info("alert {} ended: {}", a.rule, why);
+    }
+  }
+
+  // A restored alert is judged again once the probe it names has run since
+  // the start (or is gone); one without a probe label, at once.
+  void settle_restored() {
+    if (!restored_pending) return;
+    restored_pending = false;
+    alert_engine.settle_restored([this](const alerts::alert_instance& a) {
+      const auto p = a.label_values.find("probe");
+      if (p == a.label_values.end()) return true;
+      const auto st = sched.status_of(p->second);
+      const bool settled = !st || st->last.has_value();
+      if (!settled) restored_pending = true;
+      return settled;
+    });
+  }
+
+  // An alert started firing: open its incident with what its probe saw.
+  void record_firing(const alerts::alert_instance& a, alerts::wall_clock::time_point now) {
+    std::string json = "{}", text;
+    if (const auto p = a.label_values.find("probe"); p != a.label_values.end()) {
+      if (const auto st = sched.status_of(p->second); st && st->last) {
+        const auto& r = st->last->result;
+        json = evidence_json(st->settings.name, st->settings.type, st->target, st->last->finished_at, r.reason,
+                             r.error, r.evidence);
+        text = evidence_text(r.error, r.evidence);
+      }
+    }
+    const auto id = keeper.open_incident(a, std::move(json), now);
+    if (auto* live = alert_engine.find(a.rule, a.label_values)) {
+      live->incident_id = id;
+      live->evidence = std::move(text);
+    }
+  }
+
   // Evaluates the alert rules over what /metrics shows, the way Prometheus
   // would over a scrape, and logs every transition once.
   asio::awaitable<void> evaluate_alerts() {
+    co_await restore_state();
     asio::steady_timer tick(rt.io);
+    auto last_save = alerts::wall_clock::now();
     for (;;) {
       tick.expires_after(current ? current->alert_evaluation_interval : std::chrono::seconds(5));
       boost::system::error_code ec;
       co_await tick.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       if (ec) co_return;
       const auto now = std::chrono::system_clock::now();
+      settle_restored();
       const auto changes = alert_engine.evaluate(alerts::parse_exposition(telemetry.serialize()), now);
-      for (const auto& t : changes) log_transition(t);
-      if (notify) notify->after_evaluation(changes, alert_engine.active(), now);
+      for (const auto& t : changes) {
+        if (t.what == alerts::transition::kind::firing) record_firing(t.alert, now);
+        if (t.what == alerts::transition::kind::resolved && t.alert.incident_id > 0)
+          keeper.resolve_incident(t.alert.incident_id, now);
+        log_transition(t);
+      }
+      const auto active = alert_engine.active();
+      if (notify) notify->after_evaluation(changes, active, now);
       std::map<std::array<std::string, 3>, int> counts;
-      for (const auto& a : alert_engine.active())
+      for (const auto& a : active)
         ++counts[{a.rule, a.label_values.at("severity"), a.state == alerts::alert_state::firing ? "firing" : "pending"}];
       telemetry.alerts_changed(counts);
+      // Transitions are saved at once; values and last-seen times once a
+      // minute; while the store fails, every evaluation tries again.
+      if (!changes.empty() || now - last_save >= std::chrono::minutes(1) || !keeper.healthy()) {
+        keeper.save(saved_alerts());
+        last_save = now;
+      }
     }
   }
 
@@ -178,11 +313,15 @@ struct app::impl {
   metrics telemetry;
   scheduler sched;
   alerts::engine alert_engine;
+  bool restored_pending = false;  // restored alerts not yet judged again
+  state_keeper keeper;
   std::unique_ptr<notifier> notify;  // made once the daemon knows its own URL
   std::unique_ptr<http_server> server;  // made once the first config gives its limits
   asio::signal_set signals;
   std::shared_ptr<const config> current;
   bool ready = false;
+  bool stopping = false;
+  service_notify systemd;
 };
 
 app::app(std::string config_path) : impl_(std::make_unique<impl>(std::move(config_path))) {}
@@ -226,6 +365,10 @@ int app::run() {
 
   asio::co_spawn(m.rt.io, m.handle_signals(), asio::detached);
   asio::co_spawn(m.rt.io, m.evaluate_alerts(), asio::detached);
+  if (const auto period = m.systemd.watchdog_period())
+    asio::co_spawn(m.rt.io, m.feed_watchdog(*period), asio::detached);
+  // Runs once the loop has started every probe's schedule above.
+  asio::post(m.rt.io, [&m] { m.systemd.ready(m.status_line()); });
   m.rt.io.run();
   spdlog::info("vitalsd stopped");
   return 0;

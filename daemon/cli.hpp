@@ -7,10 +7,13 @@
 namespace vitals {
 
 struct command_line {
-  enum class command { run, check, validate, rules, help, version };
+  enum class command { run, check, validate, rules, incidents, help, version };
   command cmd = command::run;
   std::string config_path = "/etc/vitals/vitals.yaml";
   std::optional<std::string> probe;  // check --probe NAME
+  std::optional<std::string> state_path;  // incidents --state PATH
+  std::optional<std::string> since;       // incidents --since DURATION
+  bool json = false;                      // incidents --json
   std::string error;                 // set when argv is unusable
 };
 

@@ -97,6 +97,13 @@ void read_state(node_reader& r, state_settings& s) {
     else
       s.path = *v;
   }
+  if (auto v = r.duration("max_age")) {
+    if (v->count() <= 0)
+      r.error("max_age", "must be positive");
+    else
+      s.max_age = *v;
+  }
+  if (auto v = r.integer("max_incidents", 1, 10'000'000)) s.max_incidents = static_cast<std::size_t>(*v);
   r.finish();
 }
 

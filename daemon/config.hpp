@@ -34,6 +34,8 @@ struct log_settings {
 
 struct state_settings {
   std::string path = "/var/lib/vitals/state.db";
+  duration max_age{30LL * 24 * 3600 * 1000};  // resolved incidents older than this are deleted
+  std::size_t max_incidents = 10'000;          // and beyond this many, the oldest resolved ones
 };
 
 // Scheduling settings every probe has (DESIGN §3).

@@ -2,7 +2,9 @@
 #include "daemon/app.hpp"
 #include "daemon/check_command.hpp"
 #include "daemon/cli.hpp"
+#include "daemon/incidents_command.hpp"
 #include "daemon/logging.hpp"
+#include "daemon/node_reader.hpp"
 #include "daemon/version.hpp"
 
 #include <unistd.h>
@@ -29,6 +31,19 @@ int main(int argc, char** argv) {
       return vitals::run_validate(cl.config_path);
     case command_line::command::rules:
       return vitals::run_rules(cl.config_path);
+    case command_line::command::incidents: {
+      vitals::incidents_options o{cl.config_path, cl.state_path, {}, cl.json};
+      o.since = std::chrono::hours(24);
+      if (cl.since) {
+        const auto d = vitals::parse_duration(*cl.since);
+        if (!d) {
+          std::cerr << "vitalsd: --since: expected a duration such as 30m, 24h or 7d, got \"" << *cl.since << "\"\n";
+          return 2;
+        }
+        o.since = *d;
+      }
+      return vitals::run_incidents(o);
+    }
     case command_line::command::check: {
       vitals::setup_logging({.level = "warn", .format = "text"});
       const char* no_color = std::getenv("NO_COLOR");  // no-color.org: set and not empty

@@ -67,6 +67,16 @@ struct metrics::impl {
                            .Name("vitals_notifications_total")
                            .Help("Notification batches by receiver kind and result: ok, retry, rejected, failed, dropped")
                            .Register(*registry_)),
+        queue_(prometheus::BuildGauge()
+                   .Name("vitals_notification_queue_length")
+                   .Help("Notification batches waiting to be sent, by receiver kind")
+                   .Register(*registry_)),
+        store_healthy_(prometheus::BuildGauge()
+                           .Name("vitals_state_store_healthy")
+                           .Help("1 while the state store is written; 0 while alerts and incidents are kept in "
+                                 "memory only")
+                           .Register(*registry_)
+                           .Add({})),
         lag_(prometheus::BuildHistogram()
                  .Name("vitals_scheduler_lag_seconds")
                  .Help("How late probe timers fired relative to their due time")
@@ -94,6 +104,8 @@ struct metrics::impl {
   prometheus::Family<prometheus::Gauge>& alerts_;
   std::map<std::map<std::string, std::string>, prometheus::Gauge*> alert_gauges_;
   prometheus::Family<prometheus::Counter>& notifications_;
+  prometheus::Family<prometheus::Gauge>& queue_;
+  prometheus::Gauge& store_healthy_;
   prometheus::Histogram& lag_;
   self_metrics self_;
 
@@ -259,6 +271,12 @@ void metrics::alerts_changed(const std::map<std::array<std::string, 3>, int>& co
 void metrics::notification_result(const std::string& notifier, const std::string& result) {
   impl_->notifications_.Add({{"notifier", notifier}, {"result", result}}).Increment();
 }
+
+void metrics::notification_queue(const std::string& notifier, std::size_t length) {
+  impl_->queue_.Add({{"notifier", notifier}}).Set(static_cast<double>(length));
+}
+
+void metrics::state_store_health(bool healthy) { impl_->store_healthy_.Set(healthy ? 1 : 0); }
 
 std::string metrics::serialize() const {
   std::string out;

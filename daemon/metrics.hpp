@@ -39,6 +39,13 @@ public:
   // rejected | failed | dropped.
   void notification_result(const std::string& notifier, const std::string& result);
 
+  // vitals_notification_queue_length{notifier}: batches waiting to be sent.
+  void notification_queue(const std::string& notifier, std::size_t length);
+
+  // vitals_state_store_healthy: 1 while the state store writes, 0 while
+  // alerts and incidents live in memory only.
+  void state_store_health(bool healthy);
+
   // Prometheus text exposition format 0.0.4.
   std::string serialize() const;
 

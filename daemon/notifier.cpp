@@ -2,6 +2,7 @@
 
 #include "daemon/metrics.hpp"
 #include "daemon/node_reader.hpp"
+#include "daemon/time_format.hpp"
 #include "daemon/version.hpp"
 #include "probes/web/web_stream.hpp"
 
@@ -37,19 +38,6 @@ constexpr int max_attempts = 5;
 constexpr auto request_timeout = std::chrono::seconds(5);
 constexpr int resend_resolved_for = 4;  // resend intervals a resolved alert is repeated
 constexpr int ends_at_intervals = 4;    // a firing alert's endsAt, in resend intervals ahead
-
-std::string rfc3339(wall_clock::time_point t) {
-  const auto secs = std::chrono::time_point_cast<std::chrono::seconds>(t);
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t - secs).count();
-  const std::time_t tt = wall_clock::to_time_t(secs);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[40];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  char out[48];
-  std::snprintf(out, sizeof out, "%s.%03lldZ", buf, static_cast<long long>(ms));
-  return out;
-}
 
 struct receiver {
   std::string kind;  // alertmanager | webhook
@@ -94,6 +82,7 @@ struct notifier::impl : std::enable_shared_from_this<notifier::impl> {
     if (!o.alert.summary.empty()) annotations["summary"] = o.alert.summary;
     if (!o.alert.description.empty()) annotations["description"] = o.alert.description;
     if (!o.alert.runbook_url.empty()) annotations["runbook_url"] = o.alert.runbook_url;
+    if (!o.alert.evidence.empty()) annotations["evidence"] = o.alert.evidence;
     boost::json::object a;
     a["labels"] = std::move(labels);
     a["annotations"] = std::move(annotations);
@@ -143,6 +132,14 @@ struct notifier::impl : std::enable_shared_from_this<notifier::impl> {
       }
       r->wake->cancel();
     }
+    publish_queues();
+  }
+
+  // vitals_notification_queue_length per receiver kind, summed over URLs.
+  void publish_queues() {
+    std::map<std::string, std::size_t> lengths{{"alertmanager", 0}, {"webhook", 0}};
+    for (const auto& r : receivers) lengths[r->kind] += r->queue.size();
+    for (const auto& [kind, n] : lengths) telemetry.notification_queue(kind, n);
   }
 
   // POSTs one body; the HTTP status, or 0 when no answer came.
@@ -240,6 +237,7 @@ struct notifier::impl : std::enable_shared_from_this<notifier::impl> {
         if (!r->running) co_return;
       }
       if (!r->queue.empty()) r->queue.pop_front();
+      self->publish_queues();
     }
   }
 
@@ -257,6 +255,8 @@ notifier::notifier(asio::io_context& io, metrics& m, std::string instance, std::
 notifier::~notifier() { impl_->stop_receivers(); }
 
 void notifier::configure(const notify_settings& s) {
+  // Unchanged settings keep their receivers and whatever they have queued.
+  if (!impl_->receivers.empty() && s == impl_->settings) return;
   // The old loops own their receivers and end at their next wake-up.
   impl_->stop_receivers();
   impl_->receivers.clear();
@@ -276,6 +276,7 @@ void notifier::configure(const notify_settings& s) {
   };
   for (const auto& u : s.alertmanager_urls) add("alertmanager", u, "");
   if (!s.webhook_url.empty()) add("webhook", s.webhook_url, s.webhook_bearer_token);
+  impl_->publish_queues();
 }
 
 void notifier::after_evaluation(const std::vector<alerts::transition>& changes,

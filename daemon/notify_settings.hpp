@@ -17,6 +17,8 @@ struct notify_settings {
   std::string webhook_bearer_token;            // a secret: never logged
   std::chrono::milliseconds resend_interval{60'000};
   std::size_t max_queue = 1000;                // batches waiting per receiver
+
+  bool operator==(const notify_settings&) const = default;
 };
 
 // Reads `notify:` — alertmanager: {url | urls}, webhook: {url,

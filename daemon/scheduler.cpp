@@ -200,23 +200,33 @@ asio::awaitable<void> scheduler::run_once(std::shared_ptr<entry> e) {
   }
 }
 
+namespace {
+probe_status status_from(const auto& e) {
+  probe_status s;
+  s.settings = e.spec.settings;
+  s.target = e.spec.instance->target();
+  s.up = e.tracker.up();
+  s.last = e.last;
+  s.in_flight = e.in_flight;
+  s.runs_ok = e.runs_ok;
+  s.runs_failed = e.runs_failed;
+  s.runs_timed_out = e.runs_timed_out;
+  s.runs_skipped = e.runs_skipped;
+  return s;
+}
+}  // namespace
+
 std::vector<probe_status> scheduler::status() const {
   std::vector<probe_status> out;
   out.reserve(entries_.size());
-  for (const auto& [name, e] : entries_) {
-    probe_status s;
-    s.settings = e->spec.settings;
-    s.target = e->spec.instance->target();
-    s.up = e->tracker.up();
-    s.last = e->last;
-    s.in_flight = e->in_flight;
-    s.runs_ok = e->runs_ok;
-    s.runs_failed = e->runs_failed;
-    s.runs_timed_out = e->runs_timed_out;
-    s.runs_skipped = e->runs_skipped;
-    out.push_back(std::move(s));
-  }
+  for (const auto& [name, e] : entries_) out.push_back(status_from(*e));
   return out;
+}
+
+std::optional<probe_status> scheduler::status_of(std::string_view name) const {
+  const auto it = entries_.find(name);
+  if (it == entries_.end()) return std::nullopt;
+  return status_from(*it->second);
 }
 
 std::size_t scheduler::in_flight() const {

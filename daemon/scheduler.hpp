@@ -87,6 +87,7 @@ public:
   void stop();
 
   std::vector<probe_status> status() const;
+  std::optional<probe_status> status_of(std::string_view name) const;  // nullopt: no such probe
   std::size_t size() const { return entries_.size(); }
   std::size_t in_flight() const;
 

@@ -1,5 +1,7 @@
 #include "daemon/status_views.hpp"
 
+#include "daemon/time_format.hpp"
+
 #include <boost/json.hpp>
 
 #include <chrono>
@@ -12,15 +14,6 @@ namespace vitals {
 namespace json = boost::json;
 
 namespace {
-
-std::string rfc3339(std::chrono::system_clock::time_point t) {
-  const auto secs = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 std::string state_of(const probe_status& p) {
   if (!p.up) return "unknown";

@@ -24,14 +24,14 @@ def am_alerts(port):
 
 
 class AlertmanagerTest(unittest.TestCase):
-    def start_alertmanager(self):
+    def start_alertmanager(self, port=None):
         binary = shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-alertmanager"
         self.assertTrue(os.path.exists(binary), "prometheus-alertmanager is installed by scripts/install-deps")
         work = tempfile.TemporaryDirectory(prefix="vitals-e2e-am-")
         self.addCleanup(work.cleanup)
         with open(os.path.join(work.name, "am.yml"), "w") as f:
             f.write("route: {receiver: default, group_wait: 1s}\nreceivers: [{name: default}]\n")
-        port = free_port()
+        port = port or free_port()
         proc = subprocess.Popen([binary, f"--config.file={work.name}/am.yml", f"--storage.path={work.name}/data",
                                  f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -75,6 +75,8 @@ class AlertmanagerTest(unittest.TestCase):
         self.assertEqual(alert["labels"]["instance"], socket.gethostname())
         self.assertTrue(alert["annotations"]["runbook_url"].endswith("/ProbeDown.md"))
         self.assertEqual(alert["annotations"]["summary"], "api (port) is down")
+        # What the probe saw when the alert started firing travels with it.
+        self.assertIn(f"cause: port {probe_port} closed (connection refused)", alert["annotations"]["evidence"])
         self.assertEqual(alert["generatorURL"], d.base + "/")
         self.assertEqual(alert["status"]["state"], "active")
 
@@ -135,6 +137,22 @@ class AlertmanagerTest(unittest.TestCase):
         d.metrics()
         self.assertLess(time.monotonic() - started, 1.0)
         self.assertIsNotNone(d.find_log(r"alert ProbeDown firing"))
+
+    def test_alerts_queued_while_alertmanager_is_down_arrive_when_it_returns(self):
+        am_port = free_port()  # Alertmanager starts here only later
+        d = Daemon(self.config(free_port(), am_port))
+        self.addCleanup(d.stop)
+        wait_for(lambda: (sample(d.metrics(), "vitals_notification_queue_length", notifier="alertmanager") or 0) >= 1,
+                 what="a batch waiting in the queue")
+        started = time.monotonic()
+        d.metrics()
+        self.assertLess(time.monotonic() - started, 1.0)
+        self.start_alertmanager(am_port)
+        alerts = wait_for(lambda: [a for a in am_alerts(am_port) if a["labels"].get("alertname") == "ProbeDown"],
+                          limit=40, what="the queued alert delivered")
+        self.assertEqual(alerts[0]["labels"]["probe"], "api")
+        wait_for(lambda: sample(d.metrics(), "vitals_notification_queue_length", notifier="alertmanager") == 0,
+                 limit=40, what="the queue to drain")
 
 
 if __name__ == "__main__":

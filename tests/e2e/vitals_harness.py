@@ -78,6 +78,9 @@ class Daemon:
         return None
 
     def write_config(self, text):
+        # Each daemon keeps its state in its own directory unless told otherwise.
+        if not re.search(r"^state:", text, re.M):
+            text = text.rstrip("\n") + f"\nstate: {{path: {self.dir.name}/state.db}}\n"
         with open(self.config_path, "w") as f:
             f.write(text)
 

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -139,6 +140,88 @@ TEST(alert_exposition, reads_what_metrics_serves) {
   EXPECT_EQ(all[3].value, 17);
   EXPECT_TRUE(std::isnan(all[4].value));
   EXPECT_DOUBLE_EQ(all[5].value, 1.5e-05);
+}
+
+// --- Restoring what a previous run saved ---------------------------------
+
+std::map<std::string, std::string> exprs_of(const engine& e) {
+  std::map<std::string, std::string> out;
+  for (const auto& r : e.rules()) out[r.name] = r.when->text();
+  return out;
+}
+
+TEST(alert_engine, a_restored_firing_alert_keeps_its_start_and_is_not_announced_again) {
+  engine before;
+  before.set_rules({make_rule("ProbeDown", "vitals_probe_up == 0", 60s)});
+  before.evaluate(up(0, 1), t0);
+  before.evaluate(up(0, 1), t0 + 60s);
+  const auto saved = before.active();
+  ASSERT_EQ(saved.size(), 1u);
+
+  engine after;
+  after.set_rules({make_rule("ProbeDown", "vitals_probe_up == 0", 60s)});
+  EXPECT_TRUE(after.restore(saved, exprs_of(before), t0 + 90s).empty());
+  EXPECT_TRUE(after.evaluate(up(0, 1), t0 + 95s).empty());
+  const auto active = after.active();
+  ASSERT_EQ(active.size(), 1u);
+  EXPECT_EQ(active[0].state, alert_state::firing);
+  EXPECT_EQ(active[0].fired_at, t0 + 60s);
+  EXPECT_EQ(active[0].active_since, t0);
+}
+
+TEST(alert_engine, a_restored_alert_waits_for_its_probe_before_it_can_resolve) {
+  engine before;
+  before.set_rules({make_rule("ProbeDown", "vitals_probe_up == 0")});
+  before.evaluate(up(0, 1), t0);
+  engine after;
+  after.set_rules({make_rule("ProbeDown", "vitals_probe_up == 0")});
+  after.restore(before.active(), exprs_of(before), t0 + 10s);
+  // Just started: no probe has run, so no series at all. Not a recovery.
+  EXPECT_TRUE(after.evaluate({}, t0 + 11s).empty());
+  after.settle_restored([](const alert_instance&) { return false; });
+  EXPECT_TRUE(after.evaluate({}, t0 + 12s).empty());
+  EXPECT_EQ(after.active().size(), 1u);
+  // Its probe has run and is up: now it resolves.
+  after.settle_restored([](const alert_instance& a) { return a.label_values.at("probe") == "api"; });
+  EXPECT_EQ(kinds(after.evaluate(up(1, 1), t0 + 13s)), names{"resolved api"});
+}
+
+TEST(alert_engine, a_restored_pending_alert_resumes_only_after_a_short_gap) {
+  engine before;
+  before.set_rules({make_rule("ProbeDown", "vitals_probe_up == 0", 60s)});
+  before.evaluate(up(0, 1), t0);
+  before.evaluate(up(0, 1), t0 + 30s);  // pending, last seen at +30s
+
+  engine quick;
+  quick.set_rules({make_rule("ProbeDown", "vitals_probe_up == 0", 60s)});
+  quick.restore(before.active(), exprs_of(before), t0 + 40s);
+  EXPECT_EQ(kinds(quick.evaluate(up(0, 1), t0 + 60s)), names{"firing api"});
+
+  engine slow;  // down longer than `for`: nothing says it held meanwhile
+  slow.set_rules({make_rule("ProbeDown", "vitals_probe_up == 0", 60s)});
+  slow.restore(before.active(), exprs_of(before), t0 + 200s);
+  EXPECT_TRUE(slow.evaluate(up(0, 1), t0 + 220s).empty());
+  EXPECT_EQ(kinds(slow.evaluate(up(0, 1), t0 + 260s)), names{"firing api"});
+}
+
+TEST(alert_engine, instances_of_a_changed_or_removed_rule_are_handed_back) {
+  engine before;
+  before.set_rules({make_rule("ProbeDown", "vitals_probe_up == 0"), make_rule("Gone", "vitals_probe_up == 1")});
+  before.evaluate(up(0, 1), t0);
+  auto saved = before.active();
+  ASSERT_EQ(saved.size(), 2u);
+
+  engine after;
+  after.set_rules({make_rule("ProbeDown", "vitals_probe_up < 1")});
+  const auto left = after.restore(saved, exprs_of(before), t0 + 1s);
+  EXPECT_EQ(left.size(), 2u);
+  EXPECT_TRUE(after.active().empty());
+
+  // The same on a reload: what the new rules drop comes back to the caller.
+  const auto dropped = before.set_rules({make_rule("ProbeDown", "vitals_probe_up == 0")});
+  ASSERT_EQ(dropped.size(), 1u);
+  EXPECT_EQ(dropped[0].rule, "Gone");
+  EXPECT_EQ(before.active().size(), 1u);
 }
 
 }  // namespace

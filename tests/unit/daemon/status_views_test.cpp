@@ -32,7 +32,7 @@ TEST(status_views, probes_json_carries_state_cause_duration_and_evidence) {
   const auto& last = p.at("last");
   EXPECT_FALSE(last.at("success").as_bool());
   EXPECT_EQ(last.at("reason").as_string(), "conflict");
-  EXPECT_EQ(last.at("finished_at").as_string(), "2023-11-14T22:13:20Z");
+  EXPECT_EQ(last.at("finished_at").as_string(), "2023-11-14T22:13:20.000Z");
   EXPECT_DOUBLE_EQ(last.at("duration_seconds").as_double(), 0.0012);
   EXPECT_EQ(last.at("evidence").at("owner").as_string(), "python3 (pid 42, user dev)");
 }
