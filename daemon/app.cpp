@@ -121,8 +121,14 @@ struct app::impl {
       }
       return http_response{200, "application/json", incidents_json(keeper.incidents(since)), {}};
     }
-    if (path == "/")
-      return http_response{200, "text/html; charset=utf-8", status_page_html(sched.status()), {}};
+    if (path == "/") {
+      status_page page{host_name, alerts::wall_clock::now(), sched.status(), alert_engine.active(), {}};
+      auto recent = keeper.incidents(page.now - std::chrono::days(7));
+      constexpr std::size_t shown = 20;
+      if (recent.size() > shown) recent.erase(recent.begin(), recent.end() - shown);
+      page.incidents = std::move(recent);
+      return http_response{200, "text/html; charset=utf-8", status_page_html(page), {}};
+    }
     return http_response::text(404, "not found");
   }
 
@@ -322,6 +328,7 @@ struct app::impl {
   bool ready = false;
   bool stopping = false;
   service_notify systemd;
+  std::string host_name;
 };
 
 app::app(std::string config_path) : impl_(std::make_unique<impl>(std::move(config_path))) {}
@@ -349,6 +356,7 @@ int app::run() {
     spdlog::info("listening on {} (metrics at /metrics)", self_url);
     char hostname[256] = {};
     ::gethostname(hostname, sizeof hostname - 1);
+    m.host_name = hostname;
     m.notify = std::make_unique<notifier>(m.rt.io, m.telemetry, hostname, self_url);
   } catch (const std::exception& ex) {
     spdlog::error("cannot listen on {}: {}", cfg.server.listen, ex.what());

@@ -2,6 +2,9 @@
 
 #include "daemon/alert_engine.hpp"
 #include "daemon/scheduler.hpp"
+#include "daemon/state_store.hpp"
+
+#include <chrono>
 
 #include <string>
 #include <vector>
@@ -15,7 +18,19 @@ std::string probes_json(const std::vector<probe_status>& probes);
 // labels, value, times, rendered summary and runbook link.
 std::string alerts_json(const std::vector<alerts::alert_instance>& active);
 
-// GET /: a self-contained HTML page (no external assets) with the same data.
-std::string status_page_html(const std::vector<probe_status>& probes);
+// What GET / shows.
+struct status_page {
+  std::string host;
+  std::chrono::system_clock::time_point now;
+  std::vector<probe_status> probes;
+  std::vector<alerts::alert_instance> alerts;  // pending and firing
+  std::vector<incident> incidents;             // recent, oldest first
+};
+
+// GET /: a self-contained HTML page (no external assets, a few lines of
+// inline script to refresh itself): alerts with runbook links, every probe
+// with its state, cause and evidence, recent incidents. Readable on a
+// narrow screen.
+std::string status_page_html(const status_page& page);
 
 }  // namespace vitals

@@ -46,9 +46,39 @@ TEST(status_views, probe_without_a_run_has_null_last_and_unknown_state) {
 }
 
 TEST(status_views, status_page_escapes_names_and_shows_the_cause) {
-  const auto html = status_page_html({failed_probe()});
+  const auto html = status_page_html({"host", std::chrono::system_clock::now(), {failed_probe()}, {}, {}});
   EXPECT_NE(html.find("api&lt;port&gt;"), std::string::npos);
   EXPECT_EQ(html.find("api<port>"), std::string::npos);
   EXPECT_NE(html.find("owned by python3 (pid 42), expected node"), std::string::npos);
   EXPECT_EQ(html.find("http://"), std::string::npos);  // no external assets
 }
+
+namespace vitals {
+namespace {
+
+TEST(status_views, status_page_links_runbooks_only_with_safe_schemes_and_lists_incidents) {
+  alerts::alert_instance firing;
+  firing.rule = "ProbeDown";
+  firing.label_values = {{"alertname", "ProbeDown"}, {"probe", "api"}, {"severity", "high"}};
+  firing.state = alerts::alert_state::firing;
+  firing.runbook_url = "https://wiki.example/ProbeDown.md?a=1&b=2";
+  firing.evidence = "cause: port 3001 closed\nowner: <none>";
+  auto sneaky = firing;
+  sneaky.rule = "Sneaky";
+  sneaky.label_values["alertname"] = "Sneaky";
+  sneaky.runbook_url = "javascript:alert(1)";
+  incident i;
+  i.id = 42;
+  i.alertname = "ProbeDown";
+  i.labels = {{"probe", "api"}};
+  i.evidence_json = R"js({"cause":"port 3001 closed","evidence":{"owner":"python3 (pid 7)"}})js";
+  const auto html = status_page_html({"host", std::chrono::system_clock::now(), {}, {firing, sneaky}, {i}});
+  EXPECT_NE(html.find("href=\"https://wiki.example/ProbeDown.md?a=1&amp;b=2\""), std::string::npos);
+  EXPECT_EQ(html.find("href=\"javascript:"), std::string::npos);
+  EXPECT_NE(html.find("owner</dt><dd>&lt;none&gt;"), std::string::npos);
+  EXPECT_NE(html.find("<td data-label=\"#\">42</td>"), std::string::npos);
+  EXPECT_NE(html.find("python3 (pid 7)"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace vitals
