@@ -60,7 +60,7 @@ const builtin builtins[] = {
      "Redis {{ $labels.probe }} uses {{ $value | humanizePercentage }} of its {{ $labels.limit }} limit",
      "Redis {{ $labels.probe }} is close to its memory limit ({{ $labels.limit }})."},
     {"RedisEvicting",
-     "vitals_redis_evicted_keys_total > 0 and on(probe) vitals_redis_memory_utilization_ratio{limit=\"maxmemory\"} > {}",
+     "vitals_redis_evicted_keys_total > 0 and on(instance, probe) vitals_redis_memory_utilization_ratio{limit=\"maxmemory\"} > {}",
      0.95, 5min, "medium", "Redis {{ $labels.probe }} is evicting keys",
      "Redis {{ $labels.probe }} is at maxmemory and has evicted {{ $value }} keys since it started."},
     {"ProcessRSSHigh", "vitals_process_rss_bytes > {}", 2147483648.0, 5min, "medium",
@@ -241,7 +241,8 @@ std::set<std::string> known_metric_names(const probe_registry& registry) {
       "vitals_probe_duration_seconds_sum", "vitals_probe_duration_seconds_count", "vitals_build_info",
       "vitals_config_last_reload_successful", "vitals_config_last_reload_success_timestamp_seconds",
       "vitals_scheduler_lag_seconds_bucket", "vitals_scheduler_lag_seconds_sum", "vitals_scheduler_lag_seconds_count",
-      "vitals_alerts", "vitals_notifications_total", "process_cpu_seconds_total", "process_resident_memory_bytes",
+      "vitals_probe_failure_info", "vitals_alerts", "vitals_notifications_total",
+      "vitals_notification_queue_length", "vitals_state_store_healthy", "process_cpu_seconds_total", "process_resident_memory_bytes",
       "process_virtual_memory_bytes", "process_open_fds", "process_max_fds", "process_start_time_seconds"};
   for (const auto& kind : registry.kinds())
     for (const auto& m : kind.metrics) names.insert(std::string(m.name));

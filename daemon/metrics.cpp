@@ -36,6 +36,7 @@ struct probe_series {
   bool has_result = false;  // success/up/last_run appear with the first result
   bool success = false;
   bool up = false;
+  std::string reason;  // the last run's, when it failed
   double last_run = 0;
   std::array<std::uint64_t, duration_buckets.size() + 1> buckets{};  // per bucket, last is +Inf
   double duration_sum = 0;
@@ -143,6 +144,17 @@ void metrics::impl::write_probe_series(std::string& out) const {
   for (const auto& [name, p] : probes_)
     if (p.has_result) append_gauge_line(out, "vitals_probe_up", name, p, p.up ? 1 : 0);
 
+  append_header(out, "vitals_probe_failure_info",
+                "Always 1 while the probe's last run failed; reason names the cause (refused, timeout, locked, ...)",
+                "gauge");
+  for (const auto& [name, p] : probes_) {
+    if (!p.has_result || p.success) continue;
+    out += "vitals_probe_failure_info{";
+    append_common_labels(out, name, p);
+    exposition::append_label(out, "reason", p.reason);
+    out += "} 1\n";
+  }
+
   append_header(out, "vitals_probe_last_run_timestamp_seconds", "Unix time at which the probe's last run finished",
                 "gauge");
   for (const auto& [name, p] : probes_)
@@ -227,6 +239,7 @@ void metrics::run_finished(const probe_settings& s, const run_outcome& out, std:
   auto& p = it->second;
   p.has_result = true;
   p.success = out.result.ok;
+  p.reason = out.result.ok ? "" : out.timed_out ? "timeout" : out.result.reason.empty() ? "error" : out.result.reason;
   p.up = up.value_or(out.result.ok);
   p.last_run = unix_seconds(out.finished_at);
   std::size_t bucket = 0;

@@ -73,6 +73,20 @@ TEST(metrics, run_sets_success_up_duration_timestamp_and_kind_samples) {
   EXPECT_TRUE(has_line(text, "# TYPE vitals_fake_value gauge"));
 }
 
+TEST(metrics, failure_info_names_the_reason_while_the_last_run_failed) {
+  auto registry = fake_registry();
+  metrics m(registry);
+  m.probe_added(settings("api"));
+  m.run_finished(settings("api"), outcome(false), false);
+  EXPECT_TRUE(has_line(m.serialize(), R"(vitals_probe_failure_info{kind="fake",probe="api",reason="refused"} 1)"));
+  auto timed_out = outcome(false);
+  timed_out.timed_out = true;
+  m.run_finished(settings("api"), timed_out, false);
+  EXPECT_TRUE(has_line(m.serialize(), R"(vitals_probe_failure_info{kind="fake",probe="api",reason="timeout"} 1)"));
+  m.run_finished(settings("api"), outcome(true), true);
+  EXPECT_EQ(m.serialize().find("vitals_probe_failure_info{"), std::string::npos);
+}
+
 TEST(metrics, kind_sample_series_follow_the_last_run_only) {
   auto registry = fake_registry();
   metrics m(registry);
