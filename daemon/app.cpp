@@ -357,7 +357,12 @@ int app::run() {
     char hostname[256] = {};
     ::gethostname(hostname, sizeof hostname - 1);
     m.host_name = hostname;
-    m.notify = std::make_unique<notifier>(m.rt.io, m.telemetry, hostname, self_url);
+    // Listening on every address: links in alerts name the host instead
+    // of 0.0.0.0, which would lead the reader to their own machine.
+    const std::string link_url = endpoint.address().is_unspecified()
+                                     ? "http://" + m.host_name + ":" + std::to_string(endpoint.port()) + "/"
+                                     : self_url;
+    m.notify = std::make_unique<notifier>(m.rt.io, m.telemetry, hostname, link_url);
   } catch (const std::exception& ex) {
     spdlog::error("cannot listen on {}: {}", cfg.server.listen, ex.what());
     return 1;
