@@ -98,7 +98,7 @@ class IncidentLogTest(unittest.TestCase):
         count_before = len(self.hook.received("firing"))
         d = Daemon(self.config())
         self.addCleanup(d.stop)
-        self.assertIsNotNone(d.find_log(r"state: .* 1 saved alert\(s\), 1 incident\(s\)"))
+        wait_for(lambda: d.find_log(r"state: .* 1 saved alert\(s\), 1 incident\(s\)"), what="the state loaded")
         # Re-sent by the new process with the same start, not announced anew.
         again = wait_for(lambda: self.hook.received("firing")[count_before:], what="ProbeDown re-sent")[0]
         self.assertEqual(again["startsAt"], first["startsAt"])

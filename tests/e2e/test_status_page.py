@@ -9,11 +9,13 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 import unittest
 import urllib.request
 
@@ -37,12 +39,14 @@ class Browser:
     """Headless Chromium driven over the DevTools protocol."""
 
     def __init__(self):
-        self.profile = tempfile.TemporaryDirectory(prefix="vitals-e2e-chromium-")
+        # Chromium's helper processes may still write to the profile for a
+        # moment after the group is killed.
+        self.profile = tempfile.TemporaryDirectory(prefix="vitals-e2e-chromium-", ignore_cleanup_errors=True)
         self.proc = subprocess.Popen(
             [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
              "--disable-dev-shm-usage", f"--user-data-dir={self.profile.name}", "--remote-debugging-port=0",
              "--remote-debugging-address=127.0.0.1", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
         self.endpoint = None
         for line in self.proc.stderr:
             m = re.search(r"DevTools listening on (ws://\S+)", line)
@@ -56,9 +60,18 @@ class Browser:
         self.page_ws = pages[0]["webSocketDebuggerUrl"]
 
     def close(self):
-        self.proc.kill()
+        # The browser and its renderer, GPU and zygote processes.
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         self.proc.wait()
         self.proc.stderr.close()
+        for _ in range(100):  # children killed with the group may still be exiting
+            shutil.rmtree(self.profile.name, ignore_errors=True)
+            if not os.path.exists(self.profile.name):
+                break
+            time.sleep(0.05)
         self.profile.cleanup()
 
     def run(self, steps):
