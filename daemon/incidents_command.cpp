@@ -15,17 +15,9 @@ namespace vitals {
 
 namespace {
 
-std::string how_long(std::chrono::system_clock::duration d) {
-  const auto s = std::chrono::duration_cast<std::chrono::seconds>(d).count();
-  if (s < 120) return std::to_string(s) + "s";
-  if (s < 7200) return std::to_string(s / 60) + "m";
-  if (s < 172800) return std::to_string(s / 3600) + "h" + std::to_string(s % 3600 / 60) + "m";
-  return std::to_string(s / 86400) + "d" + std::to_string(s % 86400 / 3600) + "h";
-}
-
 void print_text(const std::vector<incident>& list, std::chrono::milliseconds since) {
   if (list.empty()) {
-    std::cout << "no incidents in the last " << how_long(since) << "\n";
+    std::cout << "no incidents in the last " << short_duration(since) << "\n";
     return;
   }
   const auto now = std::chrono::system_clock::now();
@@ -36,9 +28,9 @@ void print_text(const std::vector<incident>& list, std::chrono::milliseconds sin
               << i.alertname << "  " << where << "\n"
               << "    started " << rfc3339(i.started);
     if (i.resolved)
-      std::cout << ", resolved " << rfc3339(*i.resolved) << " after " << how_long(*i.resolved - i.started);
+      std::cout << ", resolved " << rfc3339(*i.resolved) << " after " << short_duration(*i.resolved - i.started);
     else
-      std::cout << ", firing for " << how_long(now - i.started);
+      std::cout << ", firing for " << short_duration(now - i.started);
     std::cout << "\n";
     if (!i.summary.empty()) std::cout << "    " << i.summary << "\n";
     boost::system::error_code ec;

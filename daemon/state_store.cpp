@@ -50,10 +50,9 @@ constexpr const char* migrations[] = {
 };
 static_assert(std::size(migrations) == state_store::schema_version);
 
-struct stmt_closer {
-  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
-};
-using stmt = std::unique_ptr<sqlite3_stmt, stmt_closer>;
+using stmt = std::unique_ptr<sqlite3_stmt, void (*)(sqlite3_stmt*)>;
+
+void finalize(sqlite3_stmt* s) { sqlite3_finalize(s); }
 
 std::string column_text(sqlite3_stmt* s, int i) {
   const auto* p = sqlite3_column_text(s, i);
@@ -108,6 +107,12 @@ bool state_store::fail(const std::string& what) {
   return false;
 }
 
+stmt state_store::prepare(const char* sql, const std::string& what) {
+  sqlite3_stmt* raw = nullptr;
+  if (sqlite3_prepare_v2(db_, sql, -1, &raw, nullptr) != SQLITE_OK) fail(what);
+  return stmt(raw, finalize);
+}
+
 bool state_store::exec(const char* sql) {
   char* message = nullptr;
   if (sqlite3_exec(db_, sql, nullptr, nullptr, &message) == SQLITE_OK) return true;
@@ -137,11 +142,9 @@ bool state_store::open() {
 }
 
 bool state_store::migrate() {
-  sqlite3_stmt* raw = nullptr;
-  if (sqlite3_prepare_v2(db_, "PRAGMA user_version", -1, &raw, nullptr) != SQLITE_OK) return fail(path_);
-  stmt s(raw);
-  if (sqlite3_step(raw) != SQLITE_ROW) return fail(path_);
-  const int version = sqlite3_column_int(raw, 0);
+  auto s = prepare("PRAGMA user_version", path_);
+  if (!s || sqlite3_step(s.get()) != SQLITE_ROW) return fail(path_);
+  const int version = sqlite3_column_int(s.get(), 0);
   s.reset();
   if (version > schema_version) {
     problem_ = path_ + ": schema version " + std::to_string(version) + " is newer than this vitalsd knows (" +
@@ -151,10 +154,9 @@ bool state_store::migrate() {
   if (mode_ == mode::read_write) {
     // WAL: readers (vitalsd incidents) never block the daemon's writes.
     // Only now: a file this build refuses is left exactly as it was.
-    if (sqlite3_prepare_v2(db_, "PRAGMA journal_mode=WAL", -1, &raw, nullptr) != SQLITE_OK) return fail(path_);
-    s.reset(raw);
-    if (sqlite3_step(raw) != SQLITE_ROW) return fail(path_);
-    if (column_text(raw, 0) != "wal") {
+    s = prepare("PRAGMA journal_mode=WAL", path_);
+    if (!s || sqlite3_step(s.get()) != SQLITE_ROW) return fail(path_);
+    if (column_text(s.get(), 0) != "wal") {
       problem_ = path_ + ": cannot switch to WAL mode";
       return false;
     }
@@ -186,16 +188,12 @@ bool state_store::ok() { return db_ || open(); }
 
 std::optional<std::vector<saved_alert>> state_store::load_alerts() {
   if (!ok()) return std::nullopt;
-  sqlite3_stmt* raw = nullptr;
-  if (sqlite3_prepare_v2(db_,
-                         "SELECT rule, labels, expr, state, value, active_since_ms, fired_at_ms, last_seen_ms, "
-                         "keep_firing_since_ms, summary, description, runbook_url, evidence, incident_id "
-                         "FROM alerts ORDER BY rule, labels",
-                         -1, &raw, nullptr) != SQLITE_OK) {
-    fail("reading alerts");
-    return std::nullopt;
-  }
-  stmt s(raw);
+  const auto s = prepare(
+      "SELECT rule, labels, expr, state, value, active_since_ms, fired_at_ms, last_seen_ms, keep_firing_since_ms, "
+      "summary, description, runbook_url, evidence, incident_id FROM alerts ORDER BY rule, labels",
+      "reading alerts");
+  if (!s) return std::nullopt;
+  sqlite3_stmt* raw = s.get();
   std::vector<saved_alert> out;
   int rc;
   while ((rc = sqlite3_step(raw)) == SQLITE_ROW) {
@@ -227,16 +225,12 @@ std::optional<std::vector<saved_alert>> state_store::load_alerts() {
 std::optional<std::vector<incident>> state_store::load_incidents(alerts::wall_clock::time_point since,
                                                                  std::size_t limit) {
   if (!ok()) return std::nullopt;
-  sqlite3_stmt* raw = nullptr;
-  if (sqlite3_prepare_v2(db_,
-                         "SELECT id, alertname, severity, labels, started_ms, resolved_ms, summary, runbook_url, "
-                         "evidence FROM (SELECT * FROM incidents WHERE started_ms >= ?1 ORDER BY id DESC LIMIT ?2) "
-                         "ORDER BY id",
-                         -1, &raw, nullptr) != SQLITE_OK) {
-    fail("reading incidents");
-    return std::nullopt;
-  }
-  stmt s(raw);
+  const auto s = prepare(
+      "SELECT id, alertname, severity, labels, started_ms, resolved_ms, summary, runbook_url, evidence "
+      "FROM (SELECT * FROM incidents WHERE started_ms >= ?1 ORDER BY id DESC LIMIT ?2) ORDER BY id",
+      "reading incidents");
+  if (!s) return std::nullopt;
+  sqlite3_stmt* raw = s.get();
   sqlite3_bind_int64(raw, 1, unix_ms(since));
   sqlite3_bind_int64(raw, 2, static_cast<sqlite3_int64>(std::min<std::size_t>(limit, INT64_MAX)));
   std::vector<incident> out;
@@ -272,14 +266,13 @@ bool state_store::save(const std::vector<saved_alert>& active, const std::vector
     return false;
   };
   if (!exec("DELETE FROM alerts")) return rollback("saving alerts");
-  sqlite3_stmt* raw = nullptr;
-  if (sqlite3_prepare_v2(db_,
-                         "INSERT INTO alerts (rule, labels, expr, state, value, active_since_ms, fired_at_ms, "
-                         "last_seen_ms, keep_firing_since_ms, summary, description, runbook_url, evidence, "
-                         "incident_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-                         -1, &raw, nullptr) != SQLITE_OK)
-    return rollback("saving alerts");
-  stmt insert(raw);
+  const auto insert = prepare(
+      "INSERT INTO alerts (rule, labels, expr, state, value, active_since_ms, fired_at_ms, last_seen_ms, "
+      "keep_firing_since_ms, summary, description, runbook_url, evidence, incident_id) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+      "saving alerts");
+  if (!insert) return rollback("saving alerts");
+  sqlite3_stmt* raw = insert.get();
   for (const auto& sa : active) {
     const auto& a = sa.alert;
     const bool firing = a.state == alerts::alert_state::firing;
@@ -304,14 +297,13 @@ bool state_store::save(const std::vector<saved_alert>& active, const std::vector
     sqlite3_reset(raw);
     sqlite3_clear_bindings(raw);
   }
-  if (sqlite3_prepare_v2(db_,
-                         "INSERT INTO incidents (id, alertname, severity, labels, started_ms, resolved_ms, summary, "
-                         "runbook_url, evidence) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
-                         "ON CONFLICT (id) DO UPDATE SET resolved_ms = excluded.resolved_ms, "
-                         "summary = excluded.summary",
-                         -1, &raw, nullptr) != SQLITE_OK)
-    return rollback("saving incidents");
-  stmt upsert(raw);
+  const auto upsert = prepare(
+      "INSERT INTO incidents (id, alertname, severity, labels, started_ms, resolved_ms, summary, runbook_url, "
+      "evidence) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+      "ON CONFLICT (id) DO UPDATE SET resolved_ms = excluded.resolved_ms, summary = excluded.summary",
+      "saving incidents");
+  if (!upsert) return rollback("saving incidents");
+  raw = upsert.get();
   for (const auto& i : incidents) {
     sqlite3_bind_int64(raw, 1, i.id);
     bind_text(raw, 2, i.alertname);
@@ -341,12 +333,9 @@ std::optional<std::size_t> state_store::prune(const retention& keep, alerts::wal
   };
   std::size_t gone = 0;
   for (const char* sql : statements) {
-    sqlite3_stmt* raw = nullptr;
-    if (sqlite3_prepare_v2(db_, sql, -1, &raw, nullptr) != SQLITE_OK) {
-      fail("pruning incidents");
-      return std::nullopt;
-    }
-    stmt s(raw);
+    const auto s = prepare(sql, "pruning incidents");
+    if (!s) return std::nullopt;
+    sqlite3_stmt* raw = s.get();
     if (sqlite3_bind_parameter_count(raw) == 1)
       sqlite3_bind_int64(raw, 1, unix_ms(now - keep.max_age));
     else

@@ -10,11 +10,13 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 struct sqlite3;
+struct sqlite3_stmt;
 
 namespace vitals {
 
@@ -79,6 +81,8 @@ private:
   bool open();
   bool migrate();
   bool exec(const char* sql);
+  // A prepared statement, or null with problem() saying `what` failed.
+  std::unique_ptr<sqlite3_stmt, void (*)(sqlite3_stmt*)> prepare(const char* sql, const std::string& what);
   bool fail(const std::string& what);
   void close();
 

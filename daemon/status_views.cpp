@@ -97,15 +97,6 @@ std::string alerts_json(const std::vector<alerts::alert_instance>& active) {
 
 namespace {
 
-// "3s ago", "4m ago", "2h5m ago".
-std::string ago(std::chrono::system_clock::duration d) {
-  const auto s = std::max<long long>(0, std::chrono::duration_cast<std::chrono::seconds>(d).count());
-  if (s < 120) return std::to_string(s) + "s";
-  if (s < 7200) return std::to_string(s / 60) + "m";
-  if (s < 172800) return std::to_string(s / 3600) + "h" + std::to_string(s % 3600 / 60) + "m";
-  return std::to_string(s / 86400) + "d" + std::to_string(s % 86400 / 3600) + "h";
-}
-
 // A link only for schemes a runbook can have; anything else is shown as text.
 std::string runbook_link(const std::string& url) {
   if (url.empty()) return "";
@@ -199,7 +190,7 @@ std::string status_page_html(const status_page& page) {
           << "<td data-label=\"alert\"><b>" << html_escape(a.rule) << "</b></td>"
           << "<td data-label=\"severity\">" << html_escape(label("severity")) << "</td>"
           << "<td data-label=\"probe\">" << html_escape(label("probe")) << "</td>"
-          << "<td data-label=\"since\">" << ago(now - (is_firing ? a.fired_at : a.active_since)) << "</td>"
+          << "<td data-label=\"since\">" << short_duration(now - (is_firing ? a.fired_at : a.active_since)) << "</td>"
           << "<td data-label=\"summary\">" << html_escape(a.summary);
       if (!a.evidence.empty()) {
         std::vector<std::pair<std::string, std::string>> lines;
@@ -234,7 +225,7 @@ std::string status_page_html(const status_page& page) {
       const auto& r = p.last->result;
       char took[32];
       std::snprintf(took, sizeof took, "%.1f ms", p.last->duration_seconds * 1000);
-      out << "<td data-label=\"last run\">" << ago(now - p.last->finished_at) << " ago</td>"
+      out << "<td data-label=\"last run\">" << short_duration(now - p.last->finished_at) << " ago</td>"
           << "<td data-label=\"took\">" << took << "</td><td class=\"cause\" data-label=\"cause\">"
           << html_escape(r.error);
       if (!r.reason.empty() && !r.ok) out << " <span class=\"muted\">[" << html_escape(r.reason) << "]</span>";
@@ -263,7 +254,7 @@ std::string status_page_html(const status_page& page) {
           << html_escape(i.severity) << "</span></td>"
           << "<td data-label=\"probe\">" << (probe == i.labels.end() ? "" : html_escape(probe->second)) << "</td>"
           << "<td data-label=\"started\">" << rfc3339(i.started) << "</td>"
-          << "<td data-label=\"lasted\">" << ago(i.resolved.value_or(now) - i.started) << "</td>"
+          << "<td data-label=\"lasted\">" << short_duration(i.resolved.value_or(now) - i.started) << "</td>"
           << "<td data-label=\"summary\">" << html_escape(i.summary);
       std::vector<std::pair<std::string, std::string>> items;
       boost::system::error_code ec;

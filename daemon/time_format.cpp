@@ -1,5 +1,6 @@
 #include "daemon/time_format.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 
@@ -20,6 +21,14 @@ std::string rfc3339(std::chrono::system_clock::time_point t) {
   char out[48];
   std::snprintf(out, sizeof out, "%s.%03lldZ", date, ms);
   return out;
+}
+
+std::string short_duration(std::chrono::system_clock::duration d) {
+  const long long s = std::max<long long>(0, std::chrono::duration_cast<std::chrono::seconds>(d).count());
+  if (s < 120) return std::to_string(s) + "s";
+  if (s < 7200) return std::to_string(s / 60) + "m";
+  if (s < 172800) return std::to_string(s / 3600) + "h" + std::to_string(s % 3600 / 60) + "m";
+  return std::to_string(s / 86400) + "d" + std::to_string(s % 86400 / 3600) + "h";
 }
 
 std::int64_t unix_ms(std::chrono::system_clock::time_point t) {

@@ -51,6 +51,14 @@ std::string query(const std::string& path, const std::string& sql) {
   return out;
 }
 
+// A database made by SQLite itself, as another program would leave it.
+void make_database(const std::string& path, const char* sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  EXPECT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+}
+
 alerts::alert_instance firing_alert() {
   alerts::alert_instance a;
   a.rule = "ProbeDown";
@@ -182,13 +190,7 @@ TEST(state_store, a_file_that_is_not_a_database_is_reported_and_left_untouched) 
 TEST(state_store, a_file_from_a_newer_vitalsd_is_refused_not_migrated) {
   test::temp_dir dir;
   const auto path = dir.path() + "/state.db";
-  {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(db, "CREATE TABLE future(x); PRAGMA user_version=99", nullptr, nullptr, nullptr),
-              SQLITE_OK);
-    sqlite3_close(db);
-  }
+  make_database(path, "CREATE TABLE future(x); PRAGMA user_version=99");
   const auto before = read_all(path);
   state_store store(path);
   EXPECT_FALSE(store.ok());
@@ -201,13 +203,7 @@ TEST(state_store, a_file_from_a_newer_vitalsd_is_refused_not_migrated) {
 TEST(state_store, an_empty_older_file_is_migrated_and_keeps_its_other_tables) {
   test::temp_dir dir;
   const auto path = dir.path() + "/state.db";
-  {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(db, "CREATE TABLE notes(x); INSERT INTO notes VALUES ('kept')", nullptr, nullptr, nullptr),
-              SQLITE_OK);
-    sqlite3_close(db);
-  }
+  make_database(path, "CREATE TABLE notes(x); INSERT INTO notes VALUES ('kept')");
   state_store store(path);
   ASSERT_TRUE(store.ok()) << store.problem();
   EXPECT_EQ(query(path, "SELECT x FROM notes"), "kept");
