@@ -15,7 +15,6 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -25,13 +24,18 @@
 
 #include <unistd.h>
 
+#include <charconv>
 #include <csignal>
 
 namespace vitals {
 
 namespace {
-// SIGTERM to exit must stay under 5 s (DESIGN §3); runs get most of it.
-constexpr auto drain_limit = std::chrono::seconds(4);
+// SIGTERM to exit must stay under 5 s (DESIGN §3): cancelled runs get most
+// of it, writing the alert state the rest.
+constexpr auto drain_limit = std::chrono::milliseconds(3500);
+constexpr auto final_write_limit = std::chrono::milliseconds(1000);
+// Durations from requests and flags beyond this are taken as "all".
+constexpr auto longest_since = std::chrono::hours(24 * 365 * 100);
 }  // namespace
 
 struct app::impl {
@@ -109,24 +113,36 @@ struct app::impl {
     if (path == "/api/v1/alerts")
       return http_response{200, "application/json", alerts_json(alert_engine.active()), {}};
     if (path == "/api/v1/incidents") {
-      // ?since=24h: only incidents that started within that long; default all kept.
-      auto since = alerts::wall_clock::time_point::min();
+      // ?since=24h: open, or resolved within that long (default: all kept);
+      // ?limit=N: the newest N (default 1000).
       const auto query = std::string_view(req.target).substr(path.size());
-      if (const auto at = query.find("since="); at != std::string_view::npos) {
-        auto text = query.substr(at + 6);
-        text = text.substr(0, text.find('&'));
-        const auto d = parse_duration(text);
+      auto param = [&](std::string_view name) -> std::optional<std::string_view> {
+        for (std::size_t at = 0; (at = query.find(name, at)) != std::string_view::npos; ++at) {
+          if (at == 0 || (query[at - 1] != '?' && query[at - 1] != '&') || query.substr(at + name.size(), 1) != "=")
+            continue;
+          auto v = query.substr(at + name.size() + 1);
+          return v.substr(0, v.find('&'));
+        }
+        return std::nullopt;
+      };
+      auto since = std::chrono::milliseconds(longest_since);
+      if (const auto v = param("since")) {
+        const auto d = parse_duration(*v);
         if (!d) return http_response::text(400, "since: expected a duration such as 30m, 24h or 7d");
-        since = alerts::wall_clock::now() - *d;
+        since = std::min(*d, since);
       }
-      return http_response{200, "application/json", incidents_json(keeper.incidents(since)), {}};
+      std::size_t limit = 1000;
+      if (const auto v = param("limit")) {
+        const auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), limit);
+        if (ec != std::errc() || p != v->data() + v->size() || limit == 0)
+          return http_response::text(400, "limit: expected a positive whole number");
+      }
+      return http_response{200, "application/json",
+                           incidents_json(keeper.incidents(alerts::wall_clock::now() - since, limit)), {}};
     }
     if (path == "/") {
       status_page page{host_name, alerts::wall_clock::now(), sched.status(), alert_engine.active(), {}};
-      auto recent = keeper.incidents(page.now - std::chrono::days(7));
-      constexpr std::size_t shown = 20;
-      if (recent.size() > shown) recent.erase(recent.begin(), recent.end() - shown);
-      page.incidents = std::move(recent);
+      page.incidents = keeper.incidents(page.now - std::chrono::days(7), 20);
       return http_response{200, "text/html; charset=utf-8", status_page_html(page), {}};
     }
     return http_response::text(404, "not found");
@@ -173,11 +189,9 @@ struct app::impl {
     systemd.stopping();
     ready = false;
     if (server) server->stop();
-    sched.stop();
-    // Alert state as it stands, so the next start carries on from it.
-    keeper.save(saved_alerts());
-    co_await keeper.flush(std::chrono::milliseconds(500));
-    // Cancelled runs unwind on the loop; give them a moment, never more.
+    sched.stop();  // alert evaluation ends at its next tick (`stopping`)
+    // Cancelled runs unwind on the loop (and free the pool); give them a
+    // moment, never more.
     asio::steady_timer tick(rt.io);
     const auto until = steady_clock::now() + drain_limit;
     while (sched.in_flight() > 0 && steady_clock::now() < until) {
@@ -185,6 +199,9 @@ struct app::impl {
       boost::system::error_code ec;
       co_await tick.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     }
+    // Alert state as it stands, so the next start carries on from it.
+    keeper.save(saved_alerts());
+    co_await keeper.flush(final_write_limit);
     signals.cancel();
     rt.io.stop();
   }
@@ -214,6 +231,11 @@ struct app::impl {
     close_incidents(alert_engine.restore(std::move(instances), exprs, alerts::wall_clock::now()),
                     "its rule changed or was removed while vitalsd was stopped");
     restored_pending = !alert_engine.active().empty();
+    // Probes are scheduled and alerts carry on from where they were: ready.
+    if (!stopping) {
+      ready = true;
+      systemd.ready(status_line());
+    }
   }
 
   // Alerts that ended because their rule went: their incidents end too.
@@ -269,7 +291,7 @@ struct app::impl {
       tick.expires_after(current ? current->alert_evaluation_interval : std::chrono::seconds(5));
       boost::system::error_code ec;
       co_await tick.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) co_return;
+      if (ec || stopping) co_return;
       const auto now = std::chrono::system_clock::now();
       settle_restored();
       const auto changes = alert_engine.evaluate(alerts::parse_exposition(telemetry.serialize()), now);
@@ -373,15 +395,12 @@ int app::run() {
   m.notify->configure(cfg.notifications);
   m.current = loaded.cfg;
   m.telemetry.config_loaded(true);
-  m.ready = true;
   spdlog::info("vitalsd started: {} probes from {}", cfg.probes.size(), m.config_path);
 
   asio::co_spawn(m.rt.io, m.handle_signals(), asio::detached);
   asio::co_spawn(m.rt.io, m.evaluate_alerts(), asio::detached);
   if (const auto period = m.systemd.watchdog_period())
     asio::co_spawn(m.rt.io, m.feed_watchdog(*period), asio::detached);
-  // Runs once the loop has started every probe's schedule above.
-  asio::post(m.rt.io, [&m] { m.systemd.ready(m.status_line()); });
   m.rt.io.run();
   spdlog::info("vitalsd stopped");
   return 0;

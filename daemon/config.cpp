@@ -100,6 +100,8 @@ void read_state(node_reader& r, state_settings& s) {
   if (auto v = r.duration("max_age")) {
     if (v->count() <= 0)
       r.error("max_age", "must be positive");
+    else if (*v > std::chrono::hours(24 * 36500))
+      r.error("max_age", "must be at most 36500d");
     else
       s.max_age = *v;
   }

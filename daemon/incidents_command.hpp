@@ -9,7 +9,7 @@ namespace vitals {
 struct incidents_options {
   std::string config_path;                // gives state.path
   std::optional<std::string> state_path;  // --state: read this file instead
-  std::chrono::milliseconds since{24LL * 3600 * 1000};
+  std::chrono::milliseconds since{24LL * 3600 * 1000};  // open, or resolved within it
   bool json = false;
 };
 

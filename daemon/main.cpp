@@ -9,6 +9,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <iostream>
 
@@ -40,7 +42,7 @@ int main(int argc, char** argv) {
           std::cerr << "vitalsd: --since: expected a duration such as 30m, 24h or 7d, got \"" << *cl.since << "\"\n";
           return 2;
         }
-        o.since = *d;
+        o.since = std::min<std::chrono::milliseconds>(*d, std::chrono::hours(24 * 365 * 100));
       }
       return vitals::run_incidents(o);
     }

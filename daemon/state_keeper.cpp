@@ -14,6 +14,7 @@
 #include <cmath>
 #include <deque>
 #include <map>
+#include <set>
 
 namespace vitals {
 
@@ -29,36 +30,75 @@ struct state_keeper::impl {
 
   probe_context ctx;
   metrics& telemetry;
-  // Touched on the pool only, by one job at a time (`writing` guards it).
+  // Touched on the pool only, by one job at a time (`writing` and
+  // `loading` are never both set, and each is set by the loop).
   std::unique_ptr<state_store> store;
 
   // Loop thread only from here on.
-  std::deque<incident> log;  // oldest first
+  std::string store_path;
+  std::deque<incident> log;  // by id, oldest first
   std::int64_t next_id = 1;
   retention keep;
   std::map<std::int64_t, incident> dirty;  // changed since the last successful write
   std::vector<saved_alert> alerts;
   bool alerts_dirty = false;
   bool writing = false;
+  bool loading = false;
+  // The file's contents are known. Until then nothing is written: a write
+  // would replace saved alerts nobody has read and orphan their incidents.
+  bool loaded = false;
   bool healthy = true;
-  bool opened = false;
   wall_clock::time_point last_prune{};
 
+  // What one read of the file gives.
+  struct load_result {
+    bool ok = false;
+    std::string problem;
+    std::vector<saved_alert> alerts;
+    std::vector<incident> incidents;
+    std::int64_t max_id = 0;
+  };
+
+  // Runs on the pool.
+  load_result load(wall_clock::time_point now, retention r) {
+    load_result l;
+    if (!store) store = std::make_unique<state_store>(store_path);
+    auto& s = *store;
+    s.prune(r, now);  // best effort: reading is what matters here
+    auto a = s.load_alerts();
+    auto i = a ? s.load_incidents(now - r.max_age, r.max_incidents) : std::nullopt;
+    auto m = i ? s.max_incident_id() : std::nullopt;
+    l.ok = a && i && m;
+    if (l.ok) {
+      l.alerts = std::move(*a);
+      l.incidents = std::move(*i);
+      l.max_id = *m;
+    } else {
+      l.problem = s.problem();
+    }
+    return l;
+  }
+
   void trim(wall_clock::time_point now) {
-    // The same rule as the store's prune: resolved incidents past max_age,
-    // then the oldest resolved beyond max_incidents.
+    // The store's rule: incidents resolved longer than max_age ago, then
+    // the oldest resolved beyond max_incidents. Whatever is still to be
+    // written stays in `dirty` and is written all the same.
     const auto cutoff = now - keep.max_age;
-    std::erase_if(log, [&](const incident& i) { return i.resolved && i.started < cutoff; });
+    std::erase_if(log, [&](const incident& i) { return i.resolved && *i.resolved < cutoff; });
     std::size_t excess = log.size() > keep.max_incidents ? log.size() - keep.max_incidents : 0;
     for (auto it = log.begin(); excess > 0 && it != log.end();) {
       if (it->resolved) {
-        dirty.erase(it->id);
         it = log.erase(it);
         --excess;
       } else {
         ++it;
       }
     }
+    // While the store fails, `dirty` grows with every change: bounded like
+    // the log then (the oldest resolved go first).
+    if (!healthy)
+      for (auto it = dirty.begin(); dirty.size() > keep.max_incidents && it != dirty.end();)
+        it = it->second.resolved ? dirty.erase(it) : std::next(it);
   }
 
   void set_health(bool ok, const std::string& problem) {
@@ -73,11 +113,67 @@ struct state_keeper::impl {
                     problem);
   }
 
-  std::string store_path;
+  // Takes in what a read found, next to what this run has logged.
+  void merge(load_result& l) {
+    std::map<std::int64_t, incident> by_id;
+    for (auto& i : l.incidents) by_id.emplace(i.id, std::move(i));
+    for (auto& i : log) by_id.insert_or_assign(i.id, std::move(i));
+    log.clear();
+    for (auto& [id, i] : by_id) log.push_back(std::move(i));
+    next_id = std::max(next_id, l.max_id + 1);
+    loaded = true;
+  }
+
+  // The file could not be read at start and can now: this run's alerts were
+  // not restored from it, so the incidents it left open have no alert to
+  // close them. They are closed now; the saved alerts are replaced.
+  static void load_late(const std::shared_ptr<impl>& self) {
+    self->loading = true;
+    asio::co_spawn(
+        self->ctx.io,
+        [self]() -> asio::awaitable<void> {
+          const auto now = wall_clock::now();
+          const auto keep = self->keep;
+          std::set<std::int64_t> ours;
+          for (const auto& i : self->log) ours.insert(i.id);
+          auto call = pool_call<load_result>::start(
+              self->ctx, [self, now, keep](const std::atomic<bool>&) { return self->load(now, keep); });
+          load_result l;
+          try {
+            co_await call->wait("reading the state store");
+            l = std::move(call->value());
+          } catch (const std::exception& e) {
+            l.problem = e.what();
+          }
+          self->loading = false;
+          if (!l.ok) {
+            self->set_health(false, l.problem);
+            co_return;  // tried again on the next save()
+          }
+          std::size_t closed = 0;
+          for (auto& i : l.incidents) {
+            if (i.resolved || ours.contains(i.id)) continue;
+            i.resolved = now;
+            self->dirty[i.id] = i;
+            ++closed;
+          }
+          self->merge(l);
+          self->alerts_dirty = true;
+          spdlog::warn("state: {} is readable again; {} incident(s) an earlier run left open closed, since "
+                       "their alerts could not be restored",
+                       self->store_path, closed);
+          pump(self);
+        },
+        asio::detached);
+  }
 
   // Starts one write if there is something to write and none is running.
   static void pump(const std::shared_ptr<impl>& self) {
-    if (self->writing || !self->opened) return;
+    if (self->writing || self->loading) return;
+    if (!self->loaded) {
+      load_late(self);
+      return;
+    }
     if (!self->alerts_dirty && self->dirty.empty()) return;
     self->writing = true;
     struct job {
@@ -96,25 +192,28 @@ struct state_keeper::impl {
     self->alerts_dirty = false;
     w->now = wall_clock::now();
     w->prune = w->now - self->last_prune >= prune_every;
-    if (w->prune) self->last_prune = w->now;
     w->keep = self->keep;
     asio::co_spawn(
         self->ctx.io,
         [self, w]() -> asio::awaitable<void> {
           auto call = pool_call<bool>::start(self->ctx, [self, w](const std::atomic<bool>&) {
             w->ok = self->store->save(w->alerts, w->incidents);
-            if (w->ok && w->prune) w->ok = self->store->prune(w->keep, w->now).has_value();
             if (!w->ok) w->problem = self->store->problem();
+            // Retention is housekeeping: its failure is logged, not a failed write.
+            if (w->ok && w->prune && !self->store->prune(w->keep, w->now))
+              spdlog::warn("state: pruning old incidents failed: {}", self->store->problem());
             return true;
           });
-          co_await call->wait("state write");
+          try {
+            co_await call->wait("state write");
+          } catch (const std::exception& e) {
+            w->ok = false;
+            w->problem = e.what();
+          }
+          if (w->ok && w->prune) self->last_prune = w->now;
           if (!w->ok) {
-            // Written next time, unless a newer version is already waiting
-            // or the incident has left the log meanwhile.
-            for (auto& i : w->incidents)
-              if (!self->dirty.contains(i.id) &&
-                  std::any_of(self->log.begin(), self->log.end(), [&](const incident& l) { return l.id == i.id; }))
-                self->dirty.emplace(i.id, std::move(i));
+            // Written next time, unless a newer version is already waiting.
+            for (auto& i : w->incidents) self->dirty.try_emplace(i.id, std::move(i));
             self->alerts_dirty = true;
           }
           self->set_health(w->ok, w->problem);
@@ -137,44 +236,27 @@ asio::awaitable<std::vector<saved_alert>> state_keeper::open(std::string path, r
   auto self = impl_;
   self->keep = keep;
   self->store_path = path;
-  struct loaded {
-    bool ok = false;
-    std::string problem;
-    std::vector<saved_alert> alerts;
-    std::vector<incident> incidents;
-  };
   const auto now = wall_clock::now();
-  auto call = pool_call<loaded>::start(self->ctx, [self, path, keep, now](const std::atomic<bool>&) {
-    loaded l;
-    self->store = std::make_unique<state_store>(path);
-    auto& s = *self->store;
-    s.prune(keep, now);
-    auto alerts = s.load_alerts();
-    auto incidents = alerts ? s.load_incidents(now - keep.max_age, keep.max_incidents) : std::nullopt;
-    l.ok = alerts && incidents;
-    if (l.ok) {
-      l.alerts = std::move(*alerts);
-      l.incidents = std::move(*incidents);
-    } else {
-      l.problem = s.problem();
-    }
-    return l;
-  });
-  co_await call->wait("opening the state store");
-  auto& l = call->value();
-  self->opened = true;
+  self->loading = true;
+  auto call = pool_call<impl::load_result>::start(
+      self->ctx, [self, now, keep](const std::atomic<bool>&) { return self->load(now, keep); });
+  impl::load_result l;
+  try {
+    co_await call->wait("opening the state store");
+    l = std::move(call->value());
+  } catch (const std::exception& e) {
+    l.problem = e.what();
+  }
+  self->loading = false;
   self->last_prune = now;
   if (!l.ok) {
     self->set_health(false, l.problem);
-    // The ids of a log we could not read are unknown; start past anything
-    // a working file could hold soon, so ids never collide when it returns.
+    // Ids that cannot collide with the file's once it is read: it will
+    // be, and new ones count on from its highest then.
     self->next_id = unix_ms(now);
     co_return std::vector<saved_alert>{};
   }
-  self->log.assign(std::make_move_iterator(l.incidents.begin()), std::make_move_iterator(l.incidents.end()));
-  // Incidents older than what was loaded keep their ids: count on from the
-  // highest id ever stored, which the newest loaded one is.
-  for (const auto& i : self->log) self->next_id = std::max(self->next_id, i.id + 1);
+  self->merge(l);
   for (const auto& a : l.alerts) self->next_id = std::max(self->next_id, a.alert.incident_id + 1);
   spdlog::info("state: {} — {} saved alert(s), {} incident(s) in the last {}h", path, l.alerts.size(),
                self->log.size(), std::chrono::duration_cast<std::chrono::hours>(keep.max_age).count());
@@ -207,10 +289,15 @@ void state_keeper::resolve_incident(std::int64_t id, wall_clock::time_point at) 
   auto& m = *impl_;
   for (auto it = m.log.rbegin(); it != m.log.rend(); ++it) {
     if (it->id != id) continue;
-    it->resolved = at;
-    m.dirty[id] = *it;
+    if (!it->resolved) {
+      it->resolved = at;
+      m.dirty[id] = *it;
+    }
     return;
   }
+  // Not in the log (trimmed from memory while waiting to be written): the
+  // copy waiting in `dirty` still carries the resolution.
+  if (auto d = m.dirty.find(id); d != m.dirty.end() && !d->second.resolved) d->second.resolved = at;
 }
 
 void state_keeper::save(std::vector<saved_alert> active) {
@@ -227,16 +314,18 @@ asio::awaitable<void> state_keeper::flush(std::chrono::milliseconds limit) {
   // Each finished write starts the next if more is waiting, unless it
   // failed: then there is no point in trying again before `limit`.
   impl::pump(self);
-  while (self->writing && std::chrono::steady_clock::now() < until) {
+  while ((self->writing || self->loading) && std::chrono::steady_clock::now() < until) {
     tick.expires_after(std::chrono::milliseconds(5));
     co_await tick.async_wait(asio::as_tuple(asio::use_awaitable));
   }
 }
 
-std::vector<incident> state_keeper::incidents(wall_clock::time_point since) const {
+std::vector<incident> state_keeper::incidents(wall_clock::time_point since, std::size_t limit) const {
+  // Newest first while collecting, so `limit` costs no more than it keeps.
   std::vector<incident> out;
-  for (const auto& i : impl_->log)
-    if (i.started >= since) out.push_back(i);
+  for (auto it = impl_->log.rbegin(); it != impl_->log.rend() && out.size() < limit; ++it)
+    if (!it->resolved || *it->resolved >= since) out.push_back(*it);
+  std::reverse(out.begin(), out.end());
   return out;
 }
 

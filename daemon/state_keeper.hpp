@@ -47,8 +47,10 @@ public:
   // Waits (at most `limit`) until what was saved is written.
   boost::asio::awaitable<void> flush(std::chrono::milliseconds limit);
 
-  // Incidents that started at or after `since`, oldest first (in memory).
-  std::vector<incident> incidents(alerts::wall_clock::time_point since) const;
+  // Incidents open or resolved at or after `since`: the newest `limit`,
+  // oldest first (from memory).
+  std::vector<incident> incidents(alerts::wall_clock::time_point since,
+                                  std::size_t limit = static_cast<std::size_t>(-1)) const;
 
   bool healthy() const;
 

@@ -225,9 +225,11 @@ std::optional<std::vector<saved_alert>> state_store::load_alerts() {
 std::optional<std::vector<incident>> state_store::load_incidents(alerts::wall_clock::time_point since,
                                                                  std::size_t limit) {
   if (!ok()) return std::nullopt;
+  // Every open incident, however old: it still has to be closed.
   const auto s = prepare(
       "SELECT id, alertname, severity, labels, started_ms, resolved_ms, summary, runbook_url, evidence "
-      "FROM (SELECT * FROM incidents WHERE started_ms >= ?1 ORDER BY id DESC LIMIT ?2) ORDER BY id",
+      "FROM incidents WHERE resolved_ms IS NULL OR id IN "
+      "(SELECT id FROM incidents WHERE resolved_ms >= ?1 ORDER BY id DESC LIMIT ?2) ORDER BY id",
       "reading incidents");
   if (!s) return std::nullopt;
   sqlite3_stmt* raw = s.get();
@@ -257,11 +259,19 @@ std::optional<std::vector<incident>> state_store::load_incidents(alerts::wall_cl
 
 bool state_store::save(const std::vector<saved_alert>& active, const std::vector<incident>& incidents) {
   if (!ok()) return false;
-  if (!exec("BEGIN IMMEDIATE")) return false;
+  if (!exec("BEGIN IMMEDIATE")) {
+    const std::string why = problem_;
+    close();
+    problem_ = why;
+    return false;
+  }
   auto rollback = [this](const std::string& what) {
     fail(what);
     const std::string why = problem_;
     exec("ROLLBACK");
+    // A fresh connection next time: after an I/O error, a replaced file or
+    // a failed rollback, this one may never work again.
+    close();
     problem_ = why;
     return false;
   };
@@ -322,14 +332,25 @@ bool state_store::save(const std::vector<saved_alert>& active, const std::vector
   return true;
 }
 
+std::optional<std::int64_t> state_store::max_incident_id() {
+  if (!ok()) return std::nullopt;
+  const auto s = prepare("SELECT coalesce(max(id), 0) FROM incidents", "reading incidents");
+  if (!s || sqlite3_step(s.get()) != SQLITE_ROW) {
+    fail("reading incidents");
+    return std::nullopt;
+  }
+  return sqlite3_column_int64(s.get(), 0);
+}
+
 std::optional<std::size_t> state_store::prune(const retention& keep, alerts::wall_clock::time_point now) {
   if (!ok()) return std::nullopt;
-  // Resolved incidents past max_age; then, while more than max_incidents
-  // are left, the oldest resolved ones. Open incidents always stay.
+  // Incidents resolved longer than max_age ago; then, while more than max_incidents
+  // are left, the oldest resolved ones. Open incidents always stay, and so
+  // does the newest: its id is where new ids count on from.
   static constexpr const char* statements[] = {
-      "DELETE FROM incidents WHERE resolved_ms IS NOT NULL AND started_ms < ?1",
+      "DELETE FROM incidents WHERE resolved_ms < ?1 AND id < (SELECT max(id) FROM incidents)",
       "DELETE FROM incidents WHERE id IN (SELECT id FROM incidents WHERE resolved_ms IS NOT NULL "
-      "ORDER BY id LIMIT max(0, (SELECT count(*) FROM incidents) - ?2))",
+      "AND id < (SELECT max(id) FROM incidents) ORDER BY id LIMIT max(0, (SELECT count(*) FROM incidents) - ?2))",
   };
   std::size_t gone = 0;
   for (const char* sql : statements) {
@@ -342,6 +363,9 @@ std::optional<std::size_t> state_store::prune(const retention& keep, alerts::wal
       sqlite3_bind_int64(raw, 2, static_cast<sqlite3_int64>(keep.max_incidents));
     if (sqlite3_step(raw) != SQLITE_DONE) {
       fail("pruning incidents");
+      const std::string why = problem_;
+      close();
+      problem_ = why;
       return std::nullopt;
     }
     gone += static_cast<std::size_t>(sqlite3_changes(db_));

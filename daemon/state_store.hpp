@@ -66,15 +66,20 @@ public:
   const std::string& path() const { return path_; }
 
   std::optional<std::vector<saved_alert>> load_alerts();
-  // Incidents that started at or after `since`, oldest first, at most `limit` newest.
+  // Every open incident and the `limit` newest that resolved at or after
+  // `since`, oldest first.
   std::optional<std::vector<incident>> load_incidents(alerts::wall_clock::time_point since, std::size_t limit);
 
+  // The highest incident id ever stored (0 when none): new ids count on from it.
+  std::optional<std::int64_t> max_incident_id();
+
   // Replaces the saved alerts with `active` and writes `incidents` (insert
-  // or update by id), in one transaction.
+  // or update by id), in one transaction. A failed write closes the
+  // connection, so the next call starts from a fresh open.
   bool save(const std::vector<saved_alert>& active, const std::vector<incident>& incidents);
 
-  // Deletes resolved incidents older than max_age, then the oldest resolved
-  // ones beyond max_incidents. Returns how many went, or nullopt on failure.
+  // Deletes incidents resolved longer than max_age ago, then the oldest
+  // resolved ones beyond max_incidents; open incidents always stay. Returns how many went, or nullopt on failure.
   std::optional<std::size_t> prune(const retention& keep, alerts::wall_clock::time_point now);
 
 private:

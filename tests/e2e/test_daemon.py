@@ -173,7 +173,8 @@ class DaemonTest(unittest.TestCase):
     def test_http_surface(self):
         d = self.start("open")
         self.assertEqual(d.get("/-/healthy")[0], 200)
-        self.assertEqual(d.get("/-/ready")[0], 200)
+        # Ready once the probes are scheduled and the saved state is read.
+        wait_for(lambda: d.get("/-/ready")[0] == 200, what="/-/ready")
         self.assertEqual(d.get("/nope")[0], 404)
         self.assertEqual(d.get("/metrics", method="DELETE")[0], 405)
         status, page = d.get("/")

@@ -148,6 +148,10 @@ class IncidentLogTest(unittest.TestCase):
         self.assertEqual(json.loads(out)["incidents"][0]["alertname"], "ProbeDown")
         status, body = d.get("/api/v1/incidents?since=nonsense")
         self.assertEqual(status, 400)
+        self.assertEqual(d.get("/api/v1/incidents?limit=0")[0], 400)
+        status, body = d.get("/api/v1/incidents?since=1h&limit=1")
+        self.assertEqual(status, 200)
+        self.assertEqual(len(json.loads(body)["incidents"]), 1)
 
     def test_incidents_without_a_state_file_says_so(self):
         code, out, err = incidents_cli("--state", os.path.join(self.work.name, "absent.db"))

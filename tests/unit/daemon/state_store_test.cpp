@@ -154,7 +154,7 @@ TEST(state_store, retention_deletes_old_and_excess_resolved_incidents_never_open
   const auto now = t0 + 100 * 24h;
   std::vector<incident> list{
       an_incident(1, now - 40 * 24h, true),   // too old
-      an_incident(2, now - 40 * 24h, false),  // too old, but still firing: kept
+      an_incident(2, now - 40 * 24h, false),  // started long ago, but still firing: kept
       an_incident(3, now - 3h, true),         // beyond the count: the oldest resolved of the rest
       an_incident(4, now - 2h, true),
       an_incident(5, now - 1h, true),
@@ -170,7 +170,8 @@ TEST(state_store, retention_deletes_old_and_excess_resolved_incidents_never_open
     return ids;
   };
   EXPECT_EQ(ids_of(100), (std::vector<std::int64_t>{2, 4, 5}));
-  EXPECT_EQ(ids_of(2), (std::vector<std::int64_t>{4, 5}));  // `limit` keeps the newest
+  // `limit` keeps the newest resolved ones; open incidents always come.
+  EXPECT_EQ(ids_of(1), (std::vector<std::int64_t>{2, 5}));
 }
 
 TEST(state_store, a_file_that_is_not_a_database_is_reported_and_left_untouched) {
@@ -300,6 +301,70 @@ TEST(state_keeper, a_failing_store_keeps_incidents_in_memory_and_writes_them_onc
   ASSERT_EQ(stored->size(), 1u);
   EXPECT_EQ((*stored)[0].id, id);
   EXPECT_EQ((*stored)[0].resolved, t0 + 1min);
+}
+
+TEST(state_keeper, a_resolution_trimmed_from_memory_is_still_written) {
+  test::temp_dir dir;
+  const auto path = dir.path() + "/state.db";
+  keeper_fixture f;
+  f.open(path);
+  f.keeper.set_retention({std::chrono::milliseconds(30 * 24h), 1});
+  const auto now = wall_clock::now();
+  const auto first = f.keeper.open_incident(firing_alert(), "{}", now);
+  f.keeper.resolve_incident(first, now + 1s);
+  f.keeper.open_incident(firing_alert(), "{}", now + 2s);  // pushes the first out of memory
+  EXPECT_EQ(f.keeper.incidents(now - 1h).size(), 1u);
+  f.keeper.save({});
+  f.flush();
+  state_store check(path, state_store::mode::read_only);
+  const auto stored = check.load_incidents(now - 1h, 10);
+  ASSERT_TRUE(stored);
+  ASSERT_EQ(stored->size(), 2u);
+  EXPECT_EQ((*stored)[0].id, first);
+  EXPECT_TRUE((*stored)[0].resolved);
+}
+
+TEST(state_keeper, an_open_incident_older_than_max_age_comes_back_and_ids_never_repeat) {
+  test::temp_dir dir;
+  const auto path = dir.path() + "/state.db";
+  const auto now = wall_clock::now();
+  {
+    state_store s(path);
+    ASSERT_TRUE(s.save({}, {an_incident(5, now - 60 * 24h, false), an_incident(9, now - 50 * 24h, true)}));
+  }
+  keeper_fixture f;
+  f.open(path);
+  const auto log = f.keeper.incidents(now - 1h);
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_EQ(log[0].id, 5);  // 60 days old, still firing: it must be closable
+  EXPECT_GT(f.keeper.open_incident(firing_alert(), "{}", now), 9);
+}
+
+TEST(state_keeper, a_file_unreadable_at_start_is_not_overwritten_until_read_then_its_orphans_close) {
+  test::temp_dir dir;
+  const auto path = dir.path() + "/state.db";
+  const auto now = wall_clock::now();
+  {
+    state_store s(path);
+    ASSERT_TRUE(s.save({{firing_alert(), "vitals_probe_up == 0"}}, {an_incident(7, now - 1h, false)}));
+  }
+  // Unreadable at start: a newer schema version, for a moment.
+  make_database(path, "PRAGMA user_version=99");
+  keeper_fixture f;
+  EXPECT_TRUE(f.open(path).empty());
+  EXPECT_FALSE(f.keeper.healthy());
+  const auto ours = f.keeper.open_incident(firing_alert(), "{}", now);
+  f.keeper.save({});
+  f.flush();
+  EXPECT_EQ(query(path, "SELECT count(*) FROM alerts"), "1");  // not replaced while unread
+
+  make_database(path, ("PRAGMA user_version=" + std::to_string(state_store::schema_version)).c_str());
+  f.keeper.save({});
+  f.flush();
+  EXPECT_TRUE(f.keeper.healthy());
+  EXPECT_EQ(query(path, "SELECT count(*) FROM alerts"), "0");
+  EXPECT_EQ(query(path, "SELECT resolved_ms IS NOT NULL FROM incidents WHERE id = 7"), "1");  // orphan closed
+  EXPECT_EQ(query(path, "SELECT count(*) FROM incidents WHERE id = " + std::to_string(ours)), "1");
 }
 
 TEST(state_keeper, ids_continue_after_a_restart) {
