@@ -72,7 +72,9 @@ struct app::impl {
     const auto& next = *loaded.cfg;
     if (!setup_logging(next.log)) spdlog::warn("config: log settings not applied");
     if (current && (next.server.listen != current->server.listen ||
-                    next.server.max_connections != current->server.max_connections))
+                    next.server.max_connections != current->server.max_connections ||
+                    next.server.header_timeout != current->server.header_timeout ||
+                    next.server.max_request_bytes != current->server.max_request_bytes))
       spdlog::warn("config: server.listen and server limits change only on restart");
     if (current && next.state.path != current->state.path)
       spdlog::warn("config: state.path changes only on restart; still using {}", current->state.path);
