@@ -1,11 +1,11 @@
 // vitalsd: parse argv, set up logging, hand over to the command.
-#include "daemon/app.hpp"
-#include "daemon/check_command.hpp"
-#include "daemon/cli.hpp"
-#include "daemon/incidents_command.hpp"
-#include "daemon/logging.hpp"
-#include "daemon/node_reader.hpp"
-#include "daemon/version.hpp"
+#include "daemon/app/app.hpp"
+#include "daemon/cli/check_command.hpp"
+#include "daemon/cli/cli.hpp"
+#include "daemon/cli/incidents_command.hpp"
+#include "daemon/app/logging.hpp"
+#include "probes/core/node_reader.hpp"
+#include "probes/core/version.hpp"
 
 #include <unistd.h>
 

@@ -1,21 +1,16 @@
 #include "probes/disk/disk_probe.hpp"
 
-#include "daemon/config.hpp"
-#include "daemon/node_reader.hpp"
-#include "probes/pool_call.hpp"
-
+#include "probes/core/probe_settings.hpp"
+#include "probes/core/node_reader.hpp"
+#include "probes/core/pool_call.hpp"
 
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
+#include <chrono>
 #include <cerrno>
 #include <cstdlib>
 #include <stdexcept>
-
-// GCC 12 at -O2 inlines Asio's coroutine-frame allocator (aligned_alloc
-// behind a class operator new) and then flags the matching class operator
-// delete as mismatched: a false positive (GCC bug 109224).
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 
 namespace vitals {
 
@@ -121,6 +116,21 @@ disk_probe::disk_probe(settings s, const probe_context& ctx) : settings_(std::mo
 }
 
 std::span<const metric_info> disk_probe::metrics() { return disk_metrics; }
+
+namespace {
+
+using namespace std::chrono_literals;
+
+// Built-in alert rules (DESIGN §6); each has a runbook in docs/runbooks/.
+const builtin_alert disk_alerts[] = {
+    {"DiskSpaceLow", "vitals_disk_free_ratio < {}", 0.2, 5min, "medium",
+     "{{ $labels.probe }} has {{ $value | humanizePercentage }} free",
+     "The filesystem checked by {{ $labels.probe }} is running out of space."},
+};
+
+}  // namespace
+
+std::span<const builtin_alert> disk_probe::alerts() { return disk_alerts; }
 
 asio::awaitable<probe_result> disk_probe::run() {
   // A call still hanging from an earlier, timed-out run is waited for rather

@@ -1,8 +1,8 @@
 #pragma once
 
 #include "probes/disk/disk_usage.hpp"
-#include "probes/pool_call.hpp"
-#include "probes/probe.hpp"
+#include "probes/core/pool_call.hpp"
+#include "probes/core/probe.hpp"
 
 #include <cstdint>
 #include <memory>
@@ -36,6 +36,7 @@ public:
 
   static std::unique_ptr<probe> create(const probe_settings&, node_reader&, const probe_context&);
   static std::span<const metric_info> metrics();
+  static std::span<const builtin_alert> alerts();
 
   // statvfs and the mount lookup run on ctx.pool. When cancelled while they
   // hang (a dead NFS server), returns at once; the pool call finishes in the

@@ -4,7 +4,7 @@
 // text formatting and the threshold verdict. No I/O, so it is tested
 // without a filesystem in a known state.
 
-#include "probes/probe.hpp"
+#include "probes/core/probe.hpp"
 
 #include <cstdint>
 #include <optional>

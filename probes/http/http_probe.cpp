@@ -1,24 +1,22 @@
 #include "probes/http/http_probe.hpp"
 
-#include "daemon/config.hpp"
-#include "daemon/node_reader.hpp"
-#include "daemon/version.hpp"
-#include "probes/proc_text.hpp"
-#include "probes/units.hpp"
-#include "probes/web/web_stream.hpp"
+#include "probes/core/probe_settings.hpp"
+#include "probes/core/node_reader.hpp"
+#include "probes/core/version.hpp"
+#include "probes/core/proc_text.hpp"
+#include "probes/core/units.hpp"
+#include "probes/net/web_stream.hpp"
 
 #include <boost/asio/this_coro.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json/parse.hpp>
 
+#include <chrono>
+#include <limits>
 #include <algorithm>
 #include <cstdio>
 #include <stdexcept>
-
-// GCC 12 at -O2 flags Asio's coroutine-frame operator new/delete pair as
-// mismatched: a false positive (GCC bug 109224).
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 
 namespace vitals {
 
@@ -215,6 +213,23 @@ http_probe::http_probe(settings s, const probe_context& ctx)
 http_probe::~http_probe() = default;
 
 std::span<const metric_info> http_probe::metrics() { return http_metrics; }
+
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr double no_threshold = std::numeric_limits<double>::quiet_NaN();
+
+// Built-in alert rules (DESIGN §6); each has a runbook in docs/runbooks/.
+const builtin_alert http_alerts[] = {
+    {"HTTPHealthFailing", "vitals_probe_up{kind=\"http\"} == 0", no_threshold, 1min, "high",
+     "health check {{ $labels.probe }} is failing",
+     "The HTTP probe {{ $labels.probe }} gets a wrong status, a slow answer or an unhealthy payload."},
+};
+
+}  // namespace
+
+std::span<const builtin_alert> http_probe::alerts() { return http_alerts; }
 
 std::string http_probe::target() const {
   return (settings_.method == "GET" ? std::string() : settings_.method + " ") + settings_.url.text();

@@ -1,7 +1,7 @@
 #pragma once
 
-#include "probes/probe.hpp"
-#include "probes/web/web_target.hpp"
+#include "probes/core/probe.hpp"
+#include "probes/net/web_target.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -60,6 +60,7 @@ public:
 
   static std::unique_ptr<probe> create(const probe_settings&, node_reader&, const probe_context&);
   static std::span<const metric_info> metrics();
+  static std::span<const builtin_alert> alerts();
 
   asio::awaitable<probe_result> run() override;
   std::string target() const override;

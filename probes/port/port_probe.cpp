@@ -1,11 +1,11 @@
 #include "probes/port/port_probe.hpp"
 
-#include "daemon/config.hpp"
-#include "daemon/node_reader.hpp"
-#include "probes/host_addresses.hpp"
+#include "probes/core/probe_settings.hpp"
+#include "probes/core/node_reader.hpp"
+#include "probes/net/host_addresses.hpp"
 #include "probes/port/port_list.hpp"
 #include "probes/port/socket_owner_index.hpp"
-#include "probes/resolve.hpp"
+#include "probes/net/resolve.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -19,16 +19,12 @@
 
 #include <netinet/in.h>
 
+#include <chrono>
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <limits>
 #include <stdexcept>
-
-// GCC 12 at -O2 inlines Asio's coroutine-frame allocator (aligned_alloc
-// behind a class operator new) and then flags the matching class operator
-// delete as mismatched: a false positive (GCC bug 109224).
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 
 namespace vitals {
 
@@ -267,6 +263,23 @@ port_probe::port_probe(settings s, const probe_context& ctx) : settings_(std::mo
 }
 
 std::span<const metric_info> port_probe::metrics() { return port_metrics; }
+
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr double no_threshold = std::numeric_limits<double>::quiet_NaN();
+
+// Built-in alert rules (DESIGN §6); each has a runbook in docs/runbooks/.
+const builtin_alert port_alerts[] = {
+    {"PortConflict", "vitals_port_conflict == 1", no_threshold, 0ms, "critical",
+     "port {{ $labels.port }} is held by the wrong process",
+     "Port {{ $labels.port }} (probe {{ $labels.probe }}) is owned by another process than the expected one."},
+};
+
+}  // namespace
+
+std::span<const builtin_alert> port_probe::alerts() { return port_alerts; }
 
 std::string port_probe::target() const {
   const std::string host = literal_ && literal_->is_v6() ? "[" + host_ + "]" : host_;

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "probes/proc_text.hpp"
+#include "probes/core/proc_text.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/execution_context.hpp>

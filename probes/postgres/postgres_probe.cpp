@@ -1,9 +1,9 @@
 #include "probes/postgres/postgres_probe.hpp"
 
-#include "daemon/config.hpp"
-#include "daemon/node_reader.hpp"
+#include "probes/core/probe_settings.hpp"
+#include "probes/core/node_reader.hpp"
 #include "probes/postgres/pg_errors.hpp"
-#include "probes/resolve.hpp"
+#include "probes/net/resolve.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/address.hpp>
@@ -13,14 +13,11 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/system_error.hpp>
 
+#include <chrono>
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
-
-// GCC 12 at -O2 flags Asio's coroutine-frame operator new/delete pair as
-// mismatched: a false positive (GCC bug 109224).
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 
 namespace vitals {
 
@@ -166,6 +163,27 @@ postgres_probe::postgres_probe(settings s, const probe_context& ctx)
     : settings_(std::move(s)), ctx_(&ctx), connection_(ctx.loop()) {}
 
 std::span<const metric_info> postgres_probe::metrics() { return postgres_metrics; }
+
+namespace {
+
+using namespace std::chrono_literals;
+
+// Built-in alert rules (DESIGN §6); each has a runbook in docs/runbooks/.
+const builtin_alert postgres_alerts[] = {
+    {"PostgresConnectionsHigh", "vitals_postgres_connections_utilization_ratio > {}", 0.8, 2min, "high",
+     "PostgreSQL {{ $labels.probe }} uses {{ $value | humanizePercentage }} of max_connections",
+     "Client sessions of {{ $labels.probe }} are close to max_connections; new connections will be refused."},
+    {"PostgresIdleInTransaction", "vitals_postgres_idle_in_transaction_max_seconds > {}", 600, 0ms, "medium",
+     "a session on {{ $labels.probe }} is idle in a transaction",
+     "A session of {{ $labels.probe }} has been idle in a transaction for {{ $value | humanizeDuration }}."},
+    {"PostgresLongQuery", "vitals_postgres_longest_query_seconds > {}", 300, 0ms, "medium",
+     "a query on {{ $labels.probe }} has run for {{ $value | humanizeDuration }}",
+     "The longest running query of {{ $labels.probe }} has been running for {{ $value | humanizeDuration }}."},
+};
+
+}  // namespace
+
+std::span<const builtin_alert> postgres_probe::alerts() { return postgres_alerts; }
 
 std::string postgres_probe::target() const {
   std::string host = settings_.host.empty() ? settings_.hostaddr : settings_.host;

@@ -1,7 +1,7 @@
 #pragma once
 
 #include "probes/postgres/pg_connection.hpp"
-#include "probes/probe.hpp"
+#include "probes/core/probe.hpp"
 
 #include <chrono>
 #include <memory>
@@ -43,6 +43,7 @@ public:
 
   static std::unique_ptr<probe> create(const probe_settings&, node_reader&, const probe_context&);
   static std::span<const metric_info> metrics();
+  static std::span<const builtin_alert> alerts();
 
   asio::awaitable<probe_result> run() override;
   // "127.0.0.1:5432/app": never the user, password or other conninfo keys.

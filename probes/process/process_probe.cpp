@@ -1,12 +1,13 @@
 #include "probes/process/process_probe.hpp"
 
-#include "daemon/config.hpp"
-#include "daemon/node_reader.hpp"
-#include "probes/pool_call.hpp"
-#include "probes/units.hpp"
+#include "probes/core/probe_settings.hpp"
+#include "probes/core/node_reader.hpp"
+#include "probes/core/pool_call.hpp"
+#include "probes/core/units.hpp"
 
 #include <pwd.h>
 
+#include <chrono>
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -14,11 +15,6 @@
 #include <limits>
 #include <map>
 #include <stdexcept>
-
-// GCC 12 at -O2 inlines Asio's coroutine-frame allocator (aligned_alloc
-// behind a class operator new) and then flags the matching class operator
-// delete as mismatched: a false positive (GCC bug 109224).
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 
 namespace vitals {
 
@@ -99,6 +95,27 @@ process_probe::process_probe(settings s, const probe_context& ctx)
 }
 
 std::span<const metric_info> process_probe::metrics() { return process_metrics; }
+
+namespace {
+
+using namespace std::chrono_literals;
+
+// Built-in alert rules (DESIGN §6); each has a runbook in docs/runbooks/.
+const builtin_alert process_alerts[] = {
+    {"ProcessRSSHigh", "vitals_process_rss_bytes > {}", 2147483648.0, 5min, "medium",
+     "{{ $labels.probe }} uses {{ $value | humanize1024 }}B of memory",
+     "The processes matched by {{ $labels.probe }} use {{ $value | humanize1024 }}B resident memory together."},
+    {"ProcessMemoryLeak", "vitals_process_rss_growth_bytes_per_second > {}", 102400, 15min, "medium",
+     "{{ $labels.probe }} grows by {{ $value | humanize1024 }}B/s",
+     "The memory of {{ $labels.probe }} has grown steadily (restarts excluded)."},
+    {"ProcessFdsNearLimit", "vitals_process_fds_utilization_ratio > {}", 0.9, 5min, "medium",
+     "{{ $labels.probe }} uses {{ $value | humanizePercentage }} of its open file limit",
+     "A process matched by {{ $labels.probe }} is close to its RLIMIT_NOFILE."},
+};
+
+}  // namespace
+
+std::span<const builtin_alert> process_probe::alerts() { return process_alerts; }
 
 std::string process_probe::target() const { return settings_->match.describe(); }
 

@@ -1,7 +1,7 @@
 #include "probes/process/process_scan.hpp"
 
-#include "daemon/node_reader.hpp"
-#include "probes/proc_text.hpp"
+#include "probes/core/node_reader.hpp"
+#include "probes/core/proc_text.hpp"
 
 #include <dirent.h>
 #include <unistd.h>

@@ -12,10 +12,6 @@
 
 #include <cerrno>
 
-// GCC 12 at -O2 flags Asio's coroutine-frame operator new/delete pair as
-// mismatched: a false positive (GCC bug 109224). See port_probe.cpp.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-
 // How hiredis 0.14 ends a context, which everything below relies on:
 // * on an I/O, EOF or protocol error inside redisAsyncHandleRead/Write it
 //   frees the context itself: pending reply callbacks run with NULL, then

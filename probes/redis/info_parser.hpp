@@ -10,7 +10,7 @@
 namespace vitals {
 
 // The reply of Redis' INFO command, parsed. Pure: no I/O, tested without a
-// server (tests/unit/probes/redis_info_parser_test.cpp).
+// server (tests/unit/probes/redis/redis_info_parser_test.cpp).
 struct redis_info {
   struct field {
     std::string section;  // "memory", lower case, as in "# Memory"

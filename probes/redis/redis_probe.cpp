@@ -1,12 +1,12 @@
 #include "probes/redis/redis_probe.hpp"
 
-#include "daemon/config.hpp"
-#include "daemon/node_reader.hpp"
-#include "probes/host_addresses.hpp"
+#include "probes/core/probe_settings.hpp"
+#include "probes/core/node_reader.hpp"
+#include "probes/net/host_addresses.hpp"
 #include "probes/redis/hiredis_asio.hpp"
 #include "probes/redis/info_parser.hpp"
-#include "probes/resolve.hpp"
-#include "probes/units.hpp"
+#include "probes/net/resolve.hpp"
+#include "probes/core/units.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -20,6 +20,7 @@
 
 #include <netinet/in.h>
 
+#include <chrono>
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
@@ -30,10 +31,6 @@
 #include <limits>
 #include <sstream>
 #include <stdexcept>
-
-// GCC 12 at -O2 flags Asio's coroutine-frame operator new/delete pair as
-// mismatched: a false positive (GCC bug 109224). See port_probe.cpp.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 
 namespace vitals {
 
@@ -405,6 +402,25 @@ redis_probe::redis_probe(settings s, const probe_context& ctx) : settings_(std::
 }
 
 std::span<const metric_info> redis_probe::metrics() { return redis_metrics; }
+
+namespace {
+
+using namespace std::chrono_literals;
+
+// Built-in alert rules (DESIGN §6); each has a runbook in docs/runbooks/.
+const builtin_alert redis_alerts[] = {
+    {"RedisMemoryHigh", "vitals_redis_memory_utilization_ratio > {}", 0.9, 2min, "high",
+     "Redis {{ $labels.probe }} uses {{ $value | humanizePercentage }} of its {{ $labels.limit }} limit",
+     "Redis {{ $labels.probe }} is close to its memory limit ({{ $labels.limit }})."},
+    {"RedisEvicting",
+     "vitals_redis_evicted_keys_total > 0 and on(instance, probe) vitals_redis_memory_utilization_ratio{limit=\"maxmemory\"} > {}",
+     0.95, 5min, "medium", "Redis {{ $labels.probe }} is evicting keys",
+     "Redis {{ $labels.probe }} is at maxmemory and has evicted {{ $value }} keys since it started."},
+};
+
+}  // namespace
+
+std::span<const builtin_alert> redis_probe::alerts() { return redis_alerts; }
 
 std::string redis_probe::target() const {
   std::string t;

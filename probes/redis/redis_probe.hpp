@@ -1,6 +1,6 @@
 #pragma once
 
-#include "probes/probe.hpp"
+#include "probes/core/probe.hpp"
 
 #include <boost/asio/ip/address.hpp>
 
@@ -50,6 +50,7 @@ public:
 
   static std::unique_ptr<probe> create(const probe_settings&, node_reader&, const probe_context&);
   static std::span<const metric_info> metrics();
+  static std::span<const builtin_alert> alerts();
 
   asio::awaitable<probe_result> run() override;
   std::string target() const override;

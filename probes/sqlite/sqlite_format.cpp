@@ -1,6 +1,6 @@
 #include "probes/sqlite/sqlite_format.hpp"
 
-#include "probes/proc_text.hpp"
+#include "probes/core/proc_text.hpp"
 
 #include <algorithm>
 #include <cstring>

@@ -1,6 +1,6 @@
 #include "probes/sqlite/sqlite_inspect.hpp"
 
-#include "daemon/node_reader.hpp"
+#include "probes/core/node_reader.hpp"
 
 #include <fcntl.h>
 #include <sqlite3.h>

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "probes/proc_text.hpp"
+#include "probes/core/proc_text.hpp"
 #include "probes/sqlite/sqlite_format.hpp"
 
 #include <atomic>

@@ -1,20 +1,17 @@
 #include "probes/sqlite/sqlite_probe.hpp"
 
-#include "daemon/config.hpp"
-#include "daemon/node_reader.hpp"
-#include "probes/units.hpp"
+#include "probes/core/probe_settings.hpp"
+#include "probes/core/node_reader.hpp"
+#include "probes/core/units.hpp"
 
 #include <unistd.h>
 
+#include <chrono>
+#include <limits>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
-
-// GCC 12 at -O2 inlines Asio's coroutine-frame allocator (aligned_alloc
-// behind a class operator new) and then flags the matching class operator
-// delete as mismatched: a false positive (GCC bug 109224).
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 
 namespace vitals {
 
@@ -96,6 +93,26 @@ sqlite_probe::sqlite_probe(settings s, const probe_context& ctx) : settings_(std
 }
 
 std::span<const metric_info> sqlite_probe::metrics() { return sqlite_metrics; }
+
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr double no_threshold = std::numeric_limits<double>::quiet_NaN();
+
+// Built-in alert rules (DESIGN §6); each has a runbook in docs/runbooks/.
+const builtin_alert sqlite_alerts[] = {
+    {"SQLiteLocked", "vitals_sqlite_lock_held_seconds > {}", 0, 30s, "high",
+     "SQLite database {{ $labels.probe }} is locked",
+     "A writer has held a lock on {{ $labels.probe }} for {{ $value | humanizeDuration }}."},
+    {"SQLiteCorrupt", "vitals_sqlite_integrity_ok == 0", no_threshold, 0ms, "critical",
+     "SQLite database {{ $labels.probe }} failed its integrity check",
+     "quick_check/integrity_check of {{ $labels.probe }} found damage."},
+};
+
+}  // namespace
+
+std::span<const builtin_alert> sqlite_probe::alerts() { return sqlite_alerts; }
 
 asio::awaitable<probe_result> sqlite_probe::run() {
   const auto now = clock::now();

@@ -1,7 +1,7 @@
 #pragma once
 
-#include "probes/pool_call.hpp"
-#include "probes/probe.hpp"
+#include "probes/core/pool_call.hpp"
+#include "probes/core/probe.hpp"
 #include "probes/sqlite/sqlite_inspect.hpp"
 
 #include <chrono>
@@ -44,6 +44,7 @@ public:
 
   static std::unique_ptr<probe> create(const probe_settings&, node_reader&, const probe_context&);
   static std::span<const metric_info> metrics();
+  static std::span<const builtin_alert> alerts();
 
   asio::awaitable<probe_result> run() override;
   std::string target() const override { return settings_.path; }

@@ -1,10 +1,10 @@
 #include "probes/websocket/websocket_probe.hpp"
 
-#include "daemon/config.hpp"
-#include "daemon/node_reader.hpp"
-#include "daemon/version.hpp"
-#include "probes/units.hpp"
-#include "probes/web/web_stream.hpp"
+#include "probes/core/probe_settings.hpp"
+#include "probes/core/node_reader.hpp"
+#include "probes/core/version.hpp"
+#include "probes/core/units.hpp"
+#include "probes/net/web_stream.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -17,14 +17,12 @@
 #include <boost/json/parse.hpp>
 #include <boost/system/system_error.hpp>
 
+#include <chrono>
+#include <limits>
 #include <cstdio>
 #include <deque>
 #include <functional>
 #include <stdexcept>
-
-// GCC 12 at -O2 flags Asio's coroutine-frame operator new/delete pair as
-// mismatched: a false positive (GCC bug 109224).
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 
 namespace vitals {
 
@@ -330,6 +328,23 @@ websocket_probe::~websocket_probe() {
 }
 
 std::span<const metric_info> websocket_probe::metrics() { return websocket_metrics; }
+
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr double no_threshold = std::numeric_limits<double>::quiet_NaN();
+
+// Built-in alert rules (DESIGN §6); each has a runbook in docs/runbooks/.
+const builtin_alert websocket_alerts[] = {
+    {"WebSocketNoPong", "vitals_probe_up{kind=\"websocket\"} == 0", no_threshold, 1min, "high",
+     "WebSocket {{ $labels.probe }} does not answer",
+     "The WebSocket probe {{ $labels.probe }} gets no (matching) answer or no upgrade."},
+};
+
+}  // namespace
+
+std::span<const builtin_alert> websocket_probe::alerts() { return websocket_alerts; }
 
 void websocket_probe::add_counters(probe_result& r) const {
   for (const auto& [code, count] : close_codes_)

@@ -3,8 +3,8 @@
 // What every benchmark measures the same way: CPU, RSS, percentiles, and
 // the scheduler's runs and lag.
 
-#include "daemon/metrics.hpp"
-#include "daemon/scheduler.hpp"
+#include "daemon/metrics/metrics.hpp"
+#include "daemon/sched/scheduler.hpp"
 
 #include <sys/resource.h>
 #include <unistd.h>

@@ -4,9 +4,9 @@
 // the loop; CPU counts the loop and the pool threads.
 // Usage: host_probes_bench [runs=200] [processes=300]
 #include "bench_support.hpp"
-#include "daemon/config.hpp"
-#include "daemon/runtime.hpp"
-#include "daemon/scheduler.hpp"
+#include "daemon/app/config.hpp"
+#include "daemon/app/runtime.hpp"
+#include "daemon/sched/scheduler.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>

@@ -3,9 +3,9 @@
 // CPU seconds per 1,000 probe runs, RSS, scheduler lag p50/p99 and /metrics
 // serialisation time. Usage: port_bench [seconds=10] [counts=1000,10000]
 #include "bench_support.hpp"
-#include "daemon/metrics.hpp"
-#include "daemon/runtime.hpp"
-#include "daemon/scheduler.hpp"
+#include "daemon/metrics/metrics.hpp"
+#include "daemon/app/runtime.hpp"
+#include "daemon/sched/scheduler.hpp"
 #include "probes/port/port_probe.hpp"
 #include "probes/port/socket_owner_index.hpp"
 
@@ -72,7 +72,7 @@ void run_probes(int count, int seconds, const std::vector<std::uint16_t>& ports)
   measuring_sink sink(m);
   scheduler sched(rt.io, sink);
 
-  config cfg;
+  std::vector<probe_spec> probes;
   for (int i = 0; i < count; ++i) {
     port_probe::settings ps;
     ps.host = "127.0.0.1";
@@ -84,9 +84,9 @@ void run_probes(int count, int seconds, const std::vector<std::uint16_t>& ports)
     spec.settings.timeout = 500ms;
     spec.fingerprint = spec.settings.name;
     spec.instance = std::make_shared<port_probe>(ps, rt.ctx);
-    cfg.probes.push_back(std::move(spec));
+    probes.push_back(std::move(spec));
   }
-  sched.apply(cfg);
+  sched.apply(probes);
 
   rt.io.run_for(2s);  // warm-up: initial offsets spread the probes over the first second
   const double cpu_before = cpu_seconds();

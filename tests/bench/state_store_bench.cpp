@@ -5,7 +5,7 @@
 //
 //   state_store_bench [dir=/tmp] [alerts=10,100,1000] [incidents=10000]
 
-#include "daemon/state_store.hpp"
+#include "daemon/state/state_store.hpp"
 
 #include "bench_support.hpp"
 

@@ -8,9 +8,9 @@
 //   2. CPU per run of each probe kind, back to back on the loop.
 // Usage: web_probes_bench [seconds=10] [probes=1000]
 #include "bench_support.hpp"
-#include "daemon/config.hpp"
-#include "daemon/runtime.hpp"
-#include "daemon/scheduler.hpp"
+#include "daemon/app/config.hpp"
+#include "daemon/app/runtime.hpp"
+#include "daemon/sched/scheduler.hpp"
 #include "fixtures/http_fixture_server.hpp"
 #include "fixtures/ws_fixture_server.hpp"
 
@@ -37,10 +37,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-// GCC 12 at -O2 flags Asio's coroutine-frame operator new/delete pair as
-// mismatched: a false positive (GCC bug 109224).
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 
 using namespace vitals;
 using namespace std::chrono_literals;
@@ -139,7 +135,7 @@ void scheduled(const targets& t, int count, int seconds) {
     yaml += "  - {name: h" + std::to_string(i) + ", type: http, url: '" + health +
             "', interval: 1s, timeout: 900ms, expect_json: {status: healthy}}\n";
   auto cfg = load(rt, yaml);
-  sched.apply(*cfg);
+  sched.apply(cfg->probes);
   rt.io.run_for(2s);  // warm-up: initial offsets spread the probes over the first second
   const double cpu_before = cpu_seconds();
   sink.measuring = true;

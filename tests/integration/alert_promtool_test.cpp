@@ -3,8 +3,8 @@
 // written as a `promtool test rules` suite, and Prometheus's own promtool
 // must agree with every one of them.
 
-#include "daemon/alert_engine.hpp"
-#include "daemon/alert_rules.hpp"
+#include "daemon/alerts/alert_engine.hpp"
+#include "daemon/alerts/alert_rules.hpp"
 
 #include "support/alert_rule.hpp"
 #include "support/temp_env.hpp"

@@ -5,8 +5,8 @@
 
 #include "probes/postgres/postgres_probe.hpp"
 
-#include "daemon/config.hpp"
-#include "daemon/node_reader.hpp"
+#include "daemon/app/config.hpp"
+#include "probes/core/node_reader.hpp"
 #include "fixtures/postgres_fake_servers.hpp"
 #include "support/postgres_cluster.hpp"
 #include "support/run_probe.hpp"

@@ -4,9 +4,9 @@
 
 #include "probes/redis/redis_probe.hpp"
 
-#include "daemon/config.hpp"
+#include "daemon/app/config.hpp"
 #include "fixtures/redis_misbehaving_server.hpp"
-#include "probes/probe_registry.hpp"
+#include "probes/core/probe_registry.hpp"
 #include "support/redis_server.hpp"
 #include "support/run_probe.hpp"
 

@@ -2,7 +2,7 @@
 
 // An alert rule built in a test, the way the config loader would build it.
 
-#include "daemon/alert_rules.hpp"
+#include "daemon/alerts/alert_rules.hpp"
 
 #include <gtest/gtest.h>
 

@@ -3,8 +3,8 @@
 // A probe whose behaviour the test scripts: for scheduler, metrics and app
 // tests that are about everything around a probe, not a probe kind.
 
-#include "daemon/config.hpp"
-#include "probes/probe.hpp"
+#include "daemon/app/config.hpp"
+#include "probes/core/probe.hpp"
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>

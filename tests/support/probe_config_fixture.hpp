@@ -3,9 +3,9 @@
 // Builds one probe kind from the first entry of a `probes:` list, the way
 // the config loader hands it over: a node_reader at path "probes[0]".
 
-#include "daemon/config.hpp"
-#include "daemon/node_reader.hpp"
-#include "probes/probe.hpp"
+#include "daemon/app/config.hpp"
+#include "probes/core/node_reader.hpp"
+#include "probes/core/probe.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>

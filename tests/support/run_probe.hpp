@@ -3,7 +3,7 @@
 // Test helpers that drive one probe::run() to completion on a caller-owned
 // io_context, the way the scheduler would (minus thresholds and metrics).
 
-#include "probes/probe.hpp"
+#include "probes/core/probe.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>

@@ -1,0 +1,105 @@
+#pragma once
+
+// Alert evaluation with Prometheus's semantics: one instance per label set
+// a rule's expression returns; pending until it has held for `for`, then
+// firing; resolved when it no longer holds (after `keep_firing_for`).
+// Pure and clock-free: the caller passes the series and the time.
+
+#include "daemon/alerts/alert_rules.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace vitals::alerts {
+
+using wall_clock = std::chrono::system_clock;
+
+enum class alert_state { pending, firing };
+
+struct alert_instance {
+  std::string rule;
+  labels label_values;  // the series' labels, the rule's labels, alertname and severity
+  double value = 0;
+  alert_state state = alert_state::pending;
+  wall_clock::time_point active_since;  // first evaluation that returned it
+  wall_clock::time_point fired_at;      // when it started firing
+  wall_clock::time_point last_seen;     // last evaluation that returned it
+  // First evaluation that no longer returned it while it was firing: the
+  // start of keep_firing_for (Prometheus's KeepFiringSince); unset otherwise.
+  std::optional<wall_clock::time_point> keep_firing_since;
+  std::string summary;                  // rendered with the latest value
+  std::string description;
+  std::string runbook_url;
+  std::string evidence;        // what the probe saw when it started firing, as "key: value" lines
+  std::int64_t incident_id = 0;  // the incident it opened (0: none yet)
+  // Restored from the state store and not yet judged again: kept as it was
+  // while the series it came from may simply not have been produced yet.
+  bool restored = false;
+};
+
+struct transition {
+  enum class kind { pending, firing, resolved } what = kind::pending;
+  alert_instance alert;
+  wall_clock::time_point at;
+};
+
+class engine {
+public:
+  // Replaces the rules. Instances of a rule whose name and expression are
+  // unchanged keep their state; the others are dropped (a changed rule
+  // starts over, as Prometheus does on a rule reload). Returns the
+  // instances dropped that way, so their incidents can be closed.
+  std::vector<alert_instance> set_rules(std::vector<rule> rules);
+
+  // One evaluation over `all` at `now`; returns what changed, in rule order.
+  std::vector<transition> evaluate(const std::vector<series>& all, wall_clock::time_point now);
+
+  // Every pending and firing instance.
+  std::vector<alert_instance> active() const;
+
+  // The instance of `rule` with these labels, or null.
+  alert_instance* find(const std::string& rule, const labels& label_values);
+
+  // Takes back instances saved before a restart. Only those whose rule
+  // still exists with the same expression (`exprs`: rule -> expression
+  // text when saved) come back; each is marked `restored`. A firing one
+  // keeps its start, so it is neither announced again nor forgotten; a
+  // pending one keeps its start only if the gap since it was last seen is
+  // shorter than its rule's `for` (the daemon saw nothing meanwhile).
+  // Returns the ones not taken back.
+  std::vector<alert_instance> restore(std::vector<alert_instance> saved,
+                                      const std::map<std::string, std::string>& exprs, wall_clock::time_point now);
+
+  // A restored instance that an evaluation does not return is kept as it
+  // is until `settled(instance)` says its series can be trusted again (its
+  // probe has run since the start); then it is judged as usual.
+  void settle_restored(const std::function<bool(const alert_instance&)>& settled);
+
+  const std::vector<rule>& rules() const { return rules_; }
+
+private:
+  std::vector<rule> rules_;
+  // rule name -> label set -> instance
+  std::map<std::string, std::map<labels, alert_instance>> instances_;
+};
+
+// Prometheus's template subset: {{ $labels.name }}, {{ $value }}, and
+// {{ $value | humanize }}, humanize1024, humanizePercentage,
+// humanizeDuration. Anything else is left as written.
+std::string render_template(std::string_view text, const labels& label_values, double value);
+
+// Checks a template for the subset above; empty when fine, else why not.
+std::string template_problem(std::string_view text);
+
+// The series of a Prometheus text exposition (what /metrics serves):
+// the input of evaluate(). Comment lines and histogram buckets' `le` labels
+// are kept as Prometheus would keep them.
+std::vector<series> parse_exposition(std::string_view text);
+
+}  // namespace vitals::alerts

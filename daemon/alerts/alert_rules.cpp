@@ -1,0 +1,326 @@
+#include "daemon/alerts/alert_rules.hpp"
+
+#include "daemon/alerts/alert_engine.hpp"
+#include "probes/core/node_reader.hpp"
+#include "probes/core/probe_registry.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <stdexcept>
+
+namespace vitals::alerts {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+// Severity from the runbooks' matrix: critical = outage, high = partial,
+// medium = degraded, low = no user impact. The one built-in that belongs to
+// no probe kind; each kind ships its own beside its code.
+const builtin_alert probe_down = {
+    "ProbeDown", "vitals_probe_up == 0", std::numeric_limits<double>::quiet_NaN(), 1min, "high",
+    "{{ $labels.probe }} ({{ $labels.kind }}) is down",
+    "The {{ $labels.kind }} probe {{ $labels.probe }} has failed past its thresholds."};
+
+std::string number_text(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.15g", v);
+  return buf;
+}
+
+std::string expression_of(const builtin_alert& b, double threshold) {
+  std::string text(b.when);
+  if (const auto at = text.find("{}"); at != std::string::npos) text.replace(at, 2, number_text(threshold));
+  return text;
+}
+
+rule make_builtin(const builtin_alert& b, double threshold, std::string_view runbook_base) {
+  rule r;
+  r.name = std::string(b.name);
+  r.when_text = expression_of(b, threshold);
+  auto parsed = parse_expr(r.when_text);
+  if (!parsed.value) throw std::logic_error("built-in rule " + r.name + ": " + parsed.error->message);
+  r.when = std::move(parsed.value);
+  r.for_ = b.for_;
+  r.severity = std::string(b.severity);
+  r.summary = std::string(b.summary);
+  r.description = std::string(b.description);
+  r.runbook_url = std::string(runbook_base) + std::string(b.name) + ".md";
+  r.builtin = true;
+  return r;
+}
+
+bool valid_label_name(const std::string& n) {
+  return !n.empty() && !(n[0] >= '0' && n[0] <= '9') && n.rfind("__", 0) != 0 &&
+         std::all_of(n.begin(), n.end(), [](char c) {
+           return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+         });
+}
+
+bool valid_alert_name(const std::string& n) {
+  return !n.empty() && std::all_of(n.begin(), n.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+// Parses `when` and checks its metric names; errors point into the
+// expression: file:line:column of the offending character.
+std::shared_ptr<const expr> read_expression(node_reader& r, const std::string& text,
+                                            const std::set<std::string>& known) {
+  const YAML::Node value = r.node()["when"];
+  YAML::Mark mark = value.Mark();
+  const bool quoted = value.Tag() == "!";
+  auto at = [&](std::size_t column) {
+    YAML::Mark m = mark;
+    m.column += static_cast<int>(column - 1) + (quoted ? 1 : 0);
+    return m;
+  };
+  auto parsed = parse_expr(text);
+  if (!parsed.value) {
+    r.diags().add(at(parsed.error->column), r.key_path("when"), parsed.error->message);
+    return nullptr;
+  }
+  std::set<std::string> names;
+  parsed.value->metric_names(names);
+  bool ok = true;
+  for (const auto& name : names) {
+    if (known.contains(name)) continue;
+    std::string message = "unknown metric " + name;
+    const auto suggestion = did_you_mean(name, std::vector<std::string>(known.begin(), known.end()));
+    if (!suggestion.empty()) message += "; did you mean " + suggestion + "?";
+    r.diags().add(at(text.find(name) + 1), r.key_path("when"), message);
+    ok = false;
+  }
+  if (!ok) return nullptr;
+  return std::shared_ptr<const expr>(std::move(parsed.value));
+}
+
+std::optional<rule> read_user_rule(node_reader& r, const std::set<std::string>& known) {
+  rule out;
+  bool valid = true;
+  if (!r.require("name")) {
+    valid = false;
+  } else if (auto name = r.string("name")) {
+    if (!valid_alert_name(*name)) {
+      r.error("name", r.shown("name") + " is not an alert name (letters, digits and _)");
+      valid = false;
+    }
+    out.name = *name;
+  } else {
+    valid = false;
+  }
+  if (!r.require("when")) {
+    valid = false;
+  } else if (auto when = r.string("when")) {
+    out.when_text = *when;
+    out.when = read_expression(r, *when, known);
+    valid = valid && out.when != nullptr;
+  } else {
+    valid = false;
+  }
+  if (r.has("for")) {
+    if (auto d = r.duration("for"))
+      out.for_ = *d;
+    else
+      valid = false;
+  }
+  if (r.has("keep_firing_for")) {
+    if (auto d = r.duration("keep_firing_for"))
+      out.keep_firing_for = *d;
+    else
+      valid = false;
+  }
+  if (r.has("severity")) {
+    if (auto s = r.one_of("severity", {"critical", "high", "medium", "low"}))
+      out.severity = *s;
+    else
+      valid = false;
+  }
+  if (r.has("labels")) {
+    if (auto labels = r.map("labels")) {
+      for (const auto& kv : labels->node()) {
+        const std::string name = kv.first.Scalar();
+        labels->known({name});
+        if (!valid_label_name(name) || name == "alertname" || name == "severity") {
+          labels->error(name, "\"" + name + "\" cannot be a rule label");
+          valid = false;
+        } else if (auto v = labels->string(name)) {
+          out.labels[name] = *v;
+        } else {
+          valid = false;
+        }
+      }
+    } else {
+      valid = false;
+    }
+  }
+  for (auto [key, field] : {std::pair{"summary", &out.summary}, std::pair{"description", &out.description},
+                            std::pair{"runbook_url", &out.runbook_url}}) {
+    if (!r.has(key)) continue;
+    if (auto text = r.string(key)) {
+      *field = *text;
+      if (std::string_view(key) != "runbook_url") {
+        if (auto problem = template_problem(*text); !problem.empty()) {
+          r.error(key, problem);
+          valid = false;
+        }
+      }
+    } else {
+      valid = false;
+    }
+  }
+  r.finish();
+  if (!valid) return std::nullopt;
+  return out;
+}
+
+}  // namespace
+
+std::set<std::string> known_metric_names(const probe_registry& registry) {
+  std::set<std::string> names = {
+      "vitals_probe_success", "vitals_probe_up", "vitals_probe_runs_total",
+      "vitals_probe_last_run_timestamp_seconds", "vitals_probe_duration_seconds_bucket",
+      "vitals_probe_duration_seconds_sum", "vitals_probe_duration_seconds_count", "vitals_build_info",
+      "vitals_config_last_reload_successful", "vitals_config_last_reload_success_timestamp_seconds",
+      "vitals_scheduler_lag_seconds_bucket", "vitals_scheduler_lag_seconds_sum", "vitals_scheduler_lag_seconds_count",
+      "vitals_probe_failure_info", "vitals_alerts", "vitals_notifications_total",
+      "vitals_notification_queue_length", "vitals_state_store_healthy", "process_cpu_seconds_total", "process_resident_memory_bytes",
+      "process_virtual_memory_bytes", "process_open_fds", "process_max_fds", "process_start_time_seconds"};
+  for (const auto& kind : registry.kinds())
+    for (const auto& m : kind.metrics) names.insert(std::string(m.name));
+  return names;
+}
+
+std::vector<builtin_alert> builtin_alerts(const probe_registry& registry) {
+  std::vector<builtin_alert> out{probe_down};
+  for (const auto& kind : registry.kinds()) out.insert(out.end(), kind.alerts.begin(), kind.alerts.end());
+  return out;
+}
+
+std::vector<rule> builtin_rules(const probe_registry& registry, std::string_view runbook_base) {
+  std::vector<rule> out;
+  for (const auto& b : builtin_alerts(registry)) out.push_back(make_builtin(b, b.threshold, runbook_base));
+  return out;
+}
+
+std::vector<rule> read_alert_rules(node_reader& r, const probe_registry& registry) {
+  const auto known = known_metric_names(registry);
+  const auto builtins = builtin_alerts(registry);
+  std::vector<rule> out;
+  bool defaults = true;
+  if (r.has("defaults")) defaults = r.boolean("defaults").value_or(true);
+  std::string base(default_runbook_base);
+  if (r.has("runbook_base_url")) base = r.string("runbook_base_url").value_or(base);
+
+  // Per built-in: false, or {threshold, for, severity}.
+  std::map<std::string, node_reader> overrides;
+  if (r.has("builtin")) {
+    if (auto m = r.map("builtin")) {
+      for (const auto& kv : m->node()) {
+        const std::string name = kv.first.Scalar();
+        m->known({name});
+        const bool exists = std::any_of(builtins.begin(), builtins.end(),
+                                        [&](const builtin_alert& b) { return name == b.name; });
+        if (!exists) {
+          std::vector<std::string> names;
+          for (const auto& b : builtins) names.emplace_back(b.name);
+          const auto hint = did_you_mean(name, names);
+          m->error(name, "no built-in rule named \"" + name + "\"" + (hint.empty() ? "" : "; did you mean " + hint + "?"));
+          continue;
+        }
+        overrides.emplace(name, node_reader(kv.second, m->key_path(name), r.diags()));
+      }
+    }
+  }
+  if (defaults) {
+    for (const auto& b : builtins) {
+      double threshold = b.threshold;
+      auto it = overrides.find(std::string(b.name));
+      rule built = make_builtin(b, threshold, base);
+      if (it != overrides.end()) {
+        node_reader& o = it->second;
+        if (o.node().IsScalar()) {
+          const std::string& v = o.node().Scalar();
+          if (v == "false") continue;  // disabled
+          if (v != "true") o.error_here("expected false (to disable it) or a mapping of threshold, for, severity");
+        } else if (o.is_map()) {
+          if (o.has("threshold")) {
+            if (std::isnan(b.threshold)) {
+              o.error("threshold", std::string(b.name) + " has no threshold to change");
+            } else if (auto t = o.number("threshold")) {
+              built = make_builtin(b, *t, base);
+            }
+          }
+          if (o.has("for")) {
+            if (auto d = o.duration("for")) built.for_ = *d;
+          }
+          if (o.has("severity")) {
+            if (auto s = o.one_of("severity", {"critical", "high", "medium", "low"})) built.severity = *s;
+          }
+          o.finish();
+        } else {
+          o.error_here("expected false (to disable it) or a mapping of threshold, for, severity");
+        }
+      }
+      out.push_back(std::move(built));
+    }
+  }
+
+  std::map<std::string, int> seen;
+  for (const auto& b : out) seen[b.name] = 0;
+  if (r.has("rules")) {
+    if (auto items = r.sequence("rules")) {
+      for (auto& item : *items) {
+        if (!item.is_map()) {
+          item.error_here("expected a rule: a mapping with name and when");
+          continue;
+        }
+        auto parsed = read_user_rule(item, known);
+        if (!parsed) continue;
+        if (seen.contains(parsed->name)) {
+          item.error("name", "rule \"" + parsed->name + "\" is defined twice" +
+                                 (seen[parsed->name] == 0 ? " (a built-in has that name; disable it under builtin)" : ""));
+          continue;
+        }
+        seen[parsed->name] = 1;
+        out.push_back(std::move(*parsed));
+      }
+    }
+  }
+  return out;
+}
+
+std::string prometheus_rule_file(const std::vector<rule>& rules) {
+  auto duration_text = [](std::chrono::milliseconds d) { return format_duration(d); };
+  YAML::Emitter y;
+  y << YAML::BeginMap << YAML::Key << "groups" << YAML::Value << YAML::BeginSeq;
+  y << YAML::BeginMap << YAML::Key << "name" << YAML::Value << "vitals";
+  y << YAML::Key << "rules" << YAML::Value << YAML::BeginSeq;
+  for (const auto& r : rules) {
+    y << YAML::BeginMap;
+    y << YAML::Key << "alert" << YAML::Value << r.name;
+    y << YAML::Key << "expr" << YAML::Value << YAML::DoubleQuoted << r.when->text();
+    if (r.for_.count() > 0) y << YAML::Key << "for" << YAML::Value << duration_text(r.for_);
+    if (r.keep_firing_for.count() > 0)
+      y << YAML::Key << "keep_firing_for" << YAML::Value << duration_text(r.keep_firing_for);
+    y << YAML::Key << "labels" << YAML::Value << YAML::BeginMap;
+    y << YAML::Key << "severity" << YAML::Value << r.severity;
+    for (const auto& [k, v] : r.labels) y << YAML::Key << k << YAML::Value << YAML::DoubleQuoted << v;
+    y << YAML::EndMap;
+    y << YAML::Key << "annotations" << YAML::Value << YAML::BeginMap;
+    if (!r.summary.empty()) y << YAML::Key << "summary" << YAML::Value << YAML::DoubleQuoted << r.summary;
+    if (!r.description.empty())
+      y << YAML::Key << "description" << YAML::Value << YAML::DoubleQuoted << r.description;
+    if (!r.runbook_url.empty()) y << YAML::Key << "runbook_url" << YAML::Value << r.runbook_url;
+    y << YAML::EndMap;
+    y << YAML::EndMap;
+  }
+  y << YAML::EndSeq << YAML::EndMap << YAML::EndSeq << YAML::EndMap;
+  return std::string(y.c_str()) + "\n";
+}
+
+}  // namespace vitals::alerts

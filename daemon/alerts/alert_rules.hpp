@@ -1,0 +1,63 @@
+#pragma once
+
+// Alert rules: the built-in set (DESIGN §6) and the user's, read from the
+// `alerts:` section, and the same rules as a Prometheus rule file.
+
+#include "daemon/alerts/alert_expr.hpp"
+#include "probes/core/probe.hpp"
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace vitals {
+class node_reader;
+class probe_registry;
+}  // namespace vitals
+
+namespace vitals::alerts {
+
+struct rule {
+  std::string name;                     // alertname
+  std::string when_text;                // the expression as written
+  std::shared_ptr<const expr> when;
+  std::chrono::milliseconds for_{0};
+  std::chrono::milliseconds keep_firing_for{0};
+  std::string severity = "high";        // critical | high | medium | low
+  std::map<std::string, std::string> labels;
+  std::string summary;                  // templates: {{ $labels.probe }}, {{ $value | humanize }}, …
+  std::string description;
+  std::string runbook_url;
+  bool builtin = false;
+};
+
+constexpr std::string_view default_runbook_base = "file:///usr/share/doc/vitals/runbooks/";
+
+// Every metric name a series on /metrics can carry: the common per-probe
+// series, each registered probe kind's, the daemon's own (histograms
+// with _bucket/_sum/_count). A rule naming anything else is a config error.
+std::set<std::string> known_metric_names(const probe_registry& registry);
+
+// The built-in rules' templates: ProbeDown, then each registered kind's.
+std::vector<builtin_alert> builtin_alerts(const probe_registry& registry);
+
+// The built-in rules with their default thresholds, runbooks under `runbook_base`.
+std::vector<rule> builtin_rules(const probe_registry& registry, std::string_view runbook_base = default_runbook_base);
+
+// Reads `alerts:` — `defaults` (the built-ins, default true),
+// `runbook_base_url`, `builtin` (per built-in: false to disable, or
+// {threshold, for, severity}), `rules` (metric names checked against the
+// registry's kinds) — reporting problems to the
+// reader's diagnostics with file:line:column. Returns the active rules,
+// built-ins first.
+std::vector<rule> read_alert_rules(node_reader& alerts, const probe_registry& registry);
+
+// The rules as a Prometheus rule file (one group, "vitals"): what
+// `vitalsd rules` prints and `promtool check rules` accepts.
+std::string prometheus_rule_file(const std::vector<rule>& rules);
+
+}  // namespace vitals::alerts

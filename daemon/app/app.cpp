@@ -1,0 +1,411 @@
+#include "daemon/app/app.hpp"
+
+#include "daemon/alerts/alert_engine.hpp"
+#include "daemon/app/config.hpp"
+#include "daemon/server/http_server.hpp"
+#include "daemon/app/logging.hpp"
+#include "daemon/metrics/metrics.hpp"
+#include "probes/core/node_reader.hpp"
+#include "daemon/notify/notifier.hpp"
+#include "daemon/app/runtime.hpp"
+#include "daemon/sched/scheduler.hpp"
+#include "daemon/app/service_notify.hpp"
+#include "daemon/state/state_keeper.hpp"
+#include "daemon/server/status_views.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <unistd.h>
+
+#include <charconv>
+#include <csignal>
+
+namespace vitals {
+
+namespace {
+// SIGTERM to exit must stay under 5 s (DESIGN §3): cancelled runs get most
+// of it, writing the alert state the rest.
+constexpr auto drain_limit = std::chrono::milliseconds(3500);
+constexpr auto final_write_limit = std::chrono::milliseconds(1000);
+// Durations from requests and flags beyond this are taken as "all".
+constexpr auto longest_since = std::chrono::hours(24 * 365 * 100);
+}  // namespace
+
+struct app::impl {
+  explicit impl(std::string path)
+      : config_path(std::move(path)),
+        telemetry(rt.registry),
+        sched(rt.io, telemetry),
+        keeper(rt.io, rt.pool, telemetry),
+        signals(rt.io, SIGINT, SIGTERM, SIGHUP) {}
+
+  // Loads and applies the file. On failure the running config stays.
+  bool reload(std::string& errors_out) {
+    systemd.reloading();
+    const bool ok = apply_file(errors_out);
+    systemd.ready(status_line());
+    return ok;
+  }
+
+  std::string status_line() const {
+    return std::to_string(sched.size()) + " probes from " + config_path;
+  }
+
+  bool apply_file(std::string& errors_out) {
+    auto loaded = load_config_file(config_path, rt.registry, rt.ctx);
+    if (!loaded.cfg) {
+      for (const auto& e : loaded.errors) {
+        spdlog::error("config: {}", e.str());
+        errors_out += e.str() + "\n";
+      }
+      spdlog::error("config: reload rejected, {} error(s); still running the previous config", loaded.errors.size());
+      telemetry.config_loaded(false);
+      return false;
+    }
+    const auto& next = *loaded.cfg;
+    if (!setup_logging(next.log)) spdlog::warn("config: log settings not applied");
+    if (current && (next.server.listen != current->server.listen ||
+                    next.server.max_connections != current->server.max_connections ||
+                    next.server.header_timeout != current->server.header_timeout ||
+                    next.server.max_request_bytes != current->server.max_request_bytes))
+      spdlog::warn("config: server.listen and server limits change only on restart");
+    if (current && next.state.path != current->state.path)
+      spdlog::warn("config: state.path changes only on restart; still using {}", current->state.path);
+    sched.apply(next.probes);
+    close_incidents(alert_engine.set_rules(next.alert_rules), "its rule changed or was removed");
+    keeper.set_retention(retention_of(next.state));
+    if (notify) notify->configure(next.notifications);
+    current = loaded.cfg;
+    telemetry.config_loaded(true);
+    spdlog::info("config: loaded {} ({} probes)", config_path, next.probes.size());
+    return true;
+  }
+
+  http_response handle(const http_request& req) {
+    const std::string_view path = std::string_view(req.target).substr(0, req.target.find('?'));
+    const bool get = req.method == "GET" || req.method == "HEAD";
+    if (path == "/-/reload") {
+      if (req.method != "POST" && req.method != "PUT") return method_not_allowed("POST");
+      if (!current->server.enable_lifecycle)
+        return http_response::text(403, "lifecycle API disabled; set server.enable_lifecycle: true");
+      std::string errors;
+      if (!reload(errors)) return http_response::text(500, "config rejected, previous config kept:\n" + errors);
+      return http_response::text(200, "config reloaded");
+    }
+    if (path == "/metrics" || path == "/-/healthy" || path == "/-/ready" || path == "/api/v1/probes" ||
+        path == "/api/v1/alerts" || path == "/api/v1/incidents" || path == "/") {
+      if (!get) return method_not_allowed("GET");
+    }
+    if (path == "/metrics")
+      return http_response{200, std::string(metrics::content_type), telemetry.serialize(), {}};
+    if (path == "/-/healthy") return http_response::text(200, "vitalsd is healthy");
+    if (path == "/-/ready") {
+      if (!ready) return http_response::text(503, "vitalsd is starting");
+      return http_response::text(200, "vitalsd is ready");
+    }
+    if (path == "/api/v1/probes")
+      return http_response{200, "application/json", probes_json(sched.status()), {}};
+    if (path == "/api/v1/alerts")
+      return http_response{200, "application/json", alerts_json(alert_engine.active()), {}};
+    if (path == "/api/v1/incidents") {
+      // ?since=24h: open, or resolved within that long (default: all kept);
+      // ?limit=N: the newest N (default 1000).
+      const auto query = std::string_view(req.target).substr(path.size());
+      auto param = [&](std::string_view name) -> std::optional<std::string_view> {
+        for (std::size_t at = 0; (at = query.find(name, at)) != std::string_view::npos; ++at) {
+          if (at == 0 || (query[at - 1] != '?' && query[at - 1] != '&') || query.substr(at + name.size(), 1) != "=")
+            continue;
+          auto v = query.substr(at + name.size() + 1);
+          return v.substr(0, v.find('&'));
+        }
+        return std::nullopt;
+      };
+      auto since = std::chrono::milliseconds(longest_since);
+      if (const auto v = param("since")) {
+        const auto d = parse_duration(*v);
+        if (!d) return http_response::text(400, "since: expected a duration such as 30m, 24h or 7d");
+        since = std::min(*d, since);
+      }
+      std::size_t limit = 1000;
+      if (const auto v = param("limit")) {
+        const auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), limit);
+        if (ec != std::errc() || p != v->data() + v->size() || limit == 0)
+          return http_response::text(400, "limit: expected a positive whole number");
+      }
+      return http_response{200, "application/json",
+                           incidents_json(keeper.incidents(alerts::wall_clock::now() - since, limit)), {}};
+    }
+    if (path == "/") {
+      status_page page{host_name, alerts::wall_clock::now(), sched.status(), alert_engine.active(), {}};
+      page.incidents = keeper.incidents(page.now - std::chrono::days(7), 20);
+      return http_response{200, "text/html; charset=utf-8", status_page_html(page), {}};
+    }
+    return http_response::text(404, "not found");
+  }
+
+  static http_response method_not_allowed(const char* allow) {
+    auto r = http_response::text(405, "method not allowed");
+    r.headers.emplace_back("Allow", allow);
+    return r;
+  }
+
+  asio::awaitable<void> handle_signals() {
+    for (;;) {
+      boost::system::error_code ec;
+      const int sig = co_await signals.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return;
+      if (sig == SIGHUP) {
+        spdlog::info("SIGHUP: reloading {}", config_path);
+        std::string ignored;
+        reload(ignored);
+        continue;
+      }
+      spdlog::info("{}: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      co_await shut_down();
+      co_return;
+    }
+  }
+
+  // WATCHDOG=1 from the loop itself: a wedged loop stops the pings and
+  // systemd restarts the daemon.
+  asio::awaitable<void> feed_watchdog(std::chrono::microseconds period) {
+    asio::steady_timer tick(rt.io);
+    for (;;) {
+      systemd.watchdog();
+      tick.expires_after(period);
+      boost::system::error_code ec;
+      co_await tick.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (ec || stopping) co_return;
+    }
+  }
+
+  asio::awaitable<void> shut_down() {
+    stopping = true;
+    systemd.stopping();
+    ready = false;
+    if (server) server->stop();
+    sched.stop();  // alert evaluation ends at its next tick (`stopping`)
+    // Cancelled runs unwind on the loop (and free the pool); give them a
+    // moment, never more.
+    asio::steady_timer tick(rt.io);
+    const auto until = steady_clock::now() + drain_limit;
+    while (sched.in_flight() > 0 && steady_clock::now() < until) {
+      tick.expires_after(std::chrono::milliseconds(10));
+      boost::system::error_code ec;
+      co_await tick.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    // Alert state as it stands, so the next start carries on from it.
+    keeper.save(saved_alerts());
+    co_await keeper.flush(final_write_limit);
+    signals.cancel();
+    rt.io.stop();
+  }
+
+  static retention retention_of(const state_settings& s) { return {s.max_age, s.max_incidents}; }
+
+  std::vector<saved_alert> saved_alerts() const {
+    std::map<std::string, std::string> exprs;
+    for (const auto& r : alert_engine.rules()) exprs[r.name] = r.when->text();
+    std::vector<saved_alert> out;
+    for (auto& a : alert_engine.active()) {
+      const auto e = exprs.find(a.rule);
+      out.push_back({a, e == exprs.end() ? std::string() : e->second});
+    }
+    return out;
+  }
+
+  // Takes back what the previous run left in the state store.
+  asio::awaitable<void> restore_state() {
+    auto saved = co_await keeper.open(current->state.path, retention_of(current->state));
+    std::map<std::string, std::string> exprs;
+    std::vector<alerts::alert_instance> instances;
+    for (auto& sa : saved) {
+      exprs[sa.alert.rule] = sa.expr;
+      instances.push_back(std::move(sa.alert));
+    }
+    close_incidents(alert_engine.restore(std::move(instances), exprs, alerts::wall_clock::now()),
+                    "its rule changed or was removed while vitalsd was stopped");
+    restored_pending = !alert_engine.active().empty();
+    // Probes are scheduled and alerts carry on from where they were: ready.
+    if (!stopping) {
+      ready = true;
+      systemd.ready(status_line());
+    }
+  }
+
+  // Alerts that ended because their rule went: their incidents end too.
+  void close_incidents(const std::vector<alerts::alert_instance>& gone, const char* why) {
+    const auto now = alerts::wall_clock::now();
+    for (const auto& a : gone) {
+      if (a.incident_id <= 0) continue;
+      keeper.resolve_incident(a.incident_id, now);
+      spdlog::info("alert {} ended: {}", a.rule, why);
+    }
+  }
+
+  // A restored alert is judged again once the probe it names has run since
+  // the start (or is gone); one without a probe label, at once.
+  void settle_restored() {
+    if (!restored_pending) return;
+    restored_pending = false;
+    alert_engine.settle_restored([this](const alerts::alert_instance& a) {
+      const auto p = a.label_values.find("probe");
+      if (p == a.label_values.end()) return true;
+      const auto st = sched.status_of(p->second);
+      const bool settled = !st || st->last.has_value();
+      if (!settled) restored_pending = true;
+      return settled;
+    });
+  }
+
+  // An alert started firing: open its incident with what its probe saw.
+  void record_firing(const alerts::alert_instance& a, alerts::wall_clock::time_point now) {
+    std::string json = "{}", text;
+    if (const auto p = a.label_values.find("probe"); p != a.label_values.end()) {
+      if (const auto st = sched.status_of(p->second); st && st->last) {
+        const auto& r = st->last->result;
+        json = evidence_json(st->settings.name, st->settings.type, st->target, st->last->finished_at, r.reason,
+                             r.error, r.evidence);
+        text = evidence_text(r.error, r.evidence);
+      }
+    }
+    const auto id = keeper.open_incident(a, std::move(json), now);
+    if (auto* live = alert_engine.find(a.rule, a.label_values)) {
+      live->incident_id = id;
+      live->evidence = std::move(text);
+    }
+  }
+
+  // Evaluates the alert rules over what /metrics shows, the way Prometheus
+  // would over a scrape, and logs every transition once.
+  asio::awaitable<void> evaluate_alerts() {
+    co_await restore_state();
+    asio::steady_timer tick(rt.io);
+    auto last_save = alerts::wall_clock::now();
+    for (;;) {
+      tick.expires_after(current ? current->alert_evaluation_interval : std::chrono::seconds(5));
+      boost::system::error_code ec;
+      co_await tick.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (ec || stopping) co_return;
+      const auto now = std::chrono::system_clock::now();
+      settle_restored();
+      const auto changes = alert_engine.evaluate(alerts::parse_exposition(telemetry.serialize()), now);
+      for (const auto& t : changes) {
+        if (t.what == alerts::transition::kind::firing) record_firing(t.alert, now);
+        if (t.what == alerts::transition::kind::resolved && t.alert.incident_id > 0)
+          keeper.resolve_incident(t.alert.incident_id, now);
+        log_transition(t);
+      }
+      const auto active = alert_engine.active();
+      if (notify) notify->after_evaluation(changes, active, now);
+      std::map<std::array<std::string, 3>, int> counts;
+      for (const auto& a : active)
+        ++counts[{a.rule, a.label_values.at("severity"), a.state == alerts::alert_state::firing ? "firing" : "pending"}];
+      telemetry.alerts_changed(counts);
+      // Transitions are saved at once; values and last-seen times once a
+      // minute; while the store fails, every evaluation tries again.
+      if (!changes.empty() || now - last_save >= std::chrono::minutes(1) || !keeper.healthy()) {
+        keeper.save(saved_alerts());
+        last_save = now;
+      }
+    }
+  }
+
+  static void log_transition(const alerts::transition& t) {
+    std::string where;
+    for (const auto& [k, v] : t.alert.label_values)
+      if (k != "alertname" && k != "severity") where += (where.empty() ? "" : ",") + k + "=" + v;
+    const auto& name = t.alert.rule;
+    const auto& severity = t.alert.label_values.at("severity");
+    switch (t.what) {
+      case alerts::transition::kind::pending:
+        spdlog::info("alert {} pending ({}, {}): {}", name, severity, where, t.alert.summary);
+        break;
+      case alerts::transition::kind::firing:
+        spdlog::warn("alert {} firing ({}, {}): {} runbook: {}", name, severity, where, t.alert.summary,
+                     t.alert.runbook_url);
+        break;
+      case alerts::transition::kind::resolved:
+        spdlog::info("alert {} resolved ({}, {})", name, severity, where);
+        break;
+    }
+  }
+
+  std::string config_path;
+  runtime rt;
+  metrics telemetry;
+  scheduler sched;
+  alerts::engine alert_engine;
+  bool restored_pending = false;  // restored alerts not yet judged again
+  state_keeper keeper;
+  std::unique_ptr<notifier> notify;  // made once the daemon knows its own URL
+  std::unique_ptr<http_server> server;  // made once the first config gives its limits
+  asio::signal_set signals;
+  std::shared_ptr<const config> current;
+  bool ready = false;
+  bool stopping = false;
+  service_notify systemd;
+  std::string host_name;
+};
+
+app::app(std::string config_path) : impl_(std::make_unique<impl>(std::move(config_path))) {}
+app::~app() = default;
+
+int app::run() {
+  auto& m = *impl_;
+  auto loaded = load_config_file(m.config_path, m.rt.registry, m.rt.ctx);
+  if (!loaded.cfg) {
+    for (const auto& e : loaded.errors) spdlog::error("config: {}", e.str());
+    return 2;
+  }
+  const auto& cfg = *loaded.cfg;
+  if (!setup_logging(cfg.log)) spdlog::warn("config: log settings not applied");
+
+  try {
+    // Limits are fixed for the process' life; they come from the first config.
+    m.server = std::make_unique<http_server>(
+        m.rt.io, [&m](const http_request& r) { return m.handle(r); },
+        http_limits{cfg.server.max_connections, cfg.server.header_timeout, cfg.server.max_request_bytes});
+    const auto endpoint = m.server->listen(cfg.server.listen);
+    const auto host = endpoint.address().to_string();
+    const std::string self_url = "http://" + (endpoint.address().is_v6() ? "[" + host + "]" : host) + ":" +
+                                 std::to_string(endpoint.port()) + "/";
+    spdlog::info("listening on {} (metrics at /metrics)", self_url);
+    char hostname[256] = {};
+    ::gethostname(hostname, sizeof hostname - 1);
+    m.host_name = hostname;
+    // Listening on every address: links in alerts name the host instead
+    // of 0.0.0.0, which would lead the reader to their own machine.
+    const std::string link_url = endpoint.address().is_unspecified()
+                                     ? "http://" + m.host_name + ":" + std::to_string(endpoint.port()) + "/"
+                                     : self_url;
+    m.notify = std::make_unique<notifier>(m.rt.io, m.telemetry, hostname, link_url);
+  } catch (const std::exception& ex) {
+    spdlog::error("cannot listen on {}: {}", cfg.server.listen, ex.what());
+    return 1;
+  }
+
+  m.sched.apply(cfg.probes);
+  m.alert_engine.set_rules(cfg.alert_rules);
+  m.notify->configure(cfg.notifications);
+  m.current = loaded.cfg;
+  m.telemetry.config_loaded(true);
+  spdlog::info("vitalsd started: {} probes from {}", cfg.probes.size(), m.config_path);
+
+  asio::co_spawn(m.rt.io, m.handle_signals(), asio::detached);
+  asio::co_spawn(m.rt.io, m.evaluate_alerts(), asio::detached);
+  if (const auto period = m.systemd.watchdog_period())
+    asio::co_spawn(m.rt.io, m.feed_watchdog(*period), asio::detached);
+  m.rt.io.run();
+  spdlog::info("vitalsd stopped");
+  return 0;
+}
+
+}  // namespace vitals

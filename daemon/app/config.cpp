@@ -1,0 +1,386 @@
+#include "daemon/app/config.hpp"
+
+#include "probes/core/probe_registry.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <exception>
+#include <map>
+
+namespace vitals {
+
+namespace {
+
+// health_tracker remembers the last 64 runs in one 64-bit word.
+constexpr int max_failure_window = 64;
+constexpr int max_threshold = 100;
+
+bool valid_probe_name(std::string_view name) {
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+           c == ':' || c == '-';
+  });
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : ", ") + item;
+  return out;
+}
+
+// "host:port" or "[v6]:port"; port 0 asks the kernel for any free port.
+void read_listen(node_reader& server, server_settings& s) {
+  auto listen = server.string("listen");
+  if (!listen) return;
+  const std::string& text = *listen;
+  std::string host, port;
+  bool shape_ok = false;
+  if (text.starts_with('[')) {
+    auto close = text.find("]:");
+    if (close != std::string::npos) {
+      host = text.substr(1, close - 1);
+      port = text.substr(close + 2);
+      shape_ok = !host.empty() && !port.empty();
+    }
+  } else if (auto colon = text.rfind(':'); colon != std::string::npos) {
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+    if (host.find(':') != std::string::npos) {
+      server.error("listen", "IPv6 addresses need brackets, like \"[::1]:9273\", got " + server.shown("listen"));
+      return;
+    }
+    shape_ok = !host.empty() && !port.empty();
+  }
+  if (!shape_ok || host.find_first_of(" \t") != std::string::npos) {
+    server.error("listen", "expected host:port like \"127.0.0.1:9273\" or \"[::1]:9273\", got " + server.shown("listen"));
+    return;
+  }
+  unsigned long number = 0;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), number);
+  if (ec != std::errc{} || end != port.data() + port.size() || number > 65535) {
+    server.error("listen", "port must be a number from 0 to 65535 (0: any free port), got " + server.shown("listen"));
+    return;
+  }
+  s.listen = text;
+}
+
+void read_server(node_reader& r, server_settings& s) {
+  read_listen(r, s);
+  if (auto v = r.boolean("enable_lifecycle")) s.enable_lifecycle = *v;
+  if (auto v = r.integer("max_connections", 1, 10'000)) s.max_connections = static_cast<int>(*v);
+  if (auto v = r.duration("header_timeout")) {
+    if (v->count() <= 0)
+      r.error("header_timeout", "must be longer than 0s");
+    else
+      s.header_timeout = *v;
+  }
+  if (auto v = r.size("max_request_size")) {
+    if (*v == 0)
+      r.error("max_request_size", "must be more than 0 bytes");
+    else
+      s.max_request_bytes = *v;
+  }
+  r.finish();
+}
+
+void read_log(node_reader& r, log_settings& s) {
+  if (auto v = r.one_of("level", {"trace", "debug", "info", "warn", "error"})) s.level = *v;
+  if (auto v = r.one_of("format", {"text", "json"})) s.format = *v;
+  r.finish();
+}
+
+void read_state(node_reader& r, state_settings& s) {
+  if (auto v = r.string("path")) {
+    if (v->empty())
+      r.error("path", "must not be empty");
+    else
+      s.path = *v;
+  }
+  if (auto v = r.duration("max_age")) {
+    if (v->count() <= 0)
+      r.error("max_age", "must be positive");
+    else if (*v > std::chrono::hours(24 * 36500))
+      r.error("max_age", "must be at most 36500d");
+    else
+      s.max_age = *v;
+  }
+  if (auto v = r.integer("max_incidents", 1, 10'000'000)) s.max_incidents = static_cast<std::size_t>(*v);
+  r.finish();
+}
+
+std::optional<duration> positive_duration(node_reader& r, std::string_view key) {
+  auto v = r.duration(key);
+  if (!v) return std::nullopt;
+  if (v->count() <= 0) {
+    r.error(key, "must be longer than 0s");
+    return std::nullopt;
+  }
+  return v;
+}
+
+// The scheduling keys shared by `defaults` and every probe. Values not set
+// in `r` stay as they are in `s` (the defaults).
+void read_schedule(node_reader& r, probe_settings& s) {
+  if (auto v = positive_duration(r, "interval")) s.interval = *v;
+  if (auto v = positive_duration(r, "timeout")) s.timeout = *v;
+  if (auto v = positive_duration(r, "unhealthy_interval")) s.unhealthy_interval = *v;
+  // A threshold above the window could never be reached, and the window is
+  // at most 64 runs, so 64 is the real ceiling for failure_threshold.
+  if (auto v = r.integer("failure_threshold", 1, max_failure_window)) s.failure_threshold = static_cast<int>(*v);
+  if (auto v = r.integer("success_threshold", 1, max_threshold)) s.success_threshold = static_cast<int>(*v);
+  if (auto v = r.integer("failure_window", 1, max_failure_window)) s.failure_window = static_cast<int>(*v);
+}
+
+// Checks how the scheduling values fit together. The error goes to a key
+// written in `r`; a value that came from elsewhere is named as such
+// (`inherited`: "from defaults" for a probe, "the built-in default" for the
+// defaults section). When neither key is written here, the problem is not
+// this mapping's and was reported where it was written.
+void check_schedule(node_reader& r, const probe_settings& s, std::string_view inherited) {
+  auto origin = [&](std::string_view key) {
+    return r.has(key) ? std::string() : " (" + std::string(inherited) + ")";
+  };
+  if (s.timeout >= s.interval) {
+    if (r.has("timeout"))
+      r.error("timeout", format_duration(s.timeout) + " must be shorter than interval " +
+                             format_duration(s.interval) + origin("interval"));
+    else if (r.has("interval"))
+      r.error("interval", format_duration(s.interval) + " must be longer than timeout " +
+                              format_duration(s.timeout) + origin("timeout"));
+  }
+  if (s.unhealthy_interval && s.timeout >= *s.unhealthy_interval) {
+    if (r.has("timeout"))
+      r.error("timeout", format_duration(s.timeout) + " must be shorter than unhealthy_interval " +
+                             format_duration(*s.unhealthy_interval) + origin("unhealthy_interval"));
+    else if (r.has("unhealthy_interval"))
+      r.error("unhealthy_interval", format_duration(*s.unhealthy_interval) + " must be longer than timeout " +
+                                        format_duration(s.timeout) + origin("timeout"));
+  }
+  if (s.failure_window > 0 && s.failure_window < s.failure_threshold) {
+    if (r.has("failure_window"))
+      r.error("failure_window", std::to_string(s.failure_window) + " must be at least failure_threshold " +
+                                    std::to_string(s.failure_threshold) + origin("failure_threshold"));
+    else if (r.has("failure_threshold"))
+      r.error("failure_threshold", std::to_string(s.failure_threshold) + " must not exceed failure_window " +
+                                       std::to_string(s.failure_window) + origin("failure_window"));
+  }
+}
+
+// Length-prefixed, so no scalar can imitate structure ("a,b" vs "a","b"),
+// and map keys sorted, so reordering keys is not a change.
+void canonical(const YAML::Node& node, std::string& out) {
+  switch (node.Type()) {
+    case YAML::NodeType::Scalar:
+      out += std::to_string(node.Scalar().size()) + "'" + node.Scalar();
+      return;
+    case YAML::NodeType::Sequence:
+      out += "[";
+      for (const auto& item : node) {
+        canonical(item, out);
+        out += ",";
+      }
+      out += "]";
+      return;
+    case YAML::NodeType::Map: {
+      std::vector<std::pair<std::string, std::string>> pairs;
+      for (const auto& pair : node) {
+        std::string key, value;
+        canonical(pair.first, key);
+        canonical(pair.second, value);
+        pairs.emplace_back(std::move(key), std::move(value));
+      }
+      std::sort(pairs.begin(), pairs.end());
+      out += "{";
+      for (const auto& [key, value] : pairs) out += key + ":" + value + ",";
+      out += "}";
+      return;
+    }
+    default:
+      out += "~";
+      return;
+  }
+}
+
+std::string fingerprint(const YAML::Node& node, const probe_settings& s) {
+  std::string out;
+  canonical(node, out);
+  // The effective settings too: a probe that inherits its interval changes
+  // when `defaults` changes, though its own YAML did not.
+  out += "|interval=" + std::to_string(s.interval.count());
+  out += ";timeout=" + std::to_string(s.timeout.count());
+  out += ";unhealthy_interval=" + (s.unhealthy_interval ? std::to_string(s.unhealthy_interval->count()) : "-");
+  out += ";failure_threshold=" + std::to_string(s.failure_threshold);
+  out += ";success_threshold=" + std::to_string(s.success_threshold);
+  out += ";failure_window=" + std::to_string(s.effective_failure_window());
+  return out;
+}
+
+void read_probe(node_reader& item, config& cfg, const probe_registry& registry, const probe_context& ctx,
+                std::map<std::string, int>& first_line_of_name) {
+  if (!item.is_map()) {
+    item.error_here("expected a mapping with at least name and type");
+    return;
+  }
+  probe_spec spec;
+  spec.settings = cfg.defaults;
+  spec.settings.name.clear();
+  spec.settings.type.clear();
+
+  if (item.require("name")) {
+    if (auto name = item.string("name")) {
+      if (name->empty()) {
+        item.error("name", "must not be empty");
+      } else if (!valid_probe_name(*name)) {
+        item.error("name", item.shown("name") +
+                               " may contain only letters, digits and _ . : - (it becomes the probe label)");
+      } else {
+        int line = item.node()["name"].Mark().line + 1;
+        auto [first, inserted] = first_line_of_name.emplace(*name, line);
+        if (!inserted)
+          item.error("name", "duplicate probe name " + item.shown("name") + " (first used at line " +
+                                 std::to_string(first->second) + ")");
+      }
+      spec.settings.name = *name;
+    }
+  }
+
+  const probe_kind* kind = nullptr;
+  if (item.require("type")) {
+    if (auto type = item.string("type")) {
+      kind = registry.find(*type);
+      if (kind == nullptr) {
+        auto types = registry.types();
+        std::string message = "unknown probe type " + item.shown("type") + " (known: " +
+                              (types.empty() ? std::string("none") : join(types)) + ")";
+        if (auto suggestion = did_you_mean(*type, types); !suggestion.empty())
+          message += "; did you mean \"" + suggestion + "\"?";
+        item.error("type", std::move(message));
+      }
+      spec.settings.type = *type;
+    }
+  }
+
+  read_schedule(item, spec.settings);
+  check_schedule(item, spec.settings, "from defaults");
+
+  // Without a kind nobody can say which other keys belong here, so they
+  // are not reported as unknown.
+  if (kind != nullptr) {
+    auto errors_before = item.diags().errors().size();
+    try {
+      spec.instance = kind->create(spec.settings, item, ctx);
+    } catch (const std::exception& e) {
+      item.error_here("probe type \"" + spec.settings.type + "\" could not be set up: " + e.what());
+    }
+    item.finish();
+    if (!spec.instance && item.diags().errors().size() == errors_before)
+      item.error_here("probe type \"" + spec.settings.type + "\" could not be set up");
+  }
+
+  spec.fingerprint = fingerprint(item.node(), spec.settings);
+  cfg.probes.push_back(std::move(spec));
+}
+
+void read_config(const YAML::Node& root, config& cfg, diagnostics& diags, const probe_registry& registry,
+                 const probe_context& ctx) {
+  if (root.IsNull()) return;  // an empty file: every default, no probes
+  node_reader top(root, "", diags);
+  if (!root.IsMap()) {
+    top.error_here("expected a mapping with sections like server, log, defaults and probes");
+    return;
+  }
+  if (auto server = top.map("server")) read_server(*server, cfg.server);
+  if (auto log = top.map("log")) read_log(*log, cfg.log);
+  if (auto state = top.map("state")) read_state(*state, cfg.state);
+  if (auto defaults = top.map("defaults")) {
+    read_schedule(*defaults, cfg.defaults);
+    check_schedule(*defaults, cfg.defaults, "the built-in default");
+    defaults->finish();
+  }
+  if (auto probes = top.sequence("probes")) {
+    std::map<std::string, int> first_line_of_name;
+    for (auto& item : *probes) read_probe(item, cfg, registry, ctx, first_line_of_name);
+  }
+  if (top.has("alerts")) {
+    if (auto alerts = top.map("alerts")) {
+      cfg.alerts = alerts->node();
+      cfg.alert_rules = alerts::read_alert_rules(*alerts, registry);
+      if (alerts->has("evaluation_interval")) {
+        if (auto d = alerts->duration("evaluation_interval")) {
+          if (d->count() < 100)
+            alerts->error("evaluation_interval", format_duration(*d) + " is too short (100ms at least)");
+          else
+            cfg.alert_evaluation_interval = *d;
+        }
+      }
+      alerts->finish();
+    }
+  } else {
+    cfg.alert_rules = alerts::builtin_rules(registry);
+  }
+  if (auto notify = top.map("notify")) {
+    cfg.notify = notify->node();
+    read_notify_settings(*notify, cfg.notifications);
+    notify->finish();
+  }
+  top.finish();
+}
+
+load_result finish_load(std::shared_ptr<config> cfg, diagnostics& diags) {
+  load_result result;
+  if (diags.ok()) {
+    result.cfg = std::move(cfg);
+    return result;
+  }
+  result.errors = diags.errors();
+  // Secret substitution runs before validation; show errors in file order.
+  std::stable_sort(result.errors.begin(), result.errors.end(), [](const config_error& a, const config_error& b) {
+    return std::pair(a.line, a.column) < std::pair(b.line, b.column);
+  });
+  return result;
+}
+
+}  // namespace
+
+load_result load_config_text(const std::string& text, const std::string& file_name, const probe_registry& registry,
+                             const probe_context& ctx) {
+  diagnostics diags(file_name);
+  auto cfg = std::make_shared<config>();
+  cfg->file = file_name;
+  try {
+    std::vector<YAML::Node> documents;
+    try {
+      documents = YAML::LoadAll(text);
+    } catch (const YAML::Exception& e) {
+      diags.add(e.mark, "", "invalid YAML: " + e.msg);
+      return finish_load(cfg, diags);
+    }
+    // YAML::Load would silently ignore everything after a second "---".
+    if (documents.size() > 1) {
+      diags.add(documents[1].Mark(), "", "a config file holds one YAML document, but another one starts here");
+      return finish_load(cfg, diags);
+    }
+    YAML::Node root = documents.empty() ? YAML::Node() : documents[0];
+    substitute_secrets(root, diags);
+    read_config(root, *cfg, diags, registry, ctx);
+  } catch (const std::exception& e) {
+    // A bug, not bad input; still never let a reload take the daemon down.
+    diags.add(YAML::Mark::null_mark(), "", std::string("internal error while loading: ") + e.what());
+  }
+  return finish_load(cfg, diags);
+}
+
+load_result load_config_file(const std::string& path, const probe_registry& registry, const probe_context& ctx) {
+  std::string text;
+  if (int err = read_text_file(path, text); err != 0) {
+    load_result result;
+    result.errors.push_back(config_error{
+        .file = path, .line = 0, .column = 0, .path = "", .message = std::string("cannot read config file: ") +
+                                                                      std::strerror(err)});
+    return result;
+  }
+  return load_config_text(text, path, registry, ctx);
+}
+
+}  // namespace vitals

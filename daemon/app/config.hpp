@@ -1,0 +1,64 @@
+#pragma once
+
+#include "daemon/alerts/alert_rules.hpp"
+#include "probes/core/node_reader.hpp"
+#include "daemon/notify/notify_settings.hpp"
+#include "probes/core/probe_settings.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vitals {
+
+class probe_registry;
+
+struct server_settings {
+  std::string listen = "127.0.0.1:9273";
+  bool enable_lifecycle = false;      // POST /-/reload
+  int max_connections = 64;           // concurrent HTTP connections
+  duration header_timeout{10'000};    // whole request must arrive within this (slowloris)
+  std::uint64_t max_request_bytes = 64 * 1024;
+};
+
+struct log_settings {
+  std::string level = "info";  // trace|debug|info|warn|error
+  std::string format = "text"; // text|json
+};
+
+struct state_settings {
+  std::string path = "/var/lib/vitals/state.db";
+  duration max_age{30LL * 24 * 3600 * 1000};  // resolved incidents older than this are deleted
+  std::size_t max_incidents = 10'000;          // and beyond this many, the oldest resolved ones
+};
+
+struct config {
+  std::string file;
+  server_settings server;
+  log_settings log;
+  state_settings state;
+  probe_settings defaults;  // name/type unused
+  std::vector<probe_spec> probes;
+  std::vector<alerts::rule> alert_rules;  // built-ins (unless alerts.defaults is false) and the user's
+  std::chrono::milliseconds alert_evaluation_interval{5000};  // alerts.evaluation_interval
+  YAML::Node alerts;  // stored as given, for the alert engine
+  YAML::Node notify;
+  notify_settings notifications;  // read from notify:
+};
+
+struct load_result {
+  std::shared_ptr<const config> cfg;  // null when there are errors
+  std::vector<config_error> errors;
+};
+
+// Reads, substitutes secrets, validates and builds every probe. Never throws
+// for bad input: every problem comes back in `errors` with file:line:column.
+load_result load_config_file(const std::string& path, const probe_registry& registry, const probe_context& ctx);
+load_result load_config_text(const std::string& text, const std::string& file_name,
+                             const probe_registry& registry, const probe_context& ctx);
+
+}  // namespace vitals

@@ -1,0 +1,61 @@
+#include "daemon/app/logging.hpp"
+
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+namespace vitals {
+
+namespace {
+
+// %* in the json pattern: the message as a JSON string body, escaped.
+class json_escaped_message final : public spdlog::custom_flag_formatter {
+public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    static constexpr char hex[] = "0123456789abcdef";
+    for (char c : msg.payload) {
+      switch (c) {
+        case '"': dest.append(std::string_view("\\\"")); break;
+        case '\\': dest.append(std::string_view("\\\\")); break;
+        case '\n': dest.append(std::string_view("\\n")); break;
+        case '\r': dest.append(std::string_view("\\r")); break;
+        case '\t': dest.append(std::string_view("\\t")); break;
+        default:
+          if (static_cast<unsigned char>(c) < 0x20) {
+            const char esc[] = {'\\', 'u', '0', '0', hex[(c >> 4) & 0xf], hex[c & 0xf]};
+            dest.append(esc, esc + sizeof esc);
+          } else {
+            dest.push_back(c);
+          }
+      }
+    }
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<json_escaped_message>(); }
+};
+
+}  // namespace
+
+bool setup_logging(const log_settings& settings) {
+  const auto level = spdlog::level::from_str(settings.level);
+  if (level == spdlog::level::off && settings.level != "off") return false;
+  if (settings.format != "text" && settings.format != "json") return false;
+
+  std::shared_ptr<spdlog::logger> logger;
+  if (settings.format == "json") {
+    logger = std::make_shared<spdlog::logger>("vitalsd", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    auto formatter = std::make_unique<spdlog::pattern_formatter>();
+    formatter->add_flag<json_escaped_message>('*').set_pattern(
+        R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","msg":"%*"})");
+    logger->set_formatter(std::move(formatter));
+  } else {
+    logger = std::make_shared<spdlog::logger>("vitalsd", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
+    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%-5l%$ %v");
+  }
+  logger->set_level(level);
+  logger->flush_on(spdlog::level::trace);  // a daemon's log is read live (journal, tests)
+  spdlog::set_default_logger(std::move(logger));
+  return true;
+}
+
+}  // namespace vitals

@@ -1,0 +1,131 @@
+#include "daemon/cli/check_command.hpp"
+
+#include "daemon/app/config.hpp"
+#include "daemon/app/runtime.hpp"
+#include "daemon/sched/scheduler.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+
+namespace vitals {
+
+namespace {
+
+std::string format_seconds(double s) {
+  char buf[32];
+  if (s < 1) std::snprintf(buf, sizeof buf, "%.1fms", s * 1000);
+  else std::snprintf(buf, sizeof buf, "%.2fs", s);
+  return buf;
+}
+
+// Display width of UTF-8 text: counts code points, not bytes.
+std::size_t width(std::string_view s) {
+  std::size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+std::string pad(std::string s, std::size_t w) {
+  const auto have = width(s);
+  if (have < w) s.append(w - have, ' ');
+  return s;
+}
+
+void print_errors(const std::vector<config_error>& errors) {
+  for (const auto& e : errors) std::cerr << e.str() << "\n";
+}
+
+}  // namespace
+
+int run_validate(const std::string& config_path) {
+  runtime rt;
+  auto loaded = load_config_file(config_path, rt.registry, rt.ctx);
+  if (!loaded.cfg) {
+    print_errors(loaded.errors);
+    std::cerr << config_path << ": " << loaded.errors.size() << " error(s)\n";
+    return 2;
+  }
+  std::cout << config_path << ": ok, " << loaded.cfg->probes.size() << " probes\n";
+  return 0;
+}
+
+int run_rules(const std::string& config_path) {
+  runtime rt;
+  auto loaded = load_config_file(config_path, rt.registry, rt.ctx);
+  if (!loaded.cfg) {
+    print_errors(loaded.errors);
+    return 2;
+  }
+  std::cout << "# Alert rules of " << config_path << ", as vitalsd evaluates them.\n"
+            << alerts::prometheus_rule_file(loaded.cfg->alert_rules);
+  return 0;
+}
+
+int run_check(const check_options& options) {
+  runtime rt;
+  auto loaded = load_config_file(options.config_path, rt.registry, rt.ctx);
+  if (!loaded.cfg) {
+    print_errors(loaded.errors);
+    return 2;
+  }
+  std::vector<const probe_spec*> selected;
+  for (const auto& spec : loaded.cfg->probes)
+    if (!options.probe || spec.settings.name == *options.probe) selected.push_back(&spec);
+  if (options.probe && selected.empty()) {
+    std::cerr << options.config_path << ": no probe named \"" << *options.probe << "\"\n";
+    return 2;
+  }
+
+  std::vector<std::optional<run_outcome>> outcomes(selected.size());
+  std::size_t pending = selected.size();
+  for (std::size_t i = 0; i < selected.size(); ++i) {
+    asio::co_spawn(
+        rt.io,
+        [&, i]() -> asio::awaitable<void> {
+          outcomes[i] = co_await run_with_deadline(*selected[i]->instance, selected[i]->settings.timeout);
+          --pending;
+        },
+        asio::detached);
+  }
+  // Until every run is in, not until the loop runs dry: a persistent
+  // probe keeps its connection (and a reader on it) open.
+  while (pending > 0) rt.io.run_one();
+
+  const char* green = options.color ? "\033[32m" : "";
+  const char* red = options.color ? "\033[31m" : "";
+  const char* dim = options.color ? "\033[2m" : "";
+  const char* reset = options.color ? "\033[0m" : "";
+
+  std::size_t name_w = 5, kind_w = 4, target_w = 6;
+  for (const auto* s : selected) {
+    name_w = std::max(name_w, width(s->settings.name));
+    kind_w = std::max(kind_w, width(s->settings.type));
+    target_w = std::max(target_w, width(s->instance->target()));
+  }
+  std::ostringstream out;
+  out << "  " << pad("PROBE", name_w) << "  " << pad("KIND", kind_w) << "  " << pad("TARGET", target_w) << "  "
+      << pad("TIME", 9) << "  CAUSE\n";
+  int failed = 0;
+  for (std::size_t i = 0; i < selected.size(); ++i) {
+    const auto& s = *selected[i];
+    const auto& o = *outcomes[i];
+    const bool ok = o.result.ok;
+    failed += ok ? 0 : 1;
+    out << (ok ? green : red) << (ok ? "✓" : "✗") << reset << " " << pad(s.settings.name, name_w) << "  "
+        << pad(s.settings.type, kind_w) << "  " << pad(s.instance->target(), target_w) << "  "
+        << (ok ? format_seconds(o.duration_seconds) : pad(format_seconds(o.duration_seconds), 9) + "  ");
+    if (!ok) out << red << o.result.error << reset << " " << dim << "[" << o.result.reason << "]" << reset;
+    out << "\n";
+    for (const auto& [k, v] : o.result.evidence)
+      out << "    " << dim << k << ":" << reset << " " << v << "\n";
+  }
+  out << selected.size() - failed << " ok, " << failed << " failed\n";
+  std::cout << out.str() << std::flush;
+  return failed == 0 ? 0 : 1;
+}
+
+}  // namespace vitals

@@ -1,0 +1,84 @@
+#include "daemon/cli/incidents_command.hpp"
+
+#include "daemon/app/config.hpp"
+#include "daemon/app/runtime.hpp"
+#include "daemon/state/state_keeper.hpp"
+#include "probes/core/time_format.hpp"
+
+#include <boost/json.hpp>
+
+#include <iostream>
+#include <limits>
+#include <sys/stat.h>
+
+namespace vitals {
+
+namespace {
+
+void print_text(const std::vector<incident>& list, std::chrono::milliseconds since) {
+  if (list.empty()) {
+    std::cout << "no incidents in the last " << short_duration(since) << "\n";
+    return;
+  }
+  const auto now = std::chrono::system_clock::now();
+  for (const auto& i : list) {
+    std::string where;
+    for (const auto& [k, v] : i.labels) where += (where.empty() ? "" : " ") + k + "=" + v;
+    std::cout << "#" << i.id << "  " << (i.resolved ? "resolved" : "FIRING  ") << "  " << i.severity << "  "
+              << i.alertname << "  " << where << "\n"
+              << "    started " << rfc3339(i.started);
+    if (i.resolved)
+      std::cout << ", resolved " << rfc3339(*i.resolved) << " after " << short_duration(*i.resolved - i.started);
+    else
+      std::cout << ", firing for " << short_duration(now - i.started);
+    std::cout << "\n";
+    if (!i.summary.empty()) std::cout << "    " << i.summary << "\n";
+    boost::system::error_code ec;
+    const auto ev = boost::json::parse(i.evidence_json, ec);
+    if (!ec && ev.is_object()) {
+      const auto& o = ev.as_object();
+      if (const auto* cause = o.if_contains("cause"); cause && cause->is_string() && !cause->as_string().empty())
+        std::cout << "    cause: " << cause->as_string().c_str() << "\n";
+      if (const auto* items = o.if_contains("evidence"); items && items->is_object())
+        for (const auto& [k, v] : items->as_object())
+          std::cout << "    " << std::string(k) << ": " << (v.is_string() ? std::string(v.as_string()) : "") << "\n";
+    }
+    if (!i.runbook_url.empty()) std::cout << "    runbook: " << i.runbook_url << "\n";
+  }
+}
+
+}  // namespace
+
+int run_incidents(const incidents_options& options) {
+  std::string path;
+  if (options.state_path) {
+    path = *options.state_path;
+  } else {
+    runtime rt;
+    auto loaded = load_config_file(options.config_path, rt.registry, rt.ctx);
+    if (!loaded.cfg) {
+      for (const auto& e : loaded.errors) std::cerr << e.str() << "\n";
+      return 2;
+    }
+    path = loaded.cfg->state.path;
+  }
+  struct stat st{};
+  if (::stat(path.c_str(), &st) != 0) {
+    std::cerr << "vitalsd: no state database at " << path << " (has vitalsd run with this config?)\n";
+    return 1;
+  }
+  state_store store(path, state_store::mode::read_only);
+  const auto list = store.load_incidents(std::chrono::system_clock::now() - options.since,
+                                         std::numeric_limits<std::size_t>::max());
+  if (!list) {
+    std::cerr << "vitalsd: cannot read " << path << ": " << store.problem() << "\n";
+    return 1;
+  }
+  if (options.json)
+    std::cout << incidents_json(*list) << "\n";
+  else
+    print_text(*list, options.since);
+  return 0;
+}
+
+}  // namespace vitals

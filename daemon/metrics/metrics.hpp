@@ -1,0 +1,59 @@
+#pragma once
+
+#include "daemon/sched/scheduler.hpp"
+
+#include <array>
+#include <map>
+#include <memory>
+#include <string>
+
+namespace vitals {
+
+class probe_registry;
+
+// Every vitals_* series (DESIGN §5) and the process_* self metrics. Per-probe
+// series are plain numbers written straight into the exposition (they are
+// most of it); the daemon's own few series use prometheus-cpp. Fed by the
+// scheduler through run_sink; read by GET /metrics. Loop thread only.
+class metrics final : public run_sink {
+public:
+  explicit metrics(const probe_registry& registry);
+  ~metrics() override;
+  metrics(const metrics&) = delete;
+  metrics& operator=(const metrics&) = delete;
+
+  void probe_added(const probe_settings& s) override;
+  void probe_removed(const probe_settings& s) override;
+  void run_finished(const probe_settings& s, const run_outcome& out, std::optional<bool> up) override;
+  void run_skipped(const probe_settings& s) override;
+  void scheduler_lag(double seconds) override;
+
+  // vitals_config_last_reload_successful (and its timestamp on success).
+  void config_loaded(bool ok);
+
+  // vitals_alerts{alertname,severity,state}: active instances counted by
+  // {alertname, severity, state}. Series not in `counts` are removed.
+  void alerts_changed(const std::map<std::array<std::string, 3>, int>& counts);
+
+  // vitals_notifications_total{notifier,result}: result ok | retry |
+  // rejected | failed | dropped.
+  void notification_result(const std::string& notifier, const std::string& result);
+
+  // vitals_notification_queue_length{notifier}: batches waiting to be sent.
+  void notification_queue(const std::string& notifier, std::size_t length);
+
+  // vitals_state_store_healthy: 1 while the state store writes, 0 while
+  // alerts and incidents live in memory only.
+  void state_store_health(bool healthy);
+
+  // Prometheus text exposition format 0.0.4.
+  std::string serialize() const;
+
+  static constexpr std::string_view content_type = "text/plain; version=0.0.4; charset=utf-8";
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace vitals

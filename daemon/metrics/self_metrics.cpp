@@ -1,0 +1,97 @@
+#include "daemon/metrics/self_metrics.hpp"
+
+#include <prometheus/client_metric.h>
+#include <prometheus/metric_family.h>
+#include <prometheus/metric_type.h>
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace vitals {
+
+namespace {
+
+// Fields of /proc/self/stat after the ")" that closes comm; index 0 is field 3 (state).
+std::vector<std::string> stat_fields() {
+  std::ifstream in("/proc/self/stat");
+  std::string line;
+  std::getline(in, line);
+  std::vector<std::string> fields;
+  auto close = line.rfind(')');
+  if (close == std::string::npos) return fields;
+  std::istringstream rest(line.substr(close + 1));
+  for (std::string f; rest >> f;) fields.push_back(f);
+  return fields;
+}
+
+double field(const std::vector<std::string>& fields, std::size_t stat_index) {
+  // stat_index is the 1-based field number from proc(5).
+  const std::size_t i = stat_index - 3;
+  return i < fields.size() ? std::stod(fields[i]) : 0;
+}
+
+prometheus::MetricFamily gauge(std::string name, std::string help, double value,
+                               prometheus::MetricType type = prometheus::MetricType::Gauge) {
+  prometheus::MetricFamily f;
+  f.name = std::move(name);
+  f.help = std::move(help);
+  f.type = type;
+  prometheus::ClientMetric m;
+  if (type == prometheus::MetricType::Counter) m.counter.value = value;
+  else m.gauge.value = value;
+  f.metric.push_back(m);
+  return f;
+}
+
+double boot_time_seconds() {
+  std::ifstream in("/proc/stat");
+  for (std::string key; in >> key;) {
+    if (key == "btime") {
+      double t = 0;
+      in >> t;
+      return t;
+    }
+    in.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
+  }
+  return 0;
+}
+
+}  // namespace
+
+self_metrics::self_metrics() {
+  const auto fields = stat_fields();
+  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  if (!fields.empty() && ticks > 0) start_time_seconds_ = boot_time_seconds() + field(fields, 22) / ticks;
+}
+
+std::vector<prometheus::MetricFamily> self_metrics::Collect() const {
+  std::vector<prometheus::MetricFamily> out;
+  const auto fields = stat_fields();
+  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  const double page = static_cast<double>(sysconf(_SC_PAGESIZE));
+  if (!fields.empty() && ticks > 0) {
+    out.push_back(gauge("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
+                        (field(fields, 14) + field(fields, 15)) / ticks, prometheus::MetricType::Counter));
+    out.push_back(gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.", field(fields, 23)));
+    out.push_back(gauge("process_resident_memory_bytes", "Resident memory size in bytes.", field(fields, 24) * page));
+  }
+  std::error_code ec;
+  std::size_t fds = 0;
+  for (std::filesystem::directory_iterator it("/proc/self/fd", ec), end; !ec && it != end; it.increment(ec)) ++fds;
+  out.push_back(gauge("process_open_fds", "Number of open file descriptors.", static_cast<double>(fds)));
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0)
+    out.push_back(gauge("process_max_fds", "Maximum number of open file descriptors.", static_cast<double>(limit.rlim_cur)));
+  out.push_back(gauge("process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
+                      start_time_seconds_));
+  return out;
+}
+
+}  // namespace vitals

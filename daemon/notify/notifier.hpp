@@ -1,0 +1,50 @@
+#pragma once
+
+// Sends alerts to Alertmanager (API v2) and to a webhook, asynchronously on
+// the loop, with bounded retries and a bounded queue: an unreachable or
+// slow receiver costs queued notifications, never a stall. Beast stays in
+// notifier.cpp.
+
+#include "daemon/alerts/alert_engine.hpp"
+#include "daemon/notify/notify_settings.hpp"
+
+#include <boost/asio/io_context.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace vitals {
+
+class metrics;
+
+
+class notifier {
+public:
+  // `instance` (the host name) and `generator_url` (the status page) go
+  // into every alert. `m` counts results in vitals_notifications_total.
+  notifier(boost::asio::io_context& io, metrics& m, std::string instance, std::string generator_url);
+  ~notifier();
+  notifier(const notifier&) = delete;
+  notifier& operator=(const notifier&) = delete;
+
+  void configure(const notify_settings& s);
+
+  // After an evaluation: announces what started firing or resolved, and
+  // re-sends every firing alert once per resend_interval (with endsAt a few
+  // intervals ahead, so Alertmanager resolves it by itself should the
+  // daemon die). Resolved alerts are re-sent for a few intervals, since
+  // Alertmanager keeps no state across its own restarts.
+  void after_evaluation(const std::vector<alerts::transition>& changes,
+                        const std::vector<alerts::alert_instance>& active, alerts::wall_clock::time_point now);
+
+  std::size_t queued() const;
+
+private:
+  struct impl;
+  std::shared_ptr<impl> impl_;  // shared with the sending coroutines
+};
+
+}  // namespace vitals

@@ -1,0 +1,238 @@
+#include "daemon/sched/scheduler.hpp"
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <random>
+
+namespace vitals {
+
+struct scheduler::entry {
+  entry(asio::io_context& io, probe_spec s)
+      : spec(std::move(s)),
+        timer(io),
+        tracker({spec.settings.failure_threshold, spec.settings.success_threshold,
+                 spec.settings.effective_failure_window()}) {}
+
+  probe_spec spec;
+  asio::steady_timer timer;
+  health_tracker tracker;
+  steady_clock::time_point next_due{};
+  steady_clock::time_point last_due{};
+  bool stopped = false;
+  bool in_flight = false;
+  asio::cancellation_signal cancel_run;  // reaches the in-flight run
+  std::optional<run_outcome> last;
+  std::uint64_t runs_ok = 0, runs_failed = 0, runs_timed_out = 0, runs_skipped = 0;
+};
+
+steady_clock::time_point next_due_after(steady_clock::time_point due, steady_clock::duration interval,
+                                        steady_clock::time_point now) {
+  if (interval <= steady_clock::duration::zero()) return now;
+  auto next = due + interval;
+  if (next > now) return next;
+  const auto missed = (now - due) / interval;  // whole intervals already gone
+  return due + (missed + 1) * interval;
+}
+
+asio::awaitable<run_outcome> run_with_deadline(probe& p, std::chrono::milliseconds timeout) {
+  auto executor = co_await asio::this_coro::executor;
+  asio::steady_timer deadline(executor, timeout);
+  const auto started = steady_clock::now();
+  run_outcome out;
+  // wait_for_one, not awaitable_operators' `||`: that one waits for the first
+  // *success*, so a probe that throws would sit out the whole timeout.
+  auto [order, failure, result, timer_ec] =
+      co_await asio::experimental::make_parallel_group(asio::co_spawn(executor, p.run(), asio::deferred),
+                                                       deadline.async_wait(asio::deferred))
+          .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
+  (void)timer_ec;
+  // Cancelled from outside (probe removed, shutdown): let the caller see it.
+  if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none)
+    throw boost::system::system_error(asio::error::operation_aborted);
+  if (order[0] == 1) {
+    out.timed_out = true;
+    out.result = probe_result::failure("timeout", "no answer within " + format_duration(timeout));
+  } else if (failure) {
+    try {
+      std::rethrow_exception(failure);
+    } catch (const boost::system::system_error& ex) {
+      out.result = probe_result::failure("error", ex.code().message());
+    } catch (const std::exception& ex) {
+      out.result = probe_result::failure("error", ex.what());
+    } catch (...) {
+      out.result = probe_result::failure("error", "unknown error");
+    }
+  } else {
+    out.result = std::move(result);
+  }
+  out.duration_seconds = std::chrono::duration<double>(steady_clock::now() - started).count();
+  out.finished_at = std::chrono::system_clock::now();
+  if (out.result.ok) {
+    out.result.error.clear();
+    out.result.reason.clear();
+  } else if (out.result.reason.empty()) {
+    out.result.reason = "error";
+  }
+  co_return out;
+}
+
+namespace {
+steady_clock::duration random_offset(steady_clock::duration interval) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  if (interval <= steady_clock::duration::zero()) return {};
+  std::uniform_int_distribution<steady_clock::rep> pick(0, interval.count() - 1);
+  return steady_clock::duration(pick(rng));
+}
+}  // namespace
+
+scheduler::scheduler(asio::io_context& io, run_sink& sink, offset_picker pick_offset)
+    : io_(io), sink_(sink), pick_offset_(pick_offset ? std::move(pick_offset) : offset_picker(random_offset)) {}
+
+scheduler::~scheduler() { stop(); }
+
+void scheduler::apply(const std::vector<probe_spec>& probes) {
+  std::map<std::string, std::shared_ptr<entry>, std::less<>> next;
+  for (const auto& spec : probes) {
+    auto it = entries_.find(spec.settings.name);
+    if (it != entries_.end() && it->second->spec.fingerprint == spec.fingerprint) {
+      next.emplace(spec.settings.name, it->second);  // unchanged: keeps timer, thresholds, last result
+      entries_.erase(it);
+      continue;
+    }
+    if (it != entries_.end()) {
+      retire(it->second);
+      entries_.erase(it);
+    }
+    auto e = std::make_shared<entry>(io_, spec);
+    next.emplace(spec.settings.name, e);
+    sink_.probe_added(e->spec.settings);
+    start(e);
+  }
+  for (auto& [name, e] : entries_) retire(e);  // left over: removed from the config
+  entries_ = std::move(next);
+}
+
+void scheduler::stop() {
+  for (auto& [name, e] : entries_) {
+    e->stopped = true;
+    e->timer.cancel();
+    if (e->in_flight) e->cancel_run.emit(asio::cancellation_type::terminal);
+  }
+}
+
+void scheduler::retire(const std::shared_ptr<entry>& e) {
+  e->stopped = true;
+  e->timer.cancel();
+  if (e->in_flight) e->cancel_run.emit(asio::cancellation_type::terminal);
+  sink_.probe_removed(e->spec.settings);
+}
+
+void scheduler::start(const std::shared_ptr<entry>& e) {
+  e->next_due = steady_clock::now() + pick_offset_(e->spec.settings.interval);
+  asio::co_spawn(io_, loop(e), asio::detached);
+}
+
+steady_clock::duration scheduler::current_interval(const entry& e) const {
+  const auto& s = e.spec.settings;
+  if (s.unhealthy_interval && e.tracker.up() == false) return *s.unhealthy_interval;
+  return s.interval;
+}
+
+asio::awaitable<void> scheduler::loop(std::shared_ptr<entry> e) {
+  while (!e->stopped) {
+    const auto due = e->next_due;
+    e->timer.expires_at(due);
+    boost::system::error_code ec;
+    co_await e->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (e->stopped) break;
+    if (e->next_due != due) continue;  // re-planned while waiting (unhealthy interval)
+
+    const auto now = steady_clock::now();
+    sink_.scheduler_lag(std::chrono::duration<double>(now - e->next_due).count());
+    if (e->in_flight) {
+      ++e->runs_skipped;
+      sink_.run_skipped(e->spec.settings);
+    } else {
+      e->in_flight = true;
+      asio::co_spawn(io_, run_once(e), asio::bind_cancellation_slot(e->cancel_run.slot(), asio::detached));
+    }
+    e->last_due = e->next_due;
+    e->next_due = next_due_after(e->next_due, current_interval(*e), now);
+  }
+}
+
+asio::awaitable<void> scheduler::run_once(std::shared_ptr<entry> e) {
+  std::optional<run_outcome> out;
+  try {
+    out = co_await run_with_deadline(*e->spec.instance, e->spec.settings.timeout);
+  } catch (const std::exception&) {
+    // Cancelled because the probe was removed or the daemon is stopping.
+  }
+  e->in_flight = false;
+  if (e->stopped || !out) co_return;
+
+  if (out->timed_out) ++e->runs_timed_out;
+  else if (out->result.ok) ++e->runs_ok;
+  else ++e->runs_failed;
+
+  const auto interval_before = current_interval(*e);
+  if (e->tracker.record(out->result.ok)) {
+    const bool up = e->tracker.up().value_or(true);
+    if (up) spdlog::info("probe {} is up", e->spec.settings.name);
+    else spdlog::warn("probe {} is down: {}", e->spec.settings.name, out->result.error);
+  }
+  e->last = std::move(*out);
+  sink_.run_finished(e->spec.settings, *e->last, e->tracker.up());
+
+  // Entering or leaving the unhealthy interval: re-plan from the last due time.
+  if (current_interval(*e) != interval_before) {
+    e->next_due = next_due_after(e->last_due, current_interval(*e), steady_clock::now());
+    e->timer.cancel();
+  }
+}
+
+namespace {
+probe_status status_from(const auto& e) {
+  probe_status s;
+  s.settings = e.spec.settings;
+  s.target = e.spec.instance->target();
+  s.up = e.tracker.up();
+  s.last = e.last;
+  s.in_flight = e.in_flight;
+  s.runs_ok = e.runs_ok;
+  s.runs_failed = e.runs_failed;
+  s.runs_timed_out = e.runs_timed_out;
+  s.runs_skipped = e.runs_skipped;
+  return s;
+}
+}  // namespace
+
+std::vector<probe_status> scheduler::status() const {
+  std::vector<probe_status> out;
+  out.reserve(entries_.size());
+  for (const auto& [name, e] : entries_) out.push_back(status_from(*e));
+  return out;
+}
+
+std::optional<probe_status> scheduler::status_of(std::string_view name) const {
+  const auto it = entries_.find(name);
+  if (it == entries_.end()) return std::nullopt;
+  return status_from(*it->second);
+}
+
+std::size_t scheduler::in_flight() const {
+  std::size_t n = 0;
+  for (const auto& [name, e] : entries_) n += e->in_flight ? 1 : 0;
+  return n;
+}
+
+}  // namespace vitals

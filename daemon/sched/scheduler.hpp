@@ -1,0 +1,108 @@
+#pragma once
+
+#include "probes/core/probe_settings.hpp"
+#include "daemon/sched/health_tracker.hpp"
+#include "probes/core/probe.hpp"
+
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vitals {
+
+using steady_clock = std::chrono::steady_clock;
+
+// One finished run, as the scheduler saw it.
+struct run_outcome {
+  probe_result result;
+  double duration_seconds = 0;  // measured by the scheduler (steady_clock)
+  bool timed_out = false;
+  std::chrono::system_clock::time_point finished_at{};
+};
+
+// Receives what the scheduler observes: the metrics layer, later the alert
+// engine. Called on the loop thread only.
+class run_sink {
+public:
+  virtual ~run_sink() = default;
+  virtual void probe_added(const probe_settings&) {}
+  virtual void probe_removed(const probe_settings&) {}
+  // `up` is the state after thresholds (empty before the first run).
+  virtual void run_finished(const probe_settings&, const run_outcome&, std::optional<bool> up) = 0;
+  virtual void run_skipped(const probe_settings&) {}
+  virtual void scheduler_lag(double seconds) { (void)seconds; }
+};
+
+// Next due time after `due`: one interval later, counted from the due time
+// and not from "now", so intervals do not drift. When the loop fell behind by
+// a whole interval or more, the missed slots are dropped and the next run
+// stays on the old phase, first slot after `now`.
+steady_clock::time_point next_due_after(steady_clock::time_point due, steady_clock::duration interval,
+                                        steady_clock::time_point now);
+
+// Runs `p` once under `timeout`: races run() against a timer and cancels the
+// loser (per-operation cancellation). A lost race is reason=timeout; an
+// exception from the probe becomes reason=error. Never throws, except
+// operation_aborted when the caller itself cancels it.
+asio::awaitable<run_outcome> run_with_deadline(probe& p, std::chrono::milliseconds timeout);
+
+// What /api/v1/probes and the status page show about one probe.
+struct probe_status {
+  probe_settings settings;
+  std::string target;
+  std::optional<bool> up;
+  std::optional<run_outcome> last;
+  bool in_flight = false;
+  std::uint64_t runs_ok = 0, runs_failed = 0, runs_timed_out = 0, runs_skipped = 0;
+};
+
+// Runs every configured probe on its own interval on the loop (DESIGN §3):
+// random initial offset in [0, interval), deadline per run, no overlap (a run
+// still in flight when the next is due is skipped and counted), thresholds,
+// faster `unhealthy_interval` while down. Loop thread only; no locks.
+class scheduler {
+public:
+  // Picks the initial offset for a probe; returns a value in [0, interval).
+  using offset_picker = std::function<steady_clock::duration(steady_clock::duration interval)>;
+
+  scheduler(asio::io_context& io, run_sink& sink, offset_picker pick_offset = {});
+  ~scheduler();
+  scheduler(const scheduler&) = delete;
+  scheduler& operator=(const scheduler&) = delete;
+
+  // First start and every reload. Probes whose fingerprint is unchanged keep
+  // their timers, thresholds and last result; changed ones restart; removed
+  // ones are stopped (an in-flight run is cancelled) and their series removed.
+  void apply(const std::vector<probe_spec>& probes);
+
+  // Stops scheduling and cancels every in-flight run.
+  void stop();
+
+  std::vector<probe_status> status() const;
+  std::optional<probe_status> status_of(std::string_view name) const;  // nullopt: no such probe
+  std::size_t size() const { return entries_.size(); }
+  std::size_t in_flight() const;
+
+private:
+  struct entry;
+  void start(const std::shared_ptr<entry>& e);
+  void retire(const std::shared_ptr<entry>& e);
+  asio::awaitable<void> loop(std::shared_ptr<entry> e);
+  asio::awaitable<void> run_once(std::shared_ptr<entry> e);
+  steady_clock::duration current_interval(const entry& e) const;
+
+  asio::io_context& io_;
+  run_sink& sink_;
+  offset_picker pick_offset_;
+  std::map<std::string, std::shared_ptr<entry>, std::less<>> entries_;
+};
+
+}  // namespace vitals

@@ -1,0 +1,75 @@
+#pragma once
+
+// The daemon's side of the state store: the incident log in memory (what
+// the API serves), and write-behind to SQLite on the pool, one write at a
+// time, coalesced. When the store fails (disk full, unwritable, corrupt)
+// everything goes on in memory: one loud log line, vitals_state_store_healthy
+// 0, and the writes resume, complete, once the file works again.
+
+#include "daemon/state/state_store.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace vitals {
+
+class metrics;
+
+class state_keeper {
+public:
+  state_keeper(boost::asio::io_context& io, boost::asio::thread_pool& pool, metrics& m);
+  ~state_keeper();
+  state_keeper(const state_keeper&) = delete;
+  state_keeper& operator=(const state_keeper&) = delete;
+
+  // Opens the store on the pool and loads it: returns the alerts saved by
+  // the previous run (empty when there are none or the store fails).
+  boost::asio::awaitable<std::vector<saved_alert>> open(std::string path, retention keep);
+
+  void set_retention(retention keep);
+
+  // Logs a new incident for an alert that started firing; returns its id.
+  std::int64_t open_incident(const alerts::alert_instance& a, std::string evidence_json,
+                             alerts::wall_clock::time_point at);
+  void resolve_incident(std::int64_t id, alerts::wall_clock::time_point at);
+
+  // Writes the active alerts and every incident changed since the last
+  // write, in the background. A write already running is followed by one
+  // more with the latest state; nothing waits for it.
+  void save(std::vector<saved_alert> active);
+
+  // Waits (at most `limit`) until what was saved is written.
+  boost::asio::awaitable<void> flush(std::chrono::milliseconds limit);
+
+  // Incidents open or resolved at or after `since`: the newest `limit`,
+  // oldest first (from memory).
+  std::vector<incident> incidents(alerts::wall_clock::time_point since,
+                                  std::size_t limit = static_cast<std::size_t>(-1)) const;
+
+  bool healthy() const;
+
+private:
+  struct impl;
+  std::shared_ptr<impl> impl_;
+};
+
+// The evidence a probe's last run left, as stored with an incident: a JSON
+// object {probe, kind, target, checked_at, reason, cause, evidence: {...}}.
+std::string evidence_json(const std::string& probe, const std::string& kind, const std::string& target,
+                          alerts::wall_clock::time_point checked_at, const std::string& reason,
+                          const std::string& cause, const std::vector<std::pair<std::string, std::string>>& items);
+
+// The same, as the text of an alert's `evidence` annotation: "cause: …" and
+// one "key: value" line per item.
+std::string evidence_text(const std::string& cause, const std::vector<std::pair<std::string, std::string>>& items);
+
+// GET /api/v1/incidents and `vitalsd incidents --json`.
+std::string incidents_json(const std::vector<incident>& list);
+
+}  // namespace vitals

@@ -1,0 +1,104 @@
+#pragma once
+
+// The SQLite state store (`state.path`): the alerts that were pending or
+// firing, so a restart neither re-fires nor forgets them, and the incident
+// log. Blocking: the daemon calls it from one pool thread at a time, never
+// from the loop; `vitalsd incidents` reads it directly.
+
+#include "daemon/alerts/alert_engine.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace vitals {
+
+// One alert that fired: opened when it starts firing, closed when it resolves.
+struct incident {
+  std::int64_t id = 0;
+  std::string alertname;
+  std::string severity;
+  alerts::labels labels;
+  alerts::wall_clock::time_point started;
+  std::optional<alerts::wall_clock::time_point> resolved;
+  std::string summary;
+  std::string runbook_url;
+  std::string evidence_json;  // a JSON object captured when it started firing
+};
+
+struct retention {
+  std::chrono::milliseconds max_age{30LL * 24 * 3600 * 1000};
+  std::size_t max_incidents = 10'000;
+};
+
+// A saved alert and the expression its rule had, so a changed rule's
+// instances are not brought back.
+struct saved_alert {
+  alerts::alert_instance alert;
+  std::string expr;
+};
+
+class state_store {
+public:
+  enum class mode { read_write, read_only };
+
+  // Opens (read_write: creating, switching to WAL and migrating) the file.
+  // Never throws: when it cannot, problem() says why and every call fails
+  // until a later call manages to open it.
+  explicit state_store(std::string path, mode m = mode::read_write);
+  ~state_store();
+  state_store(const state_store&) = delete;
+  state_store& operator=(const state_store&) = delete;
+
+  // The schema version this build writes; a file with a higher one (from a
+  // newer vitalsd) is refused rather than damaged.
+  static constexpr int schema_version = 1;
+
+  bool ok();  // open and usable (retries the open when it is not)
+  const std::string& problem() const { return problem_; }
+  const std::string& path() const { return path_; }
+
+  std::optional<std::vector<saved_alert>> load_alerts();
+  // Every open incident and the `limit` newest that resolved at or after
+  // `since`, oldest first.
+  std::optional<std::vector<incident>> load_incidents(alerts::wall_clock::time_point since, std::size_t limit);
+
+  // The highest incident id ever stored (0 when none): new ids count on from it.
+  std::optional<std::int64_t> max_incident_id();
+
+  // Replaces the saved alerts with `active` and writes `incidents` (insert
+  // or update by id), in one transaction. A failed write closes the
+  // connection, so the next call starts from a fresh open.
+  bool save(const std::vector<saved_alert>& active, const std::vector<incident>& incidents);
+
+  // Deletes incidents resolved longer than max_age ago, then the oldest
+  // resolved ones beyond max_incidents; open incidents always stay. Returns how many went, or nullopt on failure.
+  std::optional<std::size_t> prune(const retention& keep, alerts::wall_clock::time_point now);
+
+private:
+  bool open();
+  bool migrate();
+  bool exec(const char* sql);
+  // A prepared statement, or null with problem() saying `what` failed.
+  std::unique_ptr<sqlite3_stmt, void (*)(sqlite3_stmt*)> prepare(const char* sql, const std::string& what);
+  bool fail(const std::string& what);
+  void close();
+
+  std::string path_;
+  mode mode_;
+  sqlite3* db_ = nullptr;
+  std::string problem_;
+};
+
+// Labels as a JSON object and back (the store's and the API's spelling).
+std::string labels_json(const alerts::labels& l);
+alerts::labels labels_from_json(const std::string& text);
+
+}  // namespace vitals

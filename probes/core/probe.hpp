@@ -1,0 +1,101 @@
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace vitals {
+
+namespace asio = boost::asio;
+
+// Label name -> value. Ordered, so a label set has one spelling.
+using label_set = std::map<std::string, std::string>;
+
+// One kind-specific series value produced by a run, e.g.
+// {"vitals_port_open", {{"port", "3001"}}, 1}. The `probe` label is added by
+// the metrics layer; a probe never touches the registry.
+struct sample {
+  std::string name;
+  label_set labels;
+  double value = 0;
+};
+
+// Ordered key -> text: what a responder would have looked up by hand.
+using evidence_list = std::vector<std::pair<std::string, std::string>>;
+
+struct probe_result {
+  bool ok = false;              // -> vitals_probe_success
+  std::string error;            // one line naming the cause, empty when ok
+  std::string reason;           // short machine label: refused|timeout|conflict|...
+  std::vector<sample> samples;  // kind-specific series, see docs/metrics.md
+  evidence_list evidence;
+
+  static probe_result success() {
+    probe_result r;
+    r.ok = true;
+    return r;
+  }
+  static probe_result failure(std::string reason, std::string error) {
+    probe_result r;
+    r.reason = std::move(reason);
+    r.error = std::move(error);
+    return r;
+  }
+};
+
+// What a probe may use besides its own settings. Outlives every probe.
+// The pool must be joined before the io_context is destroyed: work finished
+// on the pool posts its result back to the loop.
+struct probe_context {
+  asio::io_context& io;     // the one event loop; also the home of shared
+                            // services such as socket_owner_index
+  asio::thread_pool& pool;  // for blocking work (/proc scans, SQLite, statvfs)
+
+  asio::any_io_executor loop() const { return io.get_executor(); }
+};
+
+// One check of one target. The scheduler owns the deadline: it races run()
+// against a timer and cancels the loser, so a probe only has to stop cleanly
+// when cancelled. A probe never times itself, never counts its own failures
+// and never touches the metrics registry. Used from the loop thread only.
+class probe {
+public:
+  virtual ~probe() = default;
+  virtual asio::awaitable<probe_result> run() = 0;
+  // Short human description of the target for status output ("127.0.0.1:3001").
+  // Never contains a secret.
+  virtual std::string target() const = 0;
+};
+
+// Static description of a series a probe kind can produce, so /metrics can
+// print HELP and TYPE lines and alert rules can know every metric name.
+enum class metric_kind { gauge, counter };
+struct metric_info {
+  std::string_view name;
+  std::string_view help;
+  metric_kind kind = metric_kind::gauge;
+};
+
+// A built-in alert rule that a probe kind ships beside its series (DESIGN
+// §6), written in the daemon's rule language. Users disable it or change
+// its threshold, `for` and severity by name under `alerts.builtin`.
+struct builtin_alert {
+  std::string_view name;         // alertname, also the runbook's file name
+  std::string_view when;         // "{}" stands for the threshold
+  double threshold;              // NaN: the expression has none to change
+  std::chrono::milliseconds for_;
+  std::string_view severity;     // critical | high | medium | low
+  std::string_view summary;      // templates: {{ $labels.probe }}, {{ $value | humanize }}, ...
+  std::string_view description;
+};
+
+}  // namespace vitals

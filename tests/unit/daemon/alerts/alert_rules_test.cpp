@@ -1,0 +1,158 @@
+// The alerts section: built-ins, overrides, user rules, and the errors a
+// user gets for a broken one.
+
+#include "daemon/alerts/alert_rules.hpp"
+#include "daemon/app/config.hpp"
+#include "probes/core/probe_registry.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+
+namespace vitals {
+namespace {
+
+class alert_rules_config : public ::testing::Test {
+protected:
+  asio::io_context io;
+  asio::thread_pool pool{1};
+  probe_context ctx{io, pool};
+  probe_registry registry;
+
+  alert_rules_config() { register_builtin_probes(registry); }
+
+  load_result load(const std::string& alerts_section) {
+    return load_config_text("probes: []\n" + alerts_section, "vitals.yaml", registry, ctx);
+  }
+  static const alerts::rule* find(const load_result& r, const std::string& name) {
+    for (const auto& rule : r.cfg->alert_rules)
+      if (rule.name == name) return &rule;
+    return nullptr;
+  }
+  static std::string errors(const load_result& r) {
+    std::string all;
+    for (const auto& e : r.errors) all += e.str() + "\n";
+    return all;
+  }
+};
+
+TEST_F(alert_rules_config, without_an_alerts_section_every_builtin_is_active) {
+  auto r = load("");
+  ASSERT_TRUE(r.cfg) << errors(r);
+  EXPECT_EQ(r.cfg->alert_rules.size(), 15u);
+  const auto* locked = find(r, "SQLiteLocked");
+  ASSERT_NE(locked, nullptr);
+  EXPECT_EQ(locked->for_, std::chrono::seconds(30));
+  EXPECT_EQ(locked->runbook_url, "file:///usr/share/doc/vitals/runbooks/SQLiteLocked.md");
+  EXPECT_EQ(find(r, "PostgresConnectionsHigh")->when->text(), "vitals_postgres_connections_utilization_ratio > 0.8");
+}
+
+TEST_F(alert_rules_config, builtins_can_be_disabled_and_rethresholded_by_name) {
+  auto r = load(R"(alerts:
+  runbook_base_url: https://runbooks.example/vitals/
+  builtin:
+    ProbeDown: false
+    DiskSpaceLow: {threshold: 0.1, for: 10m, severity: high}
+)");
+  ASSERT_TRUE(r.cfg) << errors(r);
+  EXPECT_EQ(find(r, "ProbeDown"), nullptr);
+  const auto* disk = find(r, "DiskSpaceLow");
+  ASSERT_NE(disk, nullptr);
+  EXPECT_EQ(disk->when->text(), "vitals_disk_free_ratio < 0.1");
+  EXPECT_EQ(disk->for_, std::chrono::minutes(10));
+  EXPECT_EQ(disk->severity, "high");
+  EXPECT_EQ(disk->runbook_url, "https://runbooks.example/vitals/DiskSpaceLow.md");
+}
+
+TEST_F(alert_rules_config, defaults_false_keeps_only_the_users_rules) {
+  auto r = load(R"(alerts:
+  defaults: false
+  rules:
+    - name: CacheFull
+      when: vitals_redis_memory_utilization_ratio{probe="cache"} > 0.95
+      for: 1m
+      keep_firing_for: 5m
+      severity: critical
+      labels: {team: platform}
+      summary: "{{ $labels.probe }} at {{ $value | humanizePercentage }}"
+      runbook_url: https://wiki.example/redis
+)");
+  ASSERT_TRUE(r.cfg) << errors(r);
+  ASSERT_EQ(r.cfg->alert_rules.size(), 1u);
+  const auto& rule = r.cfg->alert_rules[0];
+  EXPECT_EQ(rule.name, "CacheFull");
+  EXPECT_EQ(rule.keep_firing_for, std::chrono::minutes(5));
+  EXPECT_EQ(rule.labels.at("team"), "platform");
+  EXPECT_FALSE(rule.builtin);
+}
+
+TEST_F(alert_rules_config, expression_errors_point_into_the_expression) {
+  auto r = load(R"(alerts:
+  rules:
+    - name: Broken
+      when: 'vitals_probe_up{probe="x" > 1'
+)");
+  ASSERT_FALSE(r.cfg);
+  ASSERT_EQ(r.errors.size(), 1u) << errors(r);
+  EXPECT_EQ(r.errors[0].str(), "vitals.yaml:5:40: alerts.rules[0].when: expected \",\" or \"}\", got symbol");
+}
+
+TEST_F(alert_rules_config, unknown_metrics_are_errors_with_a_suggestion) {
+  auto r = load(R"(alerts:
+  rules:
+    - name: Typo
+      when: vitals_redis_used_memory_byte > 1e9
+)");
+  ASSERT_FALSE(r.cfg);
+  EXPECT_EQ(errors(r), "vitals.yaml:5:13: alerts.rules[0].when: unknown metric vitals_redis_used_memory_byte; did you "
+                       "mean vitals_redis_used_memory_bytes?\n");
+}
+
+TEST_F(alert_rules_config, names_must_be_unique_builtins_and_keys_known) {
+  auto r = load(R"(alerts:
+  builtin:
+    RedisEviction: false
+  rules:
+    - name: ProbeDown
+      when: vitals_probe_up == 0
+    - name: Mine
+      when: vitals_probe_up == 0
+      severity: urgent
+    - name: Mine2
+      whenn: vitals_probe_up == 0
+    - name: Mine3
+      when: vitals_probe_up == 0
+      summary: "{{ $value | printf \"%.1f\" }}"
+)");
+  ASSERT_FALSE(r.cfg);
+  const auto all = errors(r);
+  EXPECT_NE(all.find("no built-in rule named \"RedisEviction\"; did you mean RedisEvicting?"), std::string::npos) << all;
+  EXPECT_NE(all.find("rule \"ProbeDown\" is defined twice (a built-in has that name"), std::string::npos) << all;
+  EXPECT_NE(all.find("alerts.rules[1].severity"), std::string::npos) << all;
+  EXPECT_NE(all.find("alerts.rules[2].when: missing required key"), std::string::npos) << all;
+  EXPECT_NE(all.find("alerts.rules[3].summary: {{ $value | printf"), std::string::npos) << all;
+}
+
+TEST_F(alert_rules_config, every_builtin_names_only_metrics_that_exist) {
+  const auto known = alerts::known_metric_names(registry);
+  for (const auto& rule : alerts::builtin_rules(registry)) {
+    std::set<std::string> names;
+    rule.when->metric_names(names);
+    for (const auto& n : names) EXPECT_TRUE(known.contains(n)) << rule.name << " uses " << n;
+  }
+}
+
+TEST_F(alert_rules_config, the_rule_file_carries_every_rule) {
+  auto r = load("");
+  ASSERT_TRUE(r.cfg);
+  const auto text = alerts::prometheus_rule_file(r.cfg->alert_rules);
+  for (const auto& rule : r.cfg->alert_rules) EXPECT_NE(text.find("alert: " + rule.name + "\n"), std::string::npos);
+  EXPECT_NE(text.find("expr: \"vitals_sqlite_lock_held_seconds > 0\"\n        for: 30s"), std::string::npos) << text;
+}
+
+}  // namespace
+}  // namespace vitals

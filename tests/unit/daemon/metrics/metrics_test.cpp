@@ -1,0 +1,144 @@
+#include "daemon/metrics/metrics.hpp"
+
+#include "probes/core/probe_registry.hpp"
+
+#include <gtest/gtest.h>
+
+#include <array>
+
+using namespace vitals;
+
+namespace {
+
+struct fake_kind {
+  static constexpr std::string_view type = "fake";
+  static std::unique_ptr<probe> create(const probe_settings&, node_reader&, const probe_context&) { return {}; }
+  static std::span<const metric_info> metrics() {
+    static constexpr std::array infos{metric_info{"vitals_fake_value", "A value for tests", metric_kind::gauge},
+                                      metric_info{"vitals_fake_events_total", "Events", metric_kind::counter}};
+    return infos;
+  }
+  static std::span<const builtin_alert> alerts() { return {}; }
+};
+
+probe_registry fake_registry() {
+  probe_registry r;
+  r.add<fake_kind>();
+  return r;
+}
+
+probe_settings settings(std::string name) {
+  probe_settings s;
+  s.name = std::move(name);
+  s.type = "fake";
+  return s;
+}
+
+run_outcome outcome(bool ok, std::vector<sample> samples = {}) {
+  run_outcome o;
+  o.result = ok ? probe_result::success() : probe_result::failure("refused", "connection refused");
+  o.result.samples = std::move(samples);
+  o.duration_seconds = 0.003;
+  o.finished_at = std::chrono::system_clock::time_point{std::chrono::seconds(1700000000)};
+  return o;
+}
+
+bool has_line(const std::string& text, const std::string& line) {
+  return text.find("\n" + line + "\n") != std::string::npos || text.rfind(line + "\n", 0) == 0;
+}
+
+}  // namespace
+
+TEST(metrics, probe_without_a_run_exports_counters_but_no_success_or_up) {
+  auto registry = fake_registry();
+  metrics m(registry);
+  m.probe_added(settings("api"));
+  const auto text = m.serialize();
+  EXPECT_TRUE(has_line(text, R"(vitals_probe_runs_total{kind="fake",probe="api",result="ok"} 0)")) << text;
+  EXPECT_EQ(text.find("vitals_probe_success{"), std::string::npos);
+  EXPECT_EQ(text.find("vitals_probe_up{"), std::string::npos);
+}
+
+TEST(metrics, run_sets_success_up_duration_timestamp_and_kind_samples) {
+  auto registry = fake_registry();
+  metrics m(registry);
+  m.probe_added(settings("api"));
+  m.run_finished(settings("api"), outcome(false, {{"vitals_fake_value", {{"slot", "7"}}, 42}}), false);
+  const auto text = m.serialize();
+  EXPECT_TRUE(has_line(text, R"(vitals_probe_success{kind="fake",probe="api"} 0)")) << text;
+  EXPECT_TRUE(has_line(text, R"(vitals_probe_up{kind="fake",probe="api"} 0)"));
+  EXPECT_TRUE(has_line(text, R"(vitals_probe_runs_total{kind="fake",probe="api",result="fail"} 1)"));
+  EXPECT_TRUE(has_line(text, R"(vitals_probe_duration_seconds_count{kind="fake",probe="api"} 1)"));
+  EXPECT_TRUE(has_line(text, R"(vitals_probe_last_run_timestamp_seconds{kind="fake",probe="api"} 1700000000)"));
+  EXPECT_TRUE(has_line(text, R"(vitals_fake_value{probe="api",slot="7"} 42)"));
+  EXPECT_TRUE(has_line(text, "# TYPE vitals_fake_value gauge"));
+}
+
+TEST(metrics, failure_info_names_the_reason_while_the_last_run_failed) {
+  auto registry = fake_registry();
+  metrics m(registry);
+  m.probe_added(settings("api"));
+  m.run_finished(settings("api"), outcome(false), false);
+  EXPECT_TRUE(has_line(m.serialize(), R"(vitals_probe_failure_info{kind="fake",probe="api",reason="refused"} 1)"));
+  auto timed_out = outcome(false);
+  timed_out.timed_out = true;
+  m.run_finished(settings("api"), timed_out, false);
+  EXPECT_TRUE(has_line(m.serialize(), R"(vitals_probe_failure_info{kind="fake",probe="api",reason="timeout"} 1)"));
+  m.run_finished(settings("api"), outcome(true), true);
+  EXPECT_EQ(m.serialize().find("vitals_probe_failure_info{"), std::string::npos);
+}
+
+TEST(metrics, kind_sample_series_follow_the_last_run_only) {
+  auto registry = fake_registry();
+  metrics m(registry);
+  m.probe_added(settings("api"));
+  m.run_finished(settings("api"), outcome(true, {{"vitals_fake_value", {{"slot", "old"}}, 1}}), true);
+  m.run_finished(settings("api"), outcome(true, {{"vitals_fake_value", {{"slot", "new"}}, 1}}), true);
+  const auto text = m.serialize();
+  EXPECT_EQ(text.find(R"(slot="old")"), std::string::npos);
+  EXPECT_NE(text.find(R"(slot="new")"), std::string::npos);
+}
+
+TEST(metrics, counters_from_a_target_are_exported_as_counters_with_their_value) {
+  auto registry = fake_registry();
+  metrics m(registry);
+  m.probe_added(settings("api"));
+  m.run_finished(settings("api"), outcome(true, {{"vitals_fake_events_total", {}, 12345}}), true);
+  const auto text = m.serialize();
+  EXPECT_TRUE(has_line(text, "# TYPE vitals_fake_events_total counter"));
+  EXPECT_TRUE(has_line(text, R"(vitals_fake_events_total{probe="api"} 12345)"));
+}
+
+TEST(metrics, undeclared_sample_names_are_never_exported) {
+  auto registry = fake_registry();
+  metrics m(registry);
+  m.probe_added(settings("api"));
+  m.run_finished(settings("api"), outcome(true, {{"vitals_made_up", {}, 1}}), true);
+  EXPECT_EQ(m.serialize().find("vitals_made_up"), std::string::npos);
+}
+
+TEST(metrics, removed_probe_leaves_no_series_behind) {
+  auto registry = fake_registry();
+  metrics m(registry);
+  m.probe_added(settings("gone"));
+  m.run_finished(settings("gone"), outcome(true, {{"vitals_fake_value", {}, 1}}), true);
+  m.run_skipped(settings("gone"));
+  m.probe_removed(settings("gone"));
+  EXPECT_EQ(m.serialize().find(R"(probe="gone")"), std::string::npos);
+}
+
+TEST(metrics, self_series_are_present) {
+  auto registry = fake_registry();
+  metrics m(registry);
+  m.config_loaded(true);
+  m.scheduler_lag(0.002);
+  const auto text = m.serialize();
+  EXPECT_NE(text.find("vitals_build_info{revision="), std::string::npos);
+  EXPECT_TRUE(has_line(text, "vitals_config_last_reload_successful 1"));
+  EXPECT_TRUE(has_line(text, "vitals_scheduler_lag_seconds_count 1"));
+  for (const char* name : {"process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds",
+                           "process_max_fds", "process_start_time_seconds", "process_virtual_memory_bytes"})
+    EXPECT_NE(text.find(std::string("\n") + name + " "), std::string::npos) << name;
+  m.config_loaded(false);
+  EXPECT_TRUE(has_line(m.serialize(), "vitals_config_last_reload_successful 0"));
+}

@@ -1,0 +1,209 @@
+#include "daemon/sched/scheduler.hpp"
+
+#include "support/fake_probe.hpp"
+#include "support/run_until.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
+#include <gtest/gtest.h>
+
+using namespace std::chrono_literals;
+using namespace vitals;
+using test::fake_probe;
+using test::make_spec;
+using test::run_until;
+using behaviour = fake_probe::behaviour;
+
+namespace {
+
+struct recorded_run {
+  std::string probe;
+  run_outcome outcome;
+  std::optional<bool> up;
+};
+
+struct recording_sink final : run_sink {
+  std::vector<recorded_run> runs;
+  std::vector<std::string> added, removed;
+  int skipped = 0;
+  int lag_samples = 0;
+
+  void probe_added(const probe_settings& s) override { added.push_back(s.name); }
+  void probe_removed(const probe_settings& s) override { removed.push_back(s.name); }
+  void run_finished(const probe_settings& s, const run_outcome& o, std::optional<bool> up) override {
+    runs.push_back({s.name, o, up});
+  }
+  void run_skipped(const probe_settings&) override { ++skipped; }
+  void scheduler_lag(double) override { ++lag_samples; }
+};
+
+// Starts every probe at once: no random offset in tests.
+scheduler::offset_picker no_offset() {
+  return [](steady_clock::duration) { return steady_clock::duration::zero(); };
+}
+
+std::vector<probe_spec> one_probe(probe_spec spec) {
+  std::vector<probe_spec> probes;
+  probes.push_back(std::move(spec));
+  return probes;
+}
+
+}  // namespace
+
+TEST(next_due_after, counts_from_the_due_time_not_from_now) {
+  const steady_clock::time_point due{10s};
+  // The run was dispatched 300 ms late: the next is still due + interval.
+  EXPECT_EQ(next_due_after(due, 1s, due + 300ms), due + 1s);
+}
+
+TEST(next_due_after, drops_missed_slots_and_keeps_the_phase) {
+  const steady_clock::time_point due{10s};
+  EXPECT_EQ(next_due_after(due, 1s, due + 3500ms), due + 4s);
+  EXPECT_EQ(next_due_after(due, 1s, due + 1s), due + 2s);  // exactly on a slot: the next one
+}
+
+TEST(next_due_after, intervals_do_not_drift_over_many_runs) {
+  steady_clock::time_point due{0s};
+  for (int i = 0; i < 1000; ++i) due = next_due_after(due, 15s, due + 7ms);  // always a bit late
+  EXPECT_EQ(due, steady_clock::time_point{15000s});
+}
+
+TEST(run_with_deadline, probe_that_outlives_its_timeout_gets_reason_timeout) {
+  asio::io_context io;
+  fake_probe p(behaviour::hang);
+  std::optional<run_outcome> out;
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> { out = co_await run_with_deadline(p, 50ms); }, asio::detached);
+  ASSERT_TRUE(run_until(io, [&] { return out.has_value(); }));
+  EXPECT_TRUE(out->timed_out);
+  EXPECT_FALSE(out->result.ok);
+  EXPECT_EQ(out->result.reason, "timeout");
+  EXPECT_EQ(out->result.error, "no answer within 50ms");
+  EXPECT_GE(out->duration_seconds, 0.050);
+  EXPECT_EQ(p.finished, 0);  // the probe was cancelled, not waited for
+}
+
+TEST(run_with_deadline, exception_from_a_probe_becomes_reason_error) {
+  asio::io_context io;
+  fake_probe p(behaviour::throw_error);
+  std::optional<run_outcome> out;
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> { out = co_await run_with_deadline(p, 1s); }, asio::detached);
+  ASSERT_TRUE(run_until(io, [&] { return out.has_value(); }));
+  EXPECT_FALSE(out->result.ok);
+  EXPECT_EQ(out->result.reason, "error");
+  EXPECT_EQ(out->result.error, "probe bug");
+  EXPECT_FALSE(out->timed_out);
+}
+
+TEST(scheduler, runs_a_probe_repeatedly_and_reports_each_run) {
+  asio::io_context io;
+  recording_sink sink;
+  scheduler s(io, sink, no_offset());
+  auto p = std::make_shared<fake_probe>();
+  s.apply(one_probe(make_spec("a", p, 20ms, 10ms)));
+  ASSERT_TRUE(run_until(io, [&] { return sink.runs.size() >= 3; }));
+  EXPECT_EQ(sink.added, std::vector<std::string>{"a"});
+  EXPECT_TRUE(sink.runs[0].outcome.result.ok);
+  EXPECT_EQ(sink.runs[0].up, true);
+  EXPECT_GE(sink.lag_samples, 3);
+}
+
+TEST(scheduler, run_still_in_flight_when_due_is_skipped_and_counted) {
+  asio::io_context io;
+  recording_sink sink;
+  scheduler s(io, sink, no_offset());
+  auto p = std::make_shared<fake_probe>(behaviour::succeed);
+  p->script = {behaviour::hang_ignoring_cancel};
+  p->hang_for = 150ms;  // far past the 30 ms interval, and it ignores the 10 ms deadline
+  s.apply(one_probe(make_spec("slow", p, 30ms, 10ms)));
+  ASSERT_TRUE(run_until(io, [&] { return sink.runs.size() >= 2; }));
+  EXPECT_GE(sink.skipped, 1);
+  EXPECT_EQ(p->started, static_cast<int>(sink.runs.size()));  // never two at once
+  EXPECT_EQ(sink.runs[0].outcome.result.reason, "timeout");
+  EXPECT_EQ(s.status().front().runs_skipped, static_cast<std::uint64_t>(sink.skipped));
+}
+
+TEST(scheduler, unhealthy_interval_probes_faster_while_down) {
+  asio::io_context io;
+  recording_sink sink;
+  scheduler s(io, sink, no_offset());
+  auto p = std::make_shared<fake_probe>(behaviour::fail);
+  auto spec = make_spec("down", p, std::chrono::hours(1), 10ms);
+  spec.settings.unhealthy_interval = 20ms;
+  s.apply(one_probe(spec));
+  // With a one-hour interval, a second run can only come from the unhealthy interval.
+  ASSERT_TRUE(run_until(io, [&] { return sink.runs.size() >= 3; }));
+  EXPECT_EQ(sink.runs.back().up, false);
+}
+
+TEST(scheduler, thresholds_decide_the_reported_up_state) {
+  asio::io_context io;
+  recording_sink sink;
+  scheduler s(io, sink, no_offset());
+  auto p = std::make_shared<fake_probe>(behaviour::fail);
+  auto spec = make_spec("t", p, 10ms, 5ms);
+  spec.settings.failure_threshold = 2;
+  s.apply(one_probe(spec));
+  ASSERT_TRUE(run_until(io, [&] { return sink.runs.size() >= 2; }));
+  EXPECT_EQ(sink.runs[0].up, true);   // one failure: not yet down
+  EXPECT_EQ(sink.runs[1].up, false);  // two in a row: down
+}
+
+TEST(scheduler, reload_keeps_unchanged_probes_and_restarts_changed_ones) {
+  asio::io_context io;
+  recording_sink sink;
+  scheduler s(io, sink, no_offset());
+  auto keep = std::make_shared<fake_probe>();
+  auto change = std::make_shared<fake_probe>();
+  auto drop = std::make_shared<fake_probe>();
+  std::vector<probe_spec> first = {make_spec("keep", keep, 20ms, 10ms, "k1"), make_spec("change", change, 20ms, 10ms, "c1"),
+                  make_spec("drop", drop, 20ms, 10ms, "d1")};
+  s.apply(first);
+  ASSERT_TRUE(run_until(io, [&] { return sink.runs.size() >= 6; }));
+  const auto keep_runs = s.status()[1].runs_ok;  // sorted by name: change, drop, keep
+
+  auto changed = std::make_shared<fake_probe>();
+  auto unused = std::make_shared<fake_probe>();
+  std::vector<probe_spec> second = {make_spec("keep", unused, 20ms, 10ms, "k1"), make_spec("change", changed, 20ms, 10ms, "c2")};
+  s.apply(second);
+
+  EXPECT_EQ(sink.removed, (std::vector<std::string>{"change", "drop"}));
+  ASSERT_EQ(s.size(), 2u);
+  const auto st = s.status();
+  EXPECT_EQ(st[0].settings.name, "change");
+  EXPECT_EQ(st[0].runs_ok, 0u);           // restarted
+  EXPECT_GE(st[1].runs_ok, keep_runs);    // kept its counters...
+  ASSERT_TRUE(run_until(io, [&] { return changed->started >= 1 && keep->started >= 4; }));
+  EXPECT_EQ(unused->started, 0);          // ...and its probe instance
+  const int drop_started = drop->started;
+  ASSERT_TRUE(run_until(io, [&] { return keep->started >= 8; }));
+  EXPECT_EQ(drop->started, drop_started);  // removed: never runs again
+}
+
+TEST(scheduler, stop_cancels_runs_in_flight_without_reporting_them) {
+  asio::io_context io;
+  recording_sink sink;
+  scheduler s(io, sink, no_offset());
+  auto p = std::make_shared<fake_probe>(behaviour::hang);
+  s.apply(one_probe(make_spec("hang", p, std::chrono::hours(1), std::chrono::minutes(30))));
+  ASSERT_TRUE(run_until(io, [&] { return p->started == 1; }));
+  EXPECT_EQ(s.in_flight(), 1u);
+  s.stop();
+  ASSERT_TRUE(run_until(io, [&] { return s.in_flight() == 0; }));
+  EXPECT_TRUE(sink.runs.empty());
+  EXPECT_EQ(p->finished, 0);
+}
+
+TEST(scheduler, initial_offsets_come_from_the_picker_and_stay_inside_the_interval) {
+  asio::io_context io;
+  recording_sink sink;
+  std::vector<steady_clock::duration> asked;
+  scheduler s(io, sink, [&](steady_clock::duration interval) {
+    asked.push_back(interval);
+    return interval / 2;
+  });
+  std::vector<probe_spec> c = {make_spec("a", std::make_shared<fake_probe>(), 40ms, 10ms),
+              make_spec("b", std::make_shared<fake_probe>(), 60ms, 10ms)};
+  s.apply(c);
+  EXPECT_EQ(asked, (std::vector<steady_clock::duration>{40ms, 60ms}));
+}
