@@ -1,8 +1,9 @@
 #include "daemon/alerts/alert_rules.hpp"
 
-#include "daemon/alerts/alert_engine.hpp"
+#include "daemon/alerts/alert_template.hpp"
 #include "probes/core/node_reader.hpp"
 #include "probes/core/probe_registry.hpp"
+#include "probes/core/units.hpp"
 
 #include <yaml-cpp/yaml.h>
 
@@ -22,15 +23,9 @@ using namespace std::chrono_literals;
 // medium = degraded, low = no user impact. The one built-in that belongs to
 // no probe kind; each kind ships its own beside its code.
 const builtin_alert probe_down = {
-    "ProbeDown", "vitals_probe_up == 0", std::numeric_limits<double>::quiet_NaN(), 1min, "high",
+    "ProbeDown", "vitals_probe_up == 0", builtin_alert::no_threshold, 1min, "high",
     "{{ $labels.probe }} ({{ $labels.kind }}) is down",
     "The {{ $labels.kind }} probe {{ $labels.probe }} has failed past its thresholds."};
-
-std::string number_text(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.15g", v);
-  return buf;
-}
 
 std::string expression_of(const builtin_alert& b, double threshold) {
   std::string text(b.when);
@@ -81,7 +76,7 @@ std::shared_ptr<const expr> read_expression(node_reader& r, const std::string& t
   };
   auto parsed = parse_expr(text);
   if (!parsed.value) {
-    r.diags().add(at(parsed.error->column), r.key_path("when"), parsed.error->message);
+    r.error_at(at(parsed.error->column), "when", parsed.error->message);
     return nullptr;
   }
   std::set<std::string> names;
@@ -92,7 +87,7 @@ std::shared_ptr<const expr> read_expression(node_reader& r, const std::string& t
     std::string message = "unknown metric " + name;
     const auto suggestion = did_you_mean(name, std::vector<std::string>(known.begin(), known.end()));
     if (!suggestion.empty()) message += "; did you mean " + suggestion + "?";
-    r.diags().add(at(text.find(name) + 1), r.key_path("when"), message);
+    r.error_at(at(text.find(name) + 1), "when", message);
     ok = false;
   }
   if (!ok) return nullptr;
@@ -101,80 +96,28 @@ std::shared_ptr<const expr> read_expression(node_reader& r, const std::string& t
 
 std::optional<rule> read_user_rule(node_reader& r, const std::set<std::string>& known) {
   rule out;
-  bool valid = true;
-  if (!r.require("name")) {
-    valid = false;
-  } else if (auto name = r.string("name")) {
-    if (!valid_alert_name(*name)) {
-      r.error("name", r.shown("name") + " is not an alert name (letters, digits and _)");
-      valid = false;
-    }
-    out.name = *name;
-  } else {
-    valid = false;
-  }
-  if (!r.require("when")) {
-    valid = false;
-  } else if (auto when = r.string("when")) {
-    out.when_text = *when;
-    out.when = read_expression(r, *when, known);
-    valid = valid && out.when != nullptr;
-  } else {
-    valid = false;
-  }
-  if (r.has("for")) {
-    if (auto d = r.duration("for"))
-      out.for_ = *d;
-    else
-      valid = false;
-  }
-  if (r.has("keep_firing_for")) {
-    if (auto d = r.duration("keep_firing_for"))
-      out.keep_firing_for = *d;
-    else
-      valid = false;
-  }
-  if (r.has("severity")) {
-    if (auto s = r.one_of("severity", {"critical", "high", "medium", "low"}))
-      out.severity = *s;
-    else
-      valid = false;
-  }
-  if (r.has("labels")) {
-    if (auto labels = r.map("labels")) {
-      for (const auto& kv : labels->node()) {
-        const std::string name = kv.first.Scalar();
-        labels->known({name});
-        if (!valid_label_name(name) || name == "alertname" || name == "severity") {
-          labels->error(name, "\"" + name + "\" cannot be a rule label");
-          valid = false;
-        } else if (auto v = labels->string(name)) {
-          out.labels[name] = *v;
-        } else {
-          valid = false;
-        }
-      }
-    } else {
-      valid = false;
+  r.read_required("name", out.name, [](const std::string& name, const std::string& shown) {
+    return valid_alert_name(name) ? std::string() : shown + " is not an alert name (letters, digits and _)";
+  });
+  if (r.read_required("when", out.when_text)) out.when = read_expression(r, out.when_text, known);
+  r.read("for", out.for_);
+  r.read("keep_firing_for", out.keep_firing_for);
+  r.read("severity", out.severity, {"critical", "high", "medium", "low"});
+  if (auto labels = r.map("labels")) {
+    for (const auto& kv : labels->node()) {
+      const std::string name = kv.first.Scalar();
+      labels->known({name});
+      if (!valid_label_name(name) || name == "alertname" || name == "severity")
+        labels->error(name, "\"" + name + "\" cannot be a rule label");
+      else if (std::string value; labels->read_required(name, value))
+        out.labels[name] = std::move(value);
     }
   }
-  for (auto [key, field] : {std::pair{"summary", &out.summary}, std::pair{"description", &out.description},
-                            std::pair{"runbook_url", &out.runbook_url}}) {
-    if (!r.has(key)) continue;
-    if (auto text = r.string(key)) {
-      *field = *text;
-      if (std::string_view(key) != "runbook_url") {
-        if (auto problem = template_problem(*text); !problem.empty()) {
-          r.error(key, problem);
-          valid = false;
-        }
-      }
-    } else {
-      valid = false;
-    }
-  }
+  r.read("summary", out.summary, template_problem);
+  r.read("description", out.description, template_problem);
+  r.read("runbook_url", out.runbook_url);
   r.finish();
-  if (!valid) return std::nullopt;
+  if (r.failed()) return std::nullopt;
   return out;
 }
 
@@ -232,7 +175,7 @@ std::vector<rule> read_alert_rules(node_reader& r, const probe_registry& registr
           m->error(name, "no built-in rule named \"" + name + "\"" + (hint.empty() ? "" : "; did you mean " + hint + "?"));
           continue;
         }
-        overrides.emplace(name, node_reader(kv.second, m->key_path(name), r.diags()));
+        overrides.emplace(name, m->nested(name));
       }
     }
   }
@@ -248,19 +191,13 @@ std::vector<rule> read_alert_rules(node_reader& r, const probe_registry& registr
           if (v == "false") continue;  // disabled
           if (v != "true") o.error_here("expected false (to disable it) or a mapping of threshold, for, severity");
         } else if (o.is_map()) {
-          if (o.has("threshold")) {
-            if (std::isnan(b.threshold)) {
-              o.error("threshold", std::string(b.name) + " has no threshold to change");
-            } else if (auto t = o.number("threshold")) {
-              built = make_builtin(b, *t, base);
-            }
+          if (std::isnan(b.threshold)) {
+            if (o.has("threshold")) o.error("threshold", std::string(b.name) + " has no threshold to change");
+          } else if (double threshold = 0; o.read("threshold", threshold)) {
+            built = make_builtin(b, threshold, base);
           }
-          if (o.has("for")) {
-            if (auto d = o.duration("for")) built.for_ = *d;
-          }
-          if (o.has("severity")) {
-            if (auto s = o.one_of("severity", {"critical", "high", "medium", "low"})) built.severity = *s;
-          }
+          o.read("for", built.for_);
+          o.read("severity", built.severity, {"critical", "high", "medium", "low"});
           o.finish();
         } else {
           o.error_here("expected false (to disable it) or a mapping of threshold, for, severity");

@@ -2,16 +2,15 @@
 
 #include "daemon/alerts/alert_engine.hpp"
 #include "daemon/app/config.hpp"
-#include "daemon/server/http_server.hpp"
 #include "daemon/app/logging.hpp"
-#include "daemon/metrics/metrics.hpp"
-#include "probes/core/node_reader.hpp"
-#include "daemon/notify/notifier.hpp"
 #include "daemon/app/runtime.hpp"
-#include "daemon/sched/scheduler.hpp"
 #include "daemon/app/service_notify.hpp"
+#include "daemon/metrics/metrics.hpp"
+#include "daemon/notify/notifier.hpp"
+#include "daemon/sched/scheduler.hpp"
+#include "daemon/server/http_server.hpp"
+#include "daemon/server/routes.hpp"
 #include "daemon/state/state_keeper.hpp"
-#include "daemon/server/status_views.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -24,7 +23,6 @@
 
 #include <unistd.h>
 
-#include <charconv>
 #include <csignal>
 
 namespace vitals {
@@ -34,8 +32,6 @@ namespace {
 // of it, writing the alert state the rest.
 constexpr auto drain_limit = std::chrono::milliseconds(3500);
 constexpr auto final_write_limit = std::chrono::milliseconds(1000);
-// Durations from requests and flags beyond this are taken as "all".
-constexpr auto longest_since = std::chrono::hours(24 * 365 * 100);
 }  // namespace
 
 struct app::impl {
@@ -59,7 +55,8 @@ struct app::impl {
   }
 
   bool apply_file(std::string& errors_out) {
-    auto loaded = load_config_file(config_path, rt.registry, rt.ctx);
+    // Unchanged probes keep their instance: nothing is built just to be dropped.
+    auto loaded = load_config_file(config_path, rt.registry, {.build = &rt.ctx, .previous = current.get()});
     if (!loaded.cfg) {
       for (const auto& e : loaded.errors) {
         spdlog::error("config: {}", e.str());
@@ -88,72 +85,15 @@ struct app::impl {
     return true;
   }
 
-  http_response handle(const http_request& req) {
-    const std::string_view path = std::string_view(req.target).substr(0, req.target.find('?'));
-    const bool get = req.method == "GET" || req.method == "HEAD";
-    if (path == "/-/reload") {
-      if (req.method != "POST" && req.method != "PUT") return method_not_allowed("POST");
-      if (!current->server.enable_lifecycle)
-        return http_response::text(403, "lifecycle API disabled; set server.enable_lifecycle: true");
-      std::string errors;
-      if (!reload(errors)) return http_response::text(500, "config rejected, previous config kept:\n" + errors);
-      return http_response::text(200, "config reloaded");
-    }
-    if (path == "/metrics" || path == "/-/healthy" || path == "/-/ready" || path == "/api/v1/probes" ||
-        path == "/api/v1/alerts" || path == "/api/v1/incidents" || path == "/") {
-      if (!get) return method_not_allowed("GET");
-    }
-    if (path == "/metrics")
-      return http_response{200, std::string(metrics::content_type), telemetry.serialize(), {}};
-    if (path == "/-/healthy") return http_response::text(200, "vitalsd is healthy");
-    if (path == "/-/ready") {
-      if (!ready) return http_response::text(503, "vitalsd is starting");
-      return http_response::text(200, "vitalsd is ready");
-    }
-    if (path == "/api/v1/probes")
-      return http_response{200, "application/json", probes_json(sched.status()), {}};
-    if (path == "/api/v1/alerts")
-      return http_response{200, "application/json", alerts_json(alert_engine.active()), {}};
-    if (path == "/api/v1/incidents") {
-      // ?since=24h: open, or resolved within that long (default: all kept);
-      // ?limit=N: the newest N (default 1000).
-      const auto query = std::string_view(req.target).substr(path.size());
-      auto param = [&](std::string_view name) -> std::optional<std::string_view> {
-        for (std::size_t at = 0; (at = query.find(name, at)) != std::string_view::npos; ++at) {
-          if (at == 0 || (query[at - 1] != '?' && query[at - 1] != '&') || query.substr(at + name.size(), 1) != "=")
-            continue;
-          auto v = query.substr(at + name.size() + 1);
-          return v.substr(0, v.find('&'));
-        }
-        return std::nullopt;
-      };
-      auto since = std::chrono::milliseconds(longest_since);
-      if (const auto v = param("since")) {
-        const auto d = parse_duration(*v);
-        if (!d) return http_response::text(400, "since: expected a duration such as 30m, 24h or 7d");
-        since = std::min(*d, since);
-      }
-      std::size_t limit = 1000;
-      if (const auto v = param("limit")) {
-        const auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), limit);
-        if (ec != std::errc() || p != v->data() + v->size() || limit == 0)
-          return http_response::text(400, "limit: expected a positive whole number");
-      }
-      return http_response{200, "application/json",
-                           incidents_json(keeper.incidents(alerts::wall_clock::now() - since, limit)), {}};
-    }
-    if (path == "/") {
-      status_page page{host_name, alerts::wall_clock::now(), sched.status(), alert_engine.active(), {}};
-      page.incidents = keeper.incidents(page.now - std::chrono::days(7), 20);
-      return http_response{200, "text/html; charset=utf-8", status_page_html(page), {}};
-    }
-    return http_response::text(404, "not found");
-  }
-
-  static http_response method_not_allowed(const char* allow) {
-    auto r = http_response::text(405, "method not allowed");
-    r.headers.emplace_back("Allow", allow);
-    return r;
+  route_context routes() {
+    return route_context{telemetry,
+                         sched,
+                         alert_engine,
+                         keeper,
+                         host_name,
+                         [this] { return ready; },
+                         [this] { return current->server.enable_lifecycle; },
+                         [this](std::string& errors) { return reload(errors); }};
   }
 
   asio::awaitable<void> handle_signals() {
@@ -371,7 +311,7 @@ int app::run() {
   try {
     // Limits are fixed for the process' life; they come from the first config.
     m.server = std::make_unique<http_server>(
-        m.rt.io, [&m](const http_request& r) { return m.handle(r); },
+        m.rt.io, [&m, routes = m.routes()](const http_request& r) { return route(routes, r); },
         http_limits{cfg.server.max_connections, cfg.server.header_timeout, cfg.server.max_request_bytes});
     const auto endpoint = m.server->listen(cfg.server.listen);
     const auto host = endpoint.address().to_string();

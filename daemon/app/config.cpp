@@ -1,9 +1,13 @@
 #include "daemon/app/config.hpp"
 
+#include "probes/core/node_reader.hpp"
 #include "probes/core/probe_registry.hpp"
+#include "probes/core/secrets.hpp"
+#include "probes/core/text_file.hpp"
+#include "probes/core/units.hpp"
+#include "probes/net/host_addresses.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <cstring>
 #include <exception>
 #include <map>
@@ -33,36 +37,12 @@ std::string join(const std::vector<std::string>& items) {
 void read_listen(node_reader& server, server_settings& s) {
   auto listen = server.string("listen");
   if (!listen) return;
-  const std::string& text = *listen;
-  std::string host, port;
-  bool shape_ok = false;
-  if (text.starts_with('[')) {
-    auto close = text.find("]:");
-    if (close != std::string::npos) {
-      host = text.substr(1, close - 1);
-      port = text.substr(close + 2);
-      shape_ok = !host.empty() && !port.empty();
-    }
-  } else if (auto colon = text.rfind(':'); colon != std::string::npos) {
-    host = text.substr(0, colon);
-    port = text.substr(colon + 1);
-    if (host.find(':') != std::string::npos) {
-      server.error("listen", "IPv6 addresses need brackets, like \"[::1]:9273\", got " + server.shown("listen"));
-      return;
-    }
-    shape_ok = !host.empty() && !port.empty();
-  }
-  if (!shape_ok || host.find_first_of(" \t") != std::string::npos) {
-    server.error("listen", "expected host:port like \"127.0.0.1:9273\" or \"[::1]:9273\", got " + server.shown("listen"));
+  std::string problem;
+  if (!parse_host_port(*listen, problem)) {
+    server.error("listen", problem + ", got " + server.shown("listen"));
     return;
   }
-  unsigned long number = 0;
-  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), number);
-  if (ec != std::errc{} || end != port.data() + port.size() || number > 65535) {
-    server.error("listen", "port must be a number from 0 to 65535 (0: any free port), got " + server.shown("listen"));
-    return;
-  }
-  s.listen = text;
+  s.listen = *listen;
 }
 
 void read_server(node_reader& r, server_settings& s) {
@@ -216,7 +196,15 @@ std::string fingerprint(const YAML::Node& node, const probe_settings& s) {
   return out;
 }
 
-void read_probe(node_reader& item, config& cfg, const probe_registry& registry, const probe_context& ctx,
+// The running instance of an unchanged probe, or null.
+std::shared_ptr<probe> unchanged_instance(const config* previous, const probe_spec& spec) {
+  if (previous == nullptr) return nullptr;
+  for (const auto& p : previous->probes)
+    if (p.settings.name == spec.settings.name && p.fingerprint == spec.fingerprint) return p.instance;
+  return nullptr;
+}
+
+void read_probe(node_reader& item, config& cfg, const probe_registry& registry, const load_options& options,
                 std::map<std::string, int>& first_line_of_name) {
   if (!item.is_map()) {
     item.error_here("expected a mapping with at least name and type");
@@ -264,26 +252,32 @@ void read_probe(node_reader& item, config& cfg, const probe_registry& registry, 
   read_schedule(item, spec.settings);
   check_schedule(item, spec.settings, "from defaults");
 
+  spec.fingerprint = fingerprint(item.node(), spec.settings);
+
   // Without a kind nobody can say which other keys belong here, so they
   // are not reported as unknown.
   if (kind != nullptr) {
-    auto errors_before = item.diags().errors().size();
-    try {
-      spec.instance = kind->create(spec.settings, item, ctx);
-    } catch (const std::exception& e) {
-      item.error_here("probe type \"" + spec.settings.type + "\" could not be set up: " + e.what());
-    }
+    probe_builder build = kind->create(spec.settings, item);
     item.finish();
-    if (!spec.instance && item.diags().errors().size() == errors_before)
-      item.error_here("probe type \"" + spec.settings.type + "\" could not be set up");
+    if (!build) {
+      if (!item.failed()) item.error_here("probe type \"" + spec.settings.type + "\" could not be set up");
+    } else if (options.build != nullptr && !item.failed()) {
+      spec.instance = unchanged_instance(options.previous, spec);
+      try {
+        if (!spec.instance) spec.instance = build(*options.build);
+      } catch (const std::exception& e) {
+        item.error_here("probe type \"" + spec.settings.type + "\" could not be set up: " + e.what());
+      }
+      if (!spec.instance && !item.failed())
+        item.error_here("probe type \"" + spec.settings.type + "\" could not be set up");
+    }
   }
 
-  spec.fingerprint = fingerprint(item.node(), spec.settings);
   cfg.probes.push_back(std::move(spec));
 }
 
 void read_config(const YAML::Node& root, config& cfg, diagnostics& diags, const probe_registry& registry,
-                 const probe_context& ctx) {
+                 const load_options& options) {
   if (root.IsNull()) return;  // an empty file: every default, no probes
   node_reader top(root, "", diags);
   if (!root.IsMap()) {
@@ -300,11 +294,10 @@ void read_config(const YAML::Node& root, config& cfg, diagnostics& diags, const 
   }
   if (auto probes = top.sequence("probes")) {
     std::map<std::string, int> first_line_of_name;
-    for (auto& item : *probes) read_probe(item, cfg, registry, ctx, first_line_of_name);
+    for (auto& item : *probes) read_probe(item, cfg, registry, options, first_line_of_name);
   }
   if (top.has("alerts")) {
     if (auto alerts = top.map("alerts")) {
-      cfg.alerts = alerts->node();
       cfg.alert_rules = alerts::read_alert_rules(*alerts, registry);
       if (alerts->has("evaluation_interval")) {
         if (auto d = alerts->duration("evaluation_interval")) {
@@ -320,7 +313,6 @@ void read_config(const YAML::Node& root, config& cfg, diagnostics& diags, const 
     cfg.alert_rules = alerts::builtin_rules(registry);
   }
   if (auto notify = top.map("notify")) {
-    cfg.notify = notify->node();
     read_notify_settings(*notify, cfg.notifications);
     notify->finish();
   }
@@ -344,7 +336,7 @@ load_result finish_load(std::shared_ptr<config> cfg, diagnostics& diags) {
 }  // namespace
 
 load_result load_config_text(const std::string& text, const std::string& file_name, const probe_registry& registry,
-                             const probe_context& ctx) {
+                             load_options options) {
   diagnostics diags(file_name);
   auto cfg = std::make_shared<config>();
   cfg->file = file_name;
@@ -363,7 +355,7 @@ load_result load_config_text(const std::string& text, const std::string& file_na
     }
     YAML::Node root = documents.empty() ? YAML::Node() : documents[0];
     substitute_secrets(root, diags);
-    read_config(root, *cfg, diags, registry, ctx);
+    read_config(root, *cfg, diags, registry, options);
   } catch (const std::exception& e) {
     // A bug, not bad input; still never let a reload take the daemon down.
     diags.add(YAML::Mark::null_mark(), "", std::string("internal error while loading: ") + e.what());
@@ -371,7 +363,7 @@ load_result load_config_text(const std::string& text, const std::string& file_na
   return finish_load(cfg, diags);
 }
 
-load_result load_config_file(const std::string& path, const probe_registry& registry, const probe_context& ctx) {
+load_result load_config_file(const std::string& path, const probe_registry& registry, load_options options) {
   std::string text;
   if (int err = read_text_file(path, text); err != 0) {
     load_result result;
@@ -380,7 +372,7 @@ load_result load_config_file(const std::string& path, const probe_registry& regi
                                                                       std::strerror(err)});
     return result;
   }
-  return load_config_text(text, path, registry, ctx);
+  return load_config_text(text, path, registry, options);
 }
 
 }  // namespace vitals

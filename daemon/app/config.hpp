@@ -1,11 +1,9 @@
 #pragma once
 
 #include "daemon/alerts/alert_rules.hpp"
-#include "probes/core/node_reader.hpp"
 #include "daemon/notify/notify_settings.hpp"
+#include "probes/core/diagnostics.hpp"
 #include "probes/core/probe_settings.hpp"
-
-#include <yaml-cpp/yaml.h>
 
 #include <chrono>
 #include <memory>
@@ -45,8 +43,6 @@ struct config {
   std::vector<probe_spec> probes;
   std::vector<alerts::rule> alert_rules;  // built-ins (unless alerts.defaults is false) and the user's
   std::chrono::milliseconds alert_evaluation_interval{5000};  // alerts.evaluation_interval
-  YAML::Node alerts;  // stored as given, for the alert engine
-  YAML::Node notify;
   notify_settings notifications;  // read from notify:
 };
 
@@ -55,10 +51,29 @@ struct load_result {
   std::vector<config_error> errors;
 };
 
-// Reads, substitutes secrets, validates and builds every probe. Never throws
-// for bad input: every problem comes back in `errors` with file:line:column.
-load_result load_config_file(const std::string& path, const probe_registry& registry, const probe_context& ctx);
+// How much of a probe a load makes. Reading and validating never opens
+// anything; building makes each probe's instance (TLS contexts, host
+// addresses, connections on first run) and needs the loop and the pool.
+struct load_options {
+  const probe_context* build = nullptr;  // null: validate only, no instance is made (validate, rules)
+  const config* previous = nullptr;      // a running config: an unchanged probe (equal fingerprint)
+                                         // keeps its instance instead of being built again
+};
+
+// Reads, substitutes secrets and validates. Never throws for bad input:
+// every problem comes back in `errors` with file:line:column.
+load_result load_config_file(const std::string& path, const probe_registry& registry, load_options options = {});
 load_result load_config_text(const std::string& text, const std::string& file_name,
-                             const probe_registry& registry, const probe_context& ctx);
+                             const probe_registry& registry, load_options options = {});
+
+// The same, building every probe on `ctx`.
+inline load_result load_config_file(const std::string& path, const probe_registry& registry,
+                                    const probe_context& ctx) {
+  return load_config_file(path, registry, load_options{.build = &ctx});
+}
+inline load_result load_config_text(const std::string& text, const std::string& file_name,
+                                    const probe_registry& registry, const probe_context& ctx) {
+  return load_config_text(text, file_name, registry, load_options{.build = &ctx});
+}
 
 }  // namespace vitals

@@ -1,4 +1,5 @@
 #include "daemon/cli/check_command.hpp"
+#include "probes/core/units.hpp"
 
 #include "daemon/app/config.hpp"
 #include "daemon/app/runtime.hpp"
@@ -14,13 +15,6 @@
 namespace vitals {
 
 namespace {
-
-std::string format_seconds(double s) {
-  char buf[32];
-  if (s < 1) std::snprintf(buf, sizeof buf, "%.1fms", s * 1000);
-  else std::snprintf(buf, sizeof buf, "%.2fs", s);
-  return buf;
-}
 
 // Display width of UTF-8 text: counts code points, not bytes.
 std::size_t width(std::string_view s) {
@@ -39,11 +33,18 @@ void print_errors(const std::vector<config_error>& errors) {
   for (const auto& e : errors) std::cerr << e.str() << "\n";
 }
 
+// The probe kinds, for commands that only read a config: no loop, no pool,
+// no probe built.
+probe_registry builtin_registry() {
+  probe_registry registry;
+  register_builtin_probes(registry);
+  return registry;
+}
+
 }  // namespace
 
 int run_validate(const std::string& config_path) {
-  runtime rt;
-  auto loaded = load_config_file(config_path, rt.registry, rt.ctx);
+  auto loaded = load_config_file(config_path, builtin_registry());
   if (!loaded.cfg) {
     print_errors(loaded.errors);
     std::cerr << config_path << ": " << loaded.errors.size() << " error(s)\n";
@@ -54,8 +55,7 @@ int run_validate(const std::string& config_path) {
 }
 
 int run_rules(const std::string& config_path) {
-  runtime rt;
-  auto loaded = load_config_file(config_path, rt.registry, rt.ctx);
+  auto loaded = load_config_file(config_path, builtin_registry());
   if (!loaded.cfg) {
     print_errors(loaded.errors);
     return 2;

@@ -1,8 +1,8 @@
 #include "daemon/cli/incidents_command.hpp"
 
 #include "daemon/app/config.hpp"
-#include "daemon/app/runtime.hpp"
 #include "daemon/state/state_keeper.hpp"
+#include "probes/core/probe_registry.hpp"
 #include "probes/core/time_format.hpp"
 
 #include <boost/json.hpp>
@@ -54,8 +54,9 @@ int run_incidents(const incidents_options& options) {
   if (options.state_path) {
     path = *options.state_path;
   } else {
-    runtime rt;
-    auto loaded = load_config_file(options.config_path, rt.registry, rt.ctx);
+    probe_registry registry;
+    register_builtin_probes(registry);
+    auto loaded = load_config_file(options.config_path, registry);  // only state.path is needed
     if (!loaded.cfg) {
       for (const auto& e : loaded.errors) std::cerr << e.str() << "\n";
       return 2;

@@ -6,6 +6,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include <chrono>
+#include <limits>
 #include <map>
 #include <memory>
 #include <string>
@@ -65,8 +66,12 @@ struct probe_context {
 
 // One check of one target. The scheduler owns the deadline: it races run()
 // against a timer and cancels the loser, so a probe only has to stop cleanly
-// when cancelled. A probe never times itself, never counts its own failures
-// and never touches the metrics registry. Used from the loop thread only.
+// when cancelled. A probe may also end its own I/O shortly before the
+// deadline (the web probes do, at 90% of the timeout) so that its account of
+// what was missing wins over a bare "timeout"; it then returns reason
+// "timeout", and such a run counts as a timeout like one the scheduler
+// stopped. A probe never counts its own failures and never touches the
+// metrics registry. Used from the loop thread only.
 class probe {
 public:
   virtual ~probe() = default;
@@ -91,11 +96,13 @@ struct metric_info {
 struct builtin_alert {
   std::string_view name;         // alertname, also the runbook's file name
   std::string_view when;         // "{}" stands for the threshold
-  double threshold;              // NaN: the expression has none to change
+  double threshold;              // no_threshold: the expression has none to change
   std::chrono::milliseconds for_;
   std::string_view severity;     // critical | high | medium | low
   std::string_view summary;      // templates: {{ $labels.probe }}, {{ $value | humanize }}, ...
   std::string_view description;
+
+  static constexpr double no_threshold = std::numeric_limits<double>::quiet_NaN();
 };
 
 }  // namespace vitals

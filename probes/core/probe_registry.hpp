@@ -2,6 +2,7 @@
 
 #include "probes/core/probe.hpp"
 
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -13,10 +14,15 @@ namespace vitals {
 class node_reader;
 struct probe_settings;
 
-// Builds a probe from its YAML mapping. Reads its own keys from `reader`
-// (every key it asks about counts as known), reports problems there, and
-// returns null when the settings are unusable.
-using probe_factory = std::unique_ptr<probe> (*)(const probe_settings&, node_reader&, const probe_context&);
+// Makes one probe from settings already read and checked. May throw when
+// the target cannot be set up (e.g. an unreadable CA file): a config error.
+using probe_builder = std::function<std::unique_ptr<probe>(const probe_context&)>;
+
+// Reads a probe's YAML mapping: its own keys from `reader` (every key it
+// asks about counts as known), problems reported there. Returns the
+// builder, or an empty one when the settings are unusable. Reading opens
+// nothing, so `vitalsd validate` and `rules` build no probe.
+using probe_factory = probe_builder (*)(const probe_settings&, node_reader&);
 
 struct probe_kind {
   std::string_view type;                 // the YAML `type:` value

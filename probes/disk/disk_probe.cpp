@@ -1,14 +1,15 @@
 #include "probes/disk/disk_probe.hpp"
 
-#include "probes/core/probe_settings.hpp"
 #include "probes/core/node_reader.hpp"
 #include "probes/core/pool_call.hpp"
+#include "probes/core/probe_settings.hpp"
+#include "probes/core/text_file.hpp"
 
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <stdexcept>
 
@@ -160,48 +161,16 @@ asio::awaitable<probe_result> disk_probe::run() {
 // ---------------------------------------------------------------------------
 // Configuration.
 
-std::unique_ptr<probe> disk_probe::create(const probe_settings&, node_reader& r, const probe_context& ctx) {
+probe_builder disk_probe::create(const probe_settings&, node_reader& r) {
   settings s;
-  bool valid = true;
-  auto fail = [&](std::string_view key, const std::string& message) {
-    r.error(key, message);
-    valid = false;
-  };
-
-  if (!r.require("path")) {
-    valid = false;
-  } else if (auto path = r.string("path")) {
-    if (path->empty() || path->front() != '/')
-      fail("path", r.shown("path") + " is not an absolute path (the daemon's working directory is not yours)");
-    else
-      s.path = *path;
-  } else {
-    valid = false;
-  }
-
-  if (r.has("min_free_ratio")) {
-    if (auto ratio = r.number("min_free_ratio")) {
-      if (*ratio < 0 || *ratio > 1) {
-        std::string message = r.shown("min_free_ratio") + " is not a ratio between 0 and 1";
-        if (*ratio > 1 && *ratio <= 100) message += " (for 20% write 0.2)";
-        fail("min_free_ratio", message);
-      } else {
-        s.limits.min_free_ratio = *ratio;
-      }
-    } else {
-      valid = false;
-    }
-  }
-
-  if (r.has("min_free")) {
-    if (auto bytes = r.size("min_free"))
-      s.limits.min_free = *bytes;
-    else
-      valid = false;
-  }
-
-  if (!valid) return nullptr;
-  return std::make_unique<disk_probe>(std::move(s), ctx);
+  r.read_required("path", s.path, absolute_path{"the daemon's working directory is not yours"});
+  r.read("min_free_ratio", s.limits.min_free_ratio, [](double ratio, const std::string& shown) {
+    if (ratio >= 0 && ratio <= 1) return std::string();
+    return shown + " is not a ratio between 0 and 1" + (ratio > 1 && ratio <= 100 ? " (for 20% write 0.2)" : "");
+  });
+  r.read_size("min_free", s.limits.min_free);
+  if (r.failed()) return {};
+  return [s = std::move(s)](const probe_context& ctx) { return std::make_unique<disk_probe>(s, ctx); };
 }
 
 }  // namespace vitals

@@ -1,8 +1,9 @@
 #pragma once
 
-#include "probes/disk/disk_usage.hpp"
 #include "probes/core/pool_call.hpp"
 #include "probes/core/probe.hpp"
+#include "probes/core/probe_registry.hpp"
+#include "probes/disk/disk_usage.hpp"
 
 #include <cstdint>
 #include <memory>
@@ -34,7 +35,8 @@ public:
   // `ctx` must outlive the probe.
   disk_probe(settings s, const probe_context& ctx);
 
-  static std::unique_ptr<probe> create(const probe_settings&, node_reader&, const probe_context&);
+  // Reads and checks its keys; opens nothing (see probe_factory).
+  static probe_builder create(const probe_settings&, node_reader&);
   static std::span<const metric_info> metrics();
   static std::span<const builtin_alert> alerts();
 

@@ -1,10 +1,10 @@
 #include "probes/http/http_probe.hpp"
 
-#include "probes/core/probe_settings.hpp"
 #include "probes/core/node_reader.hpp"
-#include "probes/core/version.hpp"
+#include "probes/core/probe_settings.hpp"
 #include "probes/core/proc_text.hpp"
 #include "probes/core/units.hpp"
+#include "probes/core/version.hpp"
 #include "probes/net/web_stream.hpp"
 
 #include <boost/asio/this_coro.hpp>
@@ -12,9 +12,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/json/parse.hpp>
 
-#include <chrono>
-#include <limits>
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <stdexcept>
 
@@ -44,15 +43,6 @@ constexpr std::string_view shown_headers[] = {"content-type", "content-length", 
                                               "www-authenticate", "server", "cache-control"};
 
 double seconds_since(clock::time_point t) { return std::chrono::duration<double>(clock::now() - t).count(); }
-
-std::string seconds_text(double s) {
-  char text[32];
-  if (s < 1)
-    std::snprintf(text, sizeof text, "%.1fms", s * 1000);
-  else
-    std::snprintf(text, sizeof text, "%.2fs", s);
-  return text;
-}
 
 // What one request/response exchange produced.
 struct exchange_result {
@@ -218,11 +208,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr double no_threshold = std::numeric_limits<double>::quiet_NaN();
-
 // Built-in alert rules (DESIGN §6); each has a runbook in docs/runbooks/.
 const builtin_alert http_alerts[] = {
-    {"HTTPHealthFailing", "vitals_probe_up{kind=\"http\"} == 0", no_threshold, 1min, "high",
+    {"HTTPHealthFailing", "vitals_probe_up{kind=\"http\"} == 0", builtin_alert::no_threshold, 1min, "high",
      "health check {{ $labels.probe }} is failing",
      "The HTTP probe {{ $labels.probe }} gets a wrong status, a slow answer or an unhealthy payload."},
 };
@@ -267,10 +255,10 @@ asio::awaitable<probe_result> http_probe::run() {
   if (!x.times.address.empty()) ev.emplace_back("address", x.times.address);
   for (const auto& h : hops) ev.emplace_back("redirect", h);
   std::string timing;
-  if (!x.times.address.empty()) timing += "connect " + seconds_text(x.times.connect_seconds) + ", ";
-  if (x.times.tls_seconds > 0) timing += "tls " + seconds_text(x.times.tls_seconds) + ", ";
-  if (x.first_byte_seconds > 0) timing += "first byte " + seconds_text(x.first_byte_seconds) + ", ";
-  timing += "total " + seconds_text(total);
+  if (!x.times.address.empty()) timing += "connect " + format_seconds(x.times.connect_seconds) + ", ";
+  if (x.times.tls_seconds > 0) timing += "tls " + format_seconds(x.times.tls_seconds) + ", ";
+  if (x.first_byte_seconds > 0) timing += "first byte " + format_seconds(x.first_byte_seconds) + ", ";
+  timing += "total " + format_seconds(total);
   ev.emplace_back("timing", timing);
   if (!x.certificate.empty()) ev.emplace_back("certificate", x.certificate);
 
@@ -337,8 +325,8 @@ asio::awaitable<probe_result> http_probe::run() {
     fail("too_large", "response body larger than " + format_bytes(static_cast<double>(settings_.max_body_bytes)));
   } else if (settings_.max_response && clock::duration(std::chrono::duration_cast<clock::duration>(
                                             std::chrono::duration<double>(total))) > *settings_.max_response) {
-    fail("slow", "answered in " + seconds_text(total) + ", slower than " +
-                     seconds_text(std::chrono::duration<double>(*settings_.max_response).count()));
+    fail("slow", "answered in " + format_seconds(total) + ", slower than " +
+                     format_seconds(std::chrono::duration<double>(*settings_.max_response).count()));
   } else if (!json_error.empty()) {
     fail("bad_json", json_error + (excerpt.empty() ? "" : ": " + excerpt));
   } else if (settings_.expect_json && json) {
@@ -354,44 +342,44 @@ asio::awaitable<probe_result> http_probe::run() {
 // ---------------------------------------------------------------------------
 // Configuration.
 
-std::unique_ptr<probe> http_probe::create(const probe_settings& common, node_reader& r, const probe_context& ctx) {
+namespace {
+
+// `max_response_seconds`: seconds (2, 0.5) or a duration (2s, 500ms); more
+// than zero.
+std::optional<std::chrono::milliseconds> seconds_or_duration(const std::string& text) {
+  std::optional<std::chrono::milliseconds> d;
+  try {
+    std::size_t used = 0;
+    const double seconds = std::stod(text, &used);
+    if (used == text.size() && seconds > 0) d = std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000));
+  } catch (const std::exception&) {
+  }
+  if (!d) d = parse_duration(text);
+  if (!d || d->count() <= 0) return std::nullopt;
+  return d;
+}
+
+}  // namespace
+
+probe_builder http_probe::create(const probe_settings& common, node_reader& r) {
   settings s;
   s.timeout = common.timeout;
-  bool valid = true;
-  auto fail = [&](std::string_view key, const std::string& message) {
-    r.error(key, message);
-    valid = false;
-  };
+  read_web_url(r, false, s.url);
+  r.read("method", s.method, {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"});
+  read_headers(r, s.headers, false);
+  r.read("body", s.body);
+  read_tls_settings(r, s.tls);
 
-  valid = read_web_url(r, false, s.url) && valid;
-
-  if (r.has("method")) {
-    if (auto m = r.one_of("method", {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}))
-      s.method = *m;
-    else
-      valid = false;
-  }
-  valid = read_headers(r, s.headers, false) && valid;
-  if (r.has("body")) {
-    if (auto b = r.string("body"))
-      s.body = *b;
-    else
-      valid = false;
-  }
-  valid = read_tls_settings(r, s.tls) && valid;
-
+  // true (5 hops), false, or how many.
   if (r.has("follow_redirects")) {
-    const auto& node = r.node()["follow_redirects"];
-    const std::string& text = node.IsScalar() ? node.Scalar() : std::string();
-    if (text == "true" || text == "false") {
-      s.max_redirects = r.boolean("follow_redirects").value_or(false) ? 5 : 0;
-    } else if (auto n = r.integer("follow_redirects", 0, max_redirects_allowed)) {
-      s.max_redirects = static_cast<int>(*n);
-    } else {
-      valid = false;
-    }
+    const YAML::Node follow = r.node()["follow_redirects"];
+    if (follow.IsScalar() && (follow.Scalar() == "true" || follow.Scalar() == "false"))
+      s.max_redirects = follow.Scalar() == "true" ? 5 : 0;
+    else
+      r.read("follow_redirects", s.max_redirects, between{0, max_redirects_allowed});
   }
 
+  // A status, a class (2xx), a range (200-299), or a list of them.
   if (r.has("expect_status")) {
     const YAML::Node node = r.node()["expect_status"];
     std::vector<std::string> items;
@@ -400,93 +388,59 @@ std::unique_ptr<probe> http_probe::create(const probe_settings& common, node_rea
     } else if (node.IsScalar()) {
       items.push_back(node.Scalar());
     }
-    r.known({"expect_status"});
     s.expect_status.clear();
     for (const auto& item : items) {
       if (auto range = parse_status_range(item)) {
         s.expect_status.push_back(*range);
       } else {
-        fail("expect_status", "\"" + item + "\" is not a status, a class like 2xx, or a range like 200-299");
+        r.error("expect_status", "\"" + item + "\" is not a status, a class like 2xx, or a range like 200-299");
         break;
       }
     }
-    if (items.empty()) fail("expect_status", "expected a status, a class like 2xx, or a list of them");
+    if (items.empty()) r.error("expect_status", "expected a status, a class like 2xx, or a list of them");
   }
 
-  boost::json::value expected;
-  if (!read_expected_json(r, "expect_json", expected)) valid = false;
-  if (r.has("expect_json")) s.expect_json = std::move(expected);
-
-  if (r.has("expect_body_regex")) {
-    if (auto re = r.string("expect_body_regex")) {
-      try {
-        s.body_regex = std::regex(*re, std::regex::ECMAScript);
-        s.expect_body_regex = *re;
-      } catch (const std::regex_error& e) {
-        fail("expect_body_regex", r.shown("expect_body_regex") + " is not a valid regular expression");
-      }
-    } else {
-      valid = false;
-    }
-  }
+  read_expected_json(r, "expect_json", s.expect_json);
+  read_regex(r, "expect_body_regex", s.expect_body_regex, s.body_regex);
 
   if (r.has("max_response_seconds")) {
     const YAML::Node node = r.node()["max_response_seconds"];
     const std::string text = node.IsScalar() ? node.Scalar() : std::string();
-    double seconds = 0;
-    std::optional<std::chrono::milliseconds> d;
-    try {
-      std::size_t used = 0;
-      seconds = std::stod(text, &used);
-      if (used == text.size() && seconds > 0)
-        d = std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000));
-    } catch (const std::exception&) {
-    }
-    if (!d) d = parse_duration(text);
-    r.known({"max_response_seconds"});
-    if (!d || d->count() <= 0)
-      fail("max_response_seconds", "expected seconds (2, 0.5) or a duration (2s, 500ms), got \"" + text + "\"");
-    else if (*d >= common.timeout)
-      fail("max_response_seconds", format_duration(*d) + " must be shorter than timeout " +
-                                       format_duration(std::chrono::duration_cast<std::chrono::milliseconds>(common.timeout)));
+    const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(common.timeout);
+    if (const auto d = seconds_or_duration(text); !d)
+      r.error("max_response_seconds", "expected seconds (2, 0.5) or a duration (2s, 500ms), got \"" + text + "\"");
+    else if (*d >= timeout)
+      r.error("max_response_seconds", format_duration(*d) + " must be shorter than timeout " + format_duration(timeout));
     else
       s.max_response = *d;
   }
 
-  if (r.has("extract")) {
-    if (auto m = r.map("extract")) {
-      for (const auto& kv : m->node()) {
-        const std::string field = kv.first.Scalar();
-        m->known({field});
-        auto path_text = m->string(field);
-        if (!path_text) {
-          valid = false;
-          continue;
-        }
-        if (auto path = parse_json_path(*path_text))
+  // field label: JSON path
+  if (auto m = r.map("extract")) {
+    for (const auto& kv : m->node()) {
+      const std::string field = kv.first.Scalar();
+      if (std::string text; m->read_required(field, text)) {
+        if (auto path = parse_json_path(text))
           s.extract.emplace_back(field, std::move(*path));
         else
-          fail("extract", "\"" + *path_text + "\" is not a JSON path like .metrics.totalErrors or .items[0].count");
+          r.error("extract", "\"" + text + "\" is not a JSON path like .metrics.totalErrors or .items[0].count");
       }
-    } else {
-      valid = false;
     }
   }
+  r.read_size("max_body_bytes", s.max_body_bytes);
 
-  if (r.has("max_body_bytes")) {
-    if (auto n = r.size("max_body_bytes"))
-      s.max_body_bytes = *n;
-    else
-      valid = false;
+  if (r.failed()) return {};
+  // A CA file that cannot be loaded is reported at tls, like the other
+  // settings, rather than when the probe is built.
+  if (!s.tls.ca_file.empty()) {
+    try {
+      make_client_tls(s.tls);
+    } catch (const std::runtime_error& e) {
+      r.error("tls", e.what());
+      return {};
+    }
   }
-
-  if (!valid) return nullptr;
-  try {
-    return std::make_unique<http_probe>(std::move(s), ctx);
-  } catch (const std::runtime_error& e) {
-    r.error("tls", e.what());
-    return nullptr;
-  }
+  return [s = std::move(s)](const probe_context& ctx) { return std::make_unique<http_probe>(s, ctx); };
 }
 
 }  // namespace vitals

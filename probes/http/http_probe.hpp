@@ -1,6 +1,7 @@
 #pragma once
 
 #include "probes/core/probe.hpp"
+#include "probes/core/probe_registry.hpp"
 #include "probes/net/web_target.hpp"
 
 #include <chrono>
@@ -58,7 +59,8 @@ public:
   http_probe(settings s, const probe_context& ctx);
   ~http_probe() override;
 
-  static std::unique_ptr<probe> create(const probe_settings&, node_reader&, const probe_context&);
+  // Reads and checks its keys; opens nothing (see probe_factory).
+  static probe_builder create(const probe_settings&, node_reader&);
   static std::span<const metric_info> metrics();
   static std::span<const builtin_alert> alerts();
 

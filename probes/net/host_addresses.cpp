@@ -4,9 +4,53 @@
 #include <netinet/in.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 
 namespace vitals {
+
+std::optional<asio::ip::address> parse_ip(std::string_view text) {
+  boost::system::error_code ec;
+  const auto a = asio::ip::make_address(std::string(text), ec);
+  if (ec) return std::nullopt;
+  return a;
+}
+
+bool is_host_name(std::string_view text) {
+  return !text.empty() && text.size() <= 253 && std::all_of(text.begin(), text.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+           c == '_';
+  });
+}
+
+std::optional<host_port> parse_host_port(std::string_view text, std::string& problem) {
+  std::string_view host, port;
+  if (text.starts_with('[')) {
+    const auto close = text.find("]:");
+    if (close != std::string_view::npos) {
+      host = text.substr(1, close - 1);
+      port = text.substr(close + 2);
+    }
+  } else if (const auto colon = text.rfind(':'); colon != std::string_view::npos) {
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) {
+      problem = "IPv6 addresses need brackets, like \"[::1]:9273\"";
+      return std::nullopt;
+    }
+  }
+  if (host.empty() || port.empty() || host.find_first_of(" \t") != std::string_view::npos) {
+    problem = "expected host:port like \"127.0.0.1:9273\" or \"[::1]:9273\"";
+    return std::nullopt;
+  }
+  unsigned number = 0;
+  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), number);
+  if (ec != std::errc{} || end != port.data() + port.size() || number > 65535) {
+    problem = "port must be a number from 0 to 65535 (0: any free port)";
+    return std::nullopt;
+  }
+  return host_port{std::string(host), static_cast<std::uint16_t>(number)};
+}
 
 asio::ip::address unmapped(const asio::ip::address& a) {
   if (a.is_v6() && a.to_v6().is_v4_mapped())

@@ -5,11 +5,30 @@
 
 #include <boost/asio/ip/address.hpp>
 
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
 #include <vector>
 
 namespace vitals {
 
 namespace asio = boost::asio;
+
+// An IP literal ("127.0.0.1", "::1"; no brackets), or nullopt.
+std::optional<asio::ip::address> parse_ip(std::string_view text);
+
+// Could `text` be a DNS host name (letters, digits, - . _; at most 253)?
+bool is_host_name(std::string_view text);
+
+// "host:port" or "[v6]:port", as written in listen addresses.
+struct host_port {
+  std::string host;  // without brackets; may be empty ("":9273 = every address)
+  std::uint16_t port = 0;
+};
+// Nullopt when `text` is not of that shape; `problem` then says why, in
+// words that follow the quoted text ("IPv6 addresses need brackets, ...").
+std::optional<host_port> parse_host_port(std::string_view text, std::string& problem);
 
 // ::ffff:127.0.0.1 -> 127.0.0.1, so one comparison covers both spellings.
 asio::ip::address unmapped(const asio::ip::address& a);

@@ -1,5 +1,7 @@
 #include "probes/net/web_stream.hpp"
 
+#include "probes/net/host_addresses.hpp"
+
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/beast/core/error.hpp>
@@ -44,9 +46,8 @@ asio::awaitable<std::optional<web_failure>> connect_stream(beast::tcp_stream& st
                                                            phase_times& times) {
   std::vector<tcp::endpoint> endpoints;
   boost::system::error_code ec;
-  const auto literal = asio::ip::make_address(url.host, ec);
-  if (!ec) {
-    endpoints.emplace_back(literal, url.port);
+  if (const auto literal = parse_ip(url.host)) {
+    endpoints.emplace_back(*literal, url.port);
   } else {
     const auto found = co_await resolve_host(url.host);
     if (found.error || found.addresses.empty())
@@ -66,10 +67,8 @@ asio::awaitable<std::optional<web_failure>> connect_stream(beast::tcp_stream& st
 asio::awaitable<std::optional<web_failure>> handshake_tls(tls_stream& stream, const web_url& url,
                                                           const tls_settings& tls, phase_times& times) {
   const std::string name = tls.server_name.empty() ? url.host : tls.server_name;
+  const bool is_ip = parse_ip(name).has_value();
   boost::system::error_code ec;
-  (void)asio::ip::make_address(name, ec);
-  const bool is_ip = !ec;
-  ec.clear();
   // SNI carries host names only, never IP literals (RFC 6066).
   if (!is_ip && !SSL_set_tlsext_host_name(stream.native_handle(), name.c_str()))
     co_return web_failure{"tls", "cannot set the TLS server name " + name};

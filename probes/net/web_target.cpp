@@ -2,6 +2,7 @@
 
 #include "probes/core/node_reader.hpp"
 #include "probes/core/proc_text.hpp"
+#include "probes/core/text_file.hpp"
 
 #include <boost/asio/ssl/context.hpp>
 #include <boost/json/serialize.hpp>
@@ -13,9 +14,10 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cstdio>
+#include <cstring>
 #include <map>
 #include <mutex>
-#include <cstdio>
 #include <stdexcept>
 
 namespace vitals {
@@ -202,16 +204,15 @@ std::optional<web_url> parse_web_url(const std::string& text, bool websocket, st
 }
 
 bool read_web_url(node_reader& r, bool websocket, web_url& out) {
-  if (!r.require("url")) return false;
-  auto text = r.string("url");
-  if (!text) return false;
+  std::string text;
+  if (!r.read_required("url", text)) return false;
   std::string why;
-  auto u = parse_web_url(*text, websocket, why);
-  if (!u) {
+  auto url = parse_web_url(text, websocket, why);
+  if (!url) {
     r.error("url", r.shown("url") + " " + why);
     return false;
   }
-  out = std::move(*u);
+  out = std::move(*url);
   return true;
 }
 
@@ -252,78 +253,43 @@ std::shared_ptr<boost::asio::ssl::context> make_client_tls(const tls_settings& s
 }
 
 bool read_tls_settings(node_reader& r, tls_settings& out) {
-  if (!r.has("tls")) return true;
   auto tls = r.map("tls");
   if (!tls) return false;
-  bool valid = true;
-  if (tls->has("ca_file")) {
-    if (auto f = tls->string("ca_file")) {
-      std::string text;
-      if (f->empty() || f->front() != '/') {
-        tls->error("ca_file", tls->shown("ca_file") + " is not an absolute path");
-        valid = false;
-      } else if (const int err = read_text_file(*f, text); err != 0) {
-        tls->error("ca_file", "cannot read " + tls->shown("ca_file") + ": " + std::strerror(err));
-        valid = false;
-      } else {
-        out.ca_file = *f;
-      }
-    } else {
-      valid = false;
-    }
-  }
-  if (tls->has("server_name")) {
-    if (auto n = tls->string("server_name"))
-      out.server_name = *n;
-    else
-      valid = false;
-  }
-  if (tls->has("insecure_skip_verify")) {
-    if (auto b = tls->boolean("insecure_skip_verify"))
-      out.insecure_skip_verify = *b;
-    else
-      valid = false;
-  }
+  tls->read("ca_file", out.ca_file, [](const std::string& file, const std::string& shown) {
+    if (auto problem = absolute_path{}(file, shown); !problem.empty()) return problem;
+    std::string text;
+    if (const int err = read_text_file(file, text); err != 0) return "cannot read " + shown + ": " + std::strerror(err);
+    return std::string();
+  });
+  tls->read("server_name", out.server_name);
+  tls->read("insecure_skip_verify", out.insecure_skip_verify);
   tls->finish();
-  return valid;
+  return !tls->failed();
 }
 
 bool read_headers(node_reader& r, std::vector<std::pair<std::string, std::string>>& out, bool websocket) {
-  if (!r.has("headers")) return true;
   auto h = r.map("headers");
   if (!h) return false;
-  bool valid = true;
   for (const auto& kv : h->node()) {
     const std::string name = kv.first.Scalar();
     h->known({name});
     const std::string n = lower(name);
     const bool reserved = n == "host" || n == "content-length" || n == "transfer-encoding" ||
                           (websocket && (n == "upgrade" || n == "connection" || n.rfind("sec-websocket-", 0) == 0));
-    if (reserved) {
-      h->error(name, "\"" + name + "\" is set by the probe itself");
-      valid = false;
-      continue;
-    }
     const bool token_chars = !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char c) {
       return std::isalnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
     });
-    if (!token_chars) {
+    if (reserved) {
+      h->error(name, "\"" + name + "\" is set by the probe itself");
+    } else if (!token_chars) {
       h->error(name, "\"" + name + "\" is not a valid header name");
-      valid = false;
-      continue;
-    }
-    if (auto v = h->string(name)) {
-      if (v->find_first_of("\r\n") != std::string::npos) {
-        h->error(name, "header value must be one line");
-        valid = false;
-      } else {
-        out.emplace_back(name, *v);
-      }
-    } else {
-      valid = false;
+    } else if (std::string value; h->read_required(name, value, [](const std::string& v) {
+                 return v.find_first_of("\r\n") != std::string::npos ? "header value must be one line" : "";
+               })) {
+      out.emplace_back(name, std::move(value));
     }
   }
-  return valid;
+  return !h->failed();
 }
 
 std::vector<std::string> secret_header_values(const std::vector<std::pair<std::string, std::string>>& headers) {
@@ -347,13 +313,25 @@ std::string redact(std::string text, const std::vector<std::string>& secrets) {
   return text;
 }
 
-bool read_expected_json(node_reader& r, const char* key, boost::json::value& out) {
-  if (!r.has(key)) return true;
+bool read_expected_json(node_reader& r, const char* key, std::optional<boost::json::value>& out) {
   auto m = r.map(key);
   if (!m) return false;
   out = yaml_to_json(m->node());
   // Every key under it is the user's data, not config.
   for (const auto& kv : m->node()) m->known({kv.first.Scalar()});
+  return true;
+}
+
+bool read_regex(node_reader& r, const char* key, std::string& text, std::optional<std::regex>& out) {
+  std::string written;
+  if (!r.read(key, written)) return false;
+  try {
+    out = std::regex(written, std::regex::ECMAScript);
+  } catch (const std::regex_error&) {
+    r.error(key, r.shown(key) + " is not a valid regular expression");
+    return false;
+  }
+  text = std::move(written);
   return true;
 }
 

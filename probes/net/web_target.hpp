@@ -41,8 +41,11 @@ struct web_url {
 // error. A userinfo part ("user:pass@") is rejected: secrets go in headers.
 std::optional<web_url> parse_web_url(const std::string& text, bool websocket, std::string& error);
 
-// Reads the required `url` key for one of the two scheme pairs; false
-// after reporting a missing or invalid URL at its position.
+// The readers of these settings work like node_reader::read: true when the
+// key was set and its value stored; problems are reported at their position
+// and remembered (r.failed()).
+
+// Reads the required `url` key for one of the two scheme pairs.
 bool read_web_url(node_reader& r, bool websocket, web_url& out);
 
 // Resolves a Location header against the URL it came from (relative and
@@ -62,7 +65,7 @@ struct tls_settings {
 // (e.g. an unreadable CA file).
 std::shared_ptr<boost::asio::ssl::context> make_client_tls(const tls_settings& s);
 
-// Reads `tls:` if present; false after reporting errors.
+// Reads `tls:` if present.
 bool read_tls_settings(node_reader& r, tls_settings& out);
 
 // Reads `headers:` (a mapping of names to strings). Values may be secrets
@@ -80,7 +83,11 @@ std::string redact(std::string text, const std::vector<std::string>& secrets);
 
 // An `expect_json:` mapping as JSON. Plain YAML scalars become numbers,
 // booleans or null when they read as such; quoted ones stay strings.
-bool read_expected_json(node_reader& r, const char* key, boost::json::value& out);
+bool read_expected_json(node_reader& r, const char* key, std::optional<boost::json::value>& out);
+
+// A regular expression (ECMAScript) at `key`: its text into `text`, compiled
+// into `out`; otherwise "… is not a valid regular expression".
+bool read_regex(node_reader& r, const char* key, std::string& text, std::optional<std::regex>& out);
 
 // Subset match: every key of `expected` is present in `actual` with an
 // equal value; nested objects recurse; arrays must be equal element by

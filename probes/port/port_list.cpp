@@ -85,14 +85,14 @@ port_list_parse parse_port_list(std::string_view text) {
     text.remove_prefix(comma + 1);
   }
   // Cannot fail here: ports is non-empty and was size-checked above.
-  if (const auto problem = normalize_port_list(ports); !problem.empty())
-    result.error = whole + " " + problem;
+  if (const auto problem = normalize_port_list(ports))
+    result.error = whole + " " + *problem;
   else
     result.ports = std::move(ports);
   return result;
 }
 
-std::string normalize_port_list(std::vector<std::uint16_t>& ports) {
+std::optional<std::string> normalize_port_list(std::vector<std::uint16_t>& ports) {
   std::sort(ports.begin(), ports.end());
   ports.erase(std::unique(ports.begin(), ports.end()), ports.end());
   if (ports.empty()) return "lists no port";

@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,9 +23,9 @@ struct port_list_parse {
 // Parses "3001", "3005-3010" or "3001, 3005-3010". Pure; no I/O.
 port_list_parse parse_port_list(std::string_view text);
 
-// Sorts and removes duplicates; returns an error text when `ports` is empty
-// or longer than max_ports_per_probe, else empty.
-std::string normalize_port_list(std::vector<std::uint16_t>& ports);
+// Sorts and removes duplicates; says what is wrong when `ports` is empty or
+// longer than max_ports_per_probe, else nullopt.
+std::optional<std::string> normalize_port_list(std::vector<std::uint16_t>& ports);
 
 // The inverse of parse_port_list for sorted ports: {3001, 3005, 3006, 3007}
 // -> "3001,3005-3007".

@@ -1,11 +1,11 @@
 #include "probes/port/port_probe.hpp"
 
-#include "probes/core/probe_settings.hpp"
 #include "probes/core/node_reader.hpp"
+#include "probes/core/probe_settings.hpp"
 #include "probes/net/host_addresses.hpp"
+#include "probes/net/resolve.hpp"
 #include "probes/port/port_list.hpp"
 #include "probes/port/socket_owner_index.hpp"
-#include "probes/net/resolve.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -19,11 +19,10 @@
 
 #include <netinet/in.h>
 
-#include <chrono>
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
-#include <limits>
 #include <stdexcept>
 
 namespace vitals {
@@ -52,25 +51,15 @@ std::string strip_brackets(std::string_view host) {
   return std::string(host);
 }
 
-std::optional<asio::ip::address> parse_ip(std::string_view text) {
-  error_code ec;
-  auto a = asio::ip::make_address(std::string(text), ec);
-  if (ec) return std::nullopt;
-  return a;
-}
-
-// Why `host` is not usable, or empty when it is.
-std::string host_problem(std::string_view host) {
+// Why `host` is not usable; nullopt when it is.
+std::optional<std::string> host_problem(std::string_view host) {
   if (host.empty()) return "is empty; expected an IP address or a host name";
-  if (parse_ip(strip_brackets(host))) return {};
+  if (parse_ip(strip_brackets(host))) return std::nullopt;
   if (host.front() == '[') return "is not a valid IPv6 address";
   if (host.find(':') != std::string_view::npos)
     return "is not a valid address (put the port in port: or ports:, IPv6 like ::1 or [::1])";
-  const bool name_like = host.size() <= 253 && std::all_of(host.begin(), host.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-           c == '_';
-  });
-  return name_like ? std::string() : "is not a valid host name or IP address";
+  if (!is_host_name(host)) return "is not a valid host name or IP address";
+  return std::nullopt;
 }
 
 // Could a socket listening on `listener` have accepted our connection to `target`?
@@ -254,8 +243,8 @@ std::string compose_error(const std::vector<std::pair<std::uint16_t, port_findin
 // ---------------------------------------------------------------------------
 
 port_probe::port_probe(settings s, const probe_context& ctx) : settings_(std::move(s)), ctx_(&ctx) {
-  if (const auto problem = normalize_port_list(settings_.ports); !problem.empty())
-    throw std::invalid_argument("port_probe: port list " + problem);
+  if (const auto problem = normalize_port_list(settings_.ports))
+    throw std::invalid_argument("port_probe: port list " + *problem);
   host_ = strip_brackets(settings_.host);
   literal_ = parse_ip(host_);
   host_addresses_ = interface_addresses();
@@ -268,11 +257,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr double no_threshold = std::numeric_limits<double>::quiet_NaN();
-
 // Built-in alert rules (DESIGN §6); each has a runbook in docs/runbooks/.
 const builtin_alert port_alerts[] = {
-    {"PortConflict", "vitals_port_conflict == 1", no_threshold, 0ms, "critical",
+    {"PortConflict", "vitals_port_conflict == 1", builtin_alert::no_threshold, 0ms, "critical",
      "port {{ $labels.port }} is held by the wrong process",
      "Port {{ $labels.port }} (probe {{ $labels.probe }}) is owned by another process than the expected one."},
 };
@@ -430,116 +417,82 @@ asio::awaitable<probe_result> port_probe::run() {
 
 namespace {
 
-bool is_secret(node_reader& r, std::string_view key) {
-  return r.diags().is_secret(r.node()[std::string(key)].Mark());
-}
-
-// `ports:` given as a YAML sequence of integers.
-bool read_port_sequence(node_reader& r, std::vector<std::uint16_t>& ports) {
-  const YAML::Node items = r.node()["ports"];
-  bool valid = true;
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    const YAML::Node item = items[i];
-    const std::string path = r.key_path("ports") + "[" + std::to_string(i) + "]";
-    if (!item.IsScalar()) {
-      r.diags().add(item.Mark(), path, "expected a port number");
-      valid = false;
+// `ports:` as one string ("3001,3005-3010") or a YAML list whose items are
+// ports or ranges ([3001, "3005-3010"]).
+void read_ports(node_reader& r, std::vector<std::uint16_t>& ports) {
+  if (!r.node()["ports"].IsSequence()) {
+    if (std::string text; r.read("ports", text)) {
+      const auto parsed = parse_port_list(text);
+      if (!parsed.error.empty())
+        r.error("ports", r.is_secret("ports") ? r.shown("ports") + " is not a valid port list" : parsed.error);
+      else
+        ports = parsed.ports;
+    }
+    return;
+  }
+  auto items = *r.sequence("ports");
+  for (auto& item : items) {
+    if (!item.node().IsScalar()) {
+      item.error_here("expected a port number");
       continue;
     }
-    // An item may itself be a range: [3001, "3005-3010"].
-    const auto parsed = parse_port_list(item.Scalar());
+    const auto parsed = parse_port_list(item.node().Scalar());
     if (!parsed.error.empty()) {
-      r.diags().add(item.Mark(), path,
-                    r.diags().is_secret(item.Mark()) ? "<redacted> is not a valid port" : parsed.error);
-      valid = false;
+      item.error_here(item.diags().is_secret(item.node().Mark()) ? "<redacted> is not a valid port" : parsed.error);
       continue;
     }
     ports.insert(ports.end(), parsed.ports.begin(), parsed.ports.end());
   }
-  return valid;
+  const bool items_read = std::none_of(items.begin(), items.end(), [](const node_reader& i) { return i.failed(); });
+  if (const auto problem = items_read ? normalize_port_list(ports) : std::nullopt)
+    r.error("ports", "the list " + *problem);
 }
 
 }  // namespace
 
-std::unique_ptr<probe> port_probe::create(const probe_settings&, node_reader& r, const probe_context& ctx) {
+probe_builder port_probe::create(const probe_settings&, node_reader& r) {
   settings s;
-  bool valid = true;
-  auto fail = [&](std::string_view key, const std::string& message) {
-    r.error(key, message);
-    valid = false;
-  };
-
-  if (r.has("host")) {
-    if (auto host = r.string("host")) {
-      if (auto problem = host_problem(*host); !problem.empty())
-        fail("host", r.shown("host") + " " + problem);
-      else
-        s.host = *host;
-    } else {
-      valid = false;
-    }
-  }
+  r.read("host", s.host, [](const std::string& host, const std::string& shown) {
+    const auto problem = host_problem(host);
+    return problem ? std::optional<std::string>(shown + " " + *problem) : std::nullopt;
+  });
 
   const bool has_port = r.has("port");
   const bool has_ports = r.has("ports");
   if (has_port && has_ports) {
-    fail("ports", "set either port or ports, not both");
+    r.error("ports", "set either port or ports, not both");
   } else if (!has_port && !has_ports) {
     r.error_here("one of port or ports is required");
-    valid = false;
   } else if (has_port) {
-    // The full range here so the message below, not the reader's, explains it.
-    if (auto port = r.integer("port", std::numeric_limits<std::int64_t>::min(),
-                              std::numeric_limits<std::int64_t>::max())) {
-      if (*port < 1 || *port > 65535)
-        fail("port", (is_secret(r, "port") ? r.shown("port") : std::to_string(*port)) +
-                         " is not a valid port (1-65535)");
-      else
-        s.ports.push_back(static_cast<std::uint16_t>(*port));
-    } else {
-      valid = false;
-    }
-  } else if (r.node()["ports"].IsSequence()) {
-    if (!read_port_sequence(r, s.ports)) valid = false;
-    else if (auto problem = normalize_port_list(s.ports); !problem.empty()) fail("ports", "the list " + problem);
-  } else if (auto text = r.string("ports")) {
-    const auto parsed = parse_port_list(*text);
-    if (!parsed.error.empty())
-      fail("ports", is_secret(r, "ports") ? r.shown("ports") + " is not a valid port list" : parsed.error);
-    else
-      s.ports = parsed.ports;
+    // Any whole number here so the message below, not the reader's, explains it.
+    std::int64_t port = 0;
+    if (r.read("port", port, [&](std::int64_t n, const std::string& shown) {
+          if (n >= 1 && n <= 65535) return std::string();
+          return (r.is_secret("port") ? shown : std::to_string(n)) + " is not a valid port (1-65535)";
+        }))
+      s.ports.push_back(static_cast<std::uint16_t>(port));
   } else {
-    valid = false;
+    read_ports(r, s.ports);
   }
 
-  if (r.has("expect")) {
-    if (auto expect = r.one_of("expect", {"open", "closed"}))
-      s.expect_open = *expect == "open";
-    else
-      valid = false;
-  }
+  r.read("expect", s.expect_open, {{"open", true}, {"closed", false}});
+  r.read("expect_process", s.expect_process, [&](const std::string& name) {
+    if (name.empty()) return "is empty; expected a process name like node";
+    if (!s.expect_open) return "does not apply with expect: closed (nothing may own the port)";
+    return "";
+  });
 
-  if (r.has("expect_process")) {
-    if (auto name = r.string("expect_process")) {
-      if (name->empty())
-        fail("expect_process", "is empty; expected a process name like node");
-      else if (!s.expect_open)
-        fail("expect_process", "does not apply with expect: closed (nothing may own the port)");
-      else
-        s.expect_process = *name;
-    } else {
-      valid = false;
+  if (r.failed()) return {};
+  // Owners are looked up on this machine: an address of another one never has one.
+  if (!s.expect_process.empty()) {
+    const std::string host = strip_brackets(s.host);
+    if (const auto ip = parse_ip(host); ip && !is_host_address(*ip, interface_addresses())) {
+      r.error("expect_process", "needs a host on this machine to find the owner; " + host +
+                                    " is not one of its addresses");
+      return {};
     }
   }
-
-  if (!valid) return nullptr;
-  auto built = std::make_unique<port_probe>(std::move(s), ctx);
-  if (!built->settings_.expect_process.empty() && built->literal_ && !built->local_) {
-    r.error("expect_process", "needs a host on this machine to find the owner; " + built->host_ +
-                                  " is not one of its addresses");
-    return nullptr;
-  }
-  return built;
+  return [s = std::move(s)](const probe_context& ctx) { return std::make_unique<port_probe>(s, ctx); };
 }
 
 }  // namespace vitals

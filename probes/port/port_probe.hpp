@@ -1,6 +1,7 @@
 #pragma once
 
 #include "probes/core/probe.hpp"
+#include "probes/core/probe_registry.hpp"
 
 #include <boost/asio/ip/address.hpp>
 
@@ -36,7 +37,8 @@ public:
   // (getifaddrs) to know whether owners can be looked up.
   port_probe(settings s, const probe_context& ctx);
 
-  static std::unique_ptr<probe> create(const probe_settings&, node_reader&, const probe_context&);
+  // Reads and checks its keys; opens nothing (see probe_factory).
+  static probe_builder create(const probe_settings&, node_reader&);
   static std::span<const metric_info> metrics();
   static std::span<const builtin_alert> alerts();
 

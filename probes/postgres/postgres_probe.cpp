@@ -1,9 +1,11 @@
 #include "probes/postgres/postgres_probe.hpp"
 
-#include "probes/core/probe_settings.hpp"
 #include "probes/core/node_reader.hpp"
-#include "probes/postgres/pg_errors.hpp"
+#include "probes/core/probe_settings.hpp"
+#include "probes/core/units.hpp"
+#include "probes/net/host_addresses.hpp"
 #include "probes/net/resolve.hpp"
+#include "probes/postgres/pg_errors.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/address.hpp>
@@ -13,9 +15,9 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/system_error.hpp>
 
-#include <chrono>
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 
@@ -100,12 +102,6 @@ ORDER BY pid;
 // ---------------------------------------------------------------------------
 // Name resolution.
 
-bool is_ip_literal(const std::string& text) {
-  error_code ec;
-  (void)asio::ip::make_address(text, ec);
-  return !ec;
-}
-
 // ---------------------------------------------------------------------------
 // Reading results.
 
@@ -119,20 +115,6 @@ std::string text_at(const PGresult* r, int row, int column) {
   return ::PQgetvalue(r, row, column);
 }
 
-// "0.4s", "42.0s", "12m03s", "3h07m": what a responder reads at a glance.
-std::string format_age(double seconds) {
-  char buf[48];
-  if (seconds < 60) {
-    std::snprintf(buf, sizeof buf, "%.1fs", seconds);
-  } else if (seconds < 3600) {
-    const auto s = static_cast<long long>(seconds);
-    std::snprintf(buf, sizeof buf, "%lldm%02llds", s / 60, s % 60);
-  } else {
-    const auto m = static_cast<long long>(seconds / 60);
-    std::snprintf(buf, sizeof buf, "%lldh%02lldm", m / 60, m % 60);
-  }
-  return buf;
-}
 
 // "pid 4242, user alice, application psql, client 127.0.0.1, state active,
 //  age 12.3s, wait Timeout/PgSleep: SELECT pg_sleep(30)"
@@ -206,7 +188,7 @@ asio::awaitable<std::optional<probe_result>> postgres_probe::connect() {
 
   const auto& host = settings_.host;
   if (settings_.hostaddr.empty() && !host.empty() && host.front() != '/' && host.front() != '@') {
-    if (is_ip_literal(host)) {
+    if (parse_ip(host)) {
       set("hostaddr", host);
     } else {
       const auto found = co_await resolve_host(host);
@@ -337,75 +319,59 @@ bool valid_port(const std::string& text) {
   return ec == std::errc() && end == text.data() + text.size() && port >= 1 && port <= 65535;
 }
 
+// Fills `s` from a libpq connection string, except the password, which
+// goes to `password`. Returns what is wrong with it, empty when usable.
+// PQconninfoParse's messages quote pieces of the string, which may be a
+// password: they are shown only when it is not `secret`.
+std::string take_conninfo(const std::string& text, bool secret, postgres_probe::settings& s, std::string& password) {
+  char* raw_error = nullptr;
+  std::unique_ptr<PQconninfoOption, conninfo_deleter> options(::PQconninfoParse(text.c_str(), &raw_error));
+  if (!options) {
+    std::string why = raw_error ? raw_error : "out of memory";
+    if (raw_error) ::PQfreemem(raw_error);
+    while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+    return secret ? "is not a valid libpq connection string (details hidden: it holds a password)"
+                  : "is not a valid libpq connection string: " + why;
+  }
+  for (const PQconninfoOption* o = options.get(); o->keyword != nullptr; ++o) {
+    if (o->val == nullptr) continue;
+    const std::string key = o->keyword;
+    const std::string value = o->val;
+    if (key == "password") {
+      password = value;
+      continue;
+    }
+    if (key == "host") s.host = value;
+    if (key == "hostaddr") s.hostaddr = value;
+    if (key == "port") s.port = value;
+    if (key == "dbname") s.dbname = value;
+    if (key == "user" && s.dbname.empty()) s.dbname = value;  // libpq's default database
+    if (key != "port") s.params.emplace_back(key, value);
+  }
+  for (const PQconninfoOption* o = options.get(); o->keyword != nullptr; ++o)
+    if (o->val != nullptr && std::string_view(o->keyword) == "dbname") s.dbname = o->val;
+  if (s.host.empty() && s.hostaddr.empty())
+    return "needs host= (a host name, an IP address or a unix socket directory) or hostaddr=";
+  if (s.host.find(',') != std::string::npos || s.hostaddr.find(',') != std::string::npos ||
+      s.port.find(',') != std::string::npos)
+    return "lists several hosts; use one probe per server";
+  if (!valid_port(s.port))
+    return "port=" + (secret ? std::string("<redacted>") : s.port) + " is not a valid port (1-65535)";
+  if (!s.hostaddr.empty() && !parse_ip(s.hostaddr)) return "hostaddr= must be an IP address";
+  return {};
+}
+
 }  // namespace
 
-std::unique_ptr<probe> postgres_probe::create(const probe_settings& common, node_reader& r,
-                                              const probe_context& ctx) {
+probe_builder postgres_probe::create(const probe_settings& common, node_reader& r) {
   settings s;
-  bool valid = true;
-  auto fail = [&](std::string_view key, const std::string& message) {
-    r.error(key, message);
-    valid = false;
-  };
-
   std::string password_in_conninfo;
-  if (r.require("conninfo")) {
-    if (auto text = r.string("conninfo")) {
-      // PQconninfoParse's messages quote pieces of the string, which may be
-      // a password: they are shown only when the string has none and did
-      // not come from ${env:}/${file:}.
-      const bool secret = r.diags().is_secret(r.node()["conninfo"].Mark()) ||
-                          text->find("password") != std::string::npos;
-      char* raw_error = nullptr;
-      std::unique_ptr<PQconninfoOption, conninfo_deleter> options(::PQconninfoParse(text->c_str(), &raw_error));
-      if (!options) {
-        std::string why = raw_error ? raw_error : "out of memory";
-        if (raw_error) ::PQfreemem(raw_error);
-        while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
-        fail("conninfo", secret ? "is not a valid libpq connection string (details hidden: it holds a password)"
-                                : "is not a valid libpq connection string: " + why);
-      } else {
-        for (const PQconninfoOption* o = options.get(); o->keyword != nullptr; ++o) {
-          if (o->val == nullptr) continue;
-          const std::string key = o->keyword;
-          const std::string value = o->val;
-          if (key == "password") {
-            password_in_conninfo = value;
-            continue;
-          }
-          if (key == "host") s.host = value;
-          if (key == "hostaddr") s.hostaddr = value;
-          if (key == "port") s.port = value;
-          if (key == "dbname") s.dbname = value;
-          if (key == "user" && s.dbname.empty()) s.dbname = value;  // libpq's default database
-          if (key != "port") s.params.emplace_back(key, value);
-        }
-        for (const PQconninfoOption* o = options.get(); o->keyword != nullptr; ++o)
-          if (o->val != nullptr && std::string_view(o->keyword) == "dbname") s.dbname = o->val;
-        if (s.host.empty() && s.hostaddr.empty())
-          fail("conninfo", "needs host= (a host name, an IP address or a unix socket directory) or hostaddr=");
-        else if (s.host.find(',') != std::string::npos || s.hostaddr.find(',') != std::string::npos ||
-                 s.port.find(',') != std::string::npos)
-          fail("conninfo", "lists several hosts; use one probe per server");
-        else if (!valid_port(s.port))
-          fail("conninfo", "port=" + (secret ? std::string("<redacted>") : s.port) +
-                               " is not a valid port (1-65535)");
-        else if (!s.hostaddr.empty() && !is_ip_literal(s.hostaddr))
-          fail("conninfo", "hostaddr= must be an IP address");
-      }
-    } else {
-      valid = false;
-    }
-  } else {
-    valid = false;
+  if (std::string text; r.read_required("conninfo", text)) {
+    const bool secret = r.is_secret("conninfo") || text.find("password") != std::string::npos;
+    if (auto problem = take_conninfo(text, secret, s, password_in_conninfo); !problem.empty())
+      r.error("conninfo", problem);
   }
-
-  if (r.has("password")) {
-    if (auto password = r.string("password"))
-      s.password = *password;
-    else
-      valid = false;
-  }
+  r.read("password", s.password);
   if (s.password.empty()) s.password = password_in_conninfo;
 
   // Below the scheduler's deadline, so the server gives up on our query
@@ -413,8 +379,8 @@ std::unique_ptr<probe> postgres_probe::create(const probe_settings& common, node
   s.statement_timeout = std::max(std::chrono::milliseconds(1),
                                  std::chrono::milliseconds(common.timeout.count() * 8 / 10));
 
-  if (!valid) return nullptr;
-  return std::make_unique<postgres_probe>(std::move(s), ctx);
+  if (r.failed()) return {};
+  return [s = std::move(s)](const probe_context& ctx) { return std::make_unique<postgres_probe>(s, ctx); };
 }
 
 }  // namespace vitals

@@ -1,7 +1,8 @@
 #pragma once
 
-#include "probes/postgres/pg_connection.hpp"
 #include "probes/core/probe.hpp"
+#include "probes/core/probe_registry.hpp"
+#include "probes/postgres/pg_connection.hpp"
 
 #include <chrono>
 #include <memory>
@@ -41,7 +42,8 @@ public:
   // connection's descriptor lives on.
   postgres_probe(settings s, const probe_context& ctx);
 
-  static std::unique_ptr<probe> create(const probe_settings&, node_reader&, const probe_context&);
+  // Reads and checks its keys; opens nothing (see probe_factory).
+  static probe_builder create(const probe_settings&, node_reader&);
   static std::span<const metric_info> metrics();
   static std::span<const builtin_alert> alerts();
 

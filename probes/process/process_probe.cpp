@@ -1,14 +1,14 @@
 #include "probes/process/process_probe.hpp"
 
-#include "probes/core/probe_settings.hpp"
 #include "probes/core/node_reader.hpp"
 #include "probes/core/pool_call.hpp"
+#include "probes/core/probe_settings.hpp"
 #include "probes/core/units.hpp"
 
 #include <pwd.h>
 
-#include <chrono>
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <exception>
@@ -242,107 +242,48 @@ std::optional<uid_t> lookup_user(const std::string& user) {
 
 }  // namespace
 
-std::unique_ptr<probe> process_probe::create(const probe_settings&, node_reader& r, const probe_context& ctx) {
+probe_builder process_probe::create(const probe_settings&, node_reader& r) {
   settings s;
-  bool valid = true;
-  const auto errors_before = r.diags().errors().size();
-
-  if (!r.require("match")) return nullptr;
+  if (!r.require("match")) return {};
   auto match = r.map("match");
-  if (!match) return nullptr;
-
-  auto text_key = [&](std::string_view key) -> std::optional<std::string> {
-    if (!match->has(key)) return std::nullopt;
-    auto value = match->string(key);
-    if (!value) {
-      valid = false;
-      return std::nullopt;
-    }
-    if (value->empty()) {
-      match->error(key, "is empty");
-      valid = false;
-      return std::nullopt;
-    }
-    return value;
-  };
-
-  if (auto name = text_key("name")) {
-    if (name->size() > 15) {
-      // The kernel keeps 15 bytes of comm: a longer name could never match.
-      match->error("name", match->shown("name") +
-                               " is longer than 15 bytes, the most a process name (comm) holds; use cmdline: to "
-                               "match the full command");
-      valid = false;
-    } else {
-      s.match.name = std::move(name);
-    }
-  }
-  if (auto cmdline = text_key("cmdline")) {
+  if (!match) return {};
+  const auto not_empty = [](const std::string& text) { return text.empty() ? "is empty" : ""; };
+  match->read("name", s.match.name, [](const std::string& name, const std::string& shown) -> std::string {
+    if (name.empty()) return "is empty";
+    // The kernel keeps 15 bytes of comm: a longer name could never match.
+    if (name.size() > 15)
+      return shown + " is longer than 15 bytes, the most a process name (comm) holds; use cmdline: to match the "
+                     "full command";
+    return {};
+  });
+  if (match->read("cmdline", s.match.cmdline, not_empty)) {
     try {
-      s.match.cmdline_regex.emplace(*cmdline, std::regex::ECMAScript | std::regex::optimize);
-      s.match.cmdline = std::move(cmdline);
+      s.match.cmdline_regex.emplace(*s.match.cmdline, std::regex::ECMAScript | std::regex::optimize);
     } catch (const std::regex_error& e) {
       match->error("cmdline", "invalid regex " + match->shown("cmdline") + ": " + e.what());
-      valid = false;
     }
   }
-  if (auto pidfile = text_key("pidfile")) {
-    if (pidfile->front() != '/') {
-      match->error("pidfile", match->shown("pidfile") + " is not an absolute path");
-      valid = false;
-    } else {
-      s.match.pidfile = std::move(pidfile);
-    }
-  }
-  if (auto user = text_key("user")) {
-    if (auto uid = lookup_user(*user)) {
+  match->read("pidfile", s.match.pidfile, [](const std::string& path, const std::string& shown) {
+    return path.empty() ? std::string("is empty") : absolute_path{}(path, shown);
+  });
+  if (match->read("user", s.match.user, not_empty)) {
+    if (auto uid = lookup_user(*s.match.user))
       s.match.uid = uid;
-      s.match.user = std::move(user);
-    } else {
+    else
       match->error("user", "unknown user " + match->shown("user"));
-      valid = false;
-    }
   }
   match->finish();  // unknown matcher keys: a typo must not silently widen the match
-  if (r.diags().errors().size() != errors_before) valid = false;
-  if (valid && !s.match.name && !s.match.cmdline && !s.match.pidfile && !s.match.user) {
+  if (!match->failed() && !s.match.name && !s.match.cmdline && !s.match.pidfile && !s.match.user)
     r.error("match", "needs at least one of name, cmdline, pidfile, user");
-    valid = false;
-  }
 
-  if (r.has("min_count")) {
-    if (auto n = r.integer("min_count", 0, 1'000'000))
-      s.min_count = *n;
-    else
-      valid = false;
-  }
-  if (r.has("growth_window")) {
-    if (auto window = r.duration("growth_window")) {
-      if (*window < std::chrono::seconds(1)) {
-        r.error("growth_window", "must be at least 1s, got " + r.shown("growth_window"));
-        valid = false;
-      } else {
-        s.growth_window = *window;
-      }
-    } else {
-      valid = false;
-    }
-  }
-  if (r.has("rss_limit")) {
-    if (auto limit = r.size("rss_limit")) {
-      if (*limit == 0) {
-        r.error("rss_limit", "must be more than 0");
-        valid = false;
-      } else {
-        s.rss_limit = limit;
-      }
-    } else {
-      valid = false;
-    }
-  }
+  r.read("min_count", s.min_count, between{0, 1'000'000});
+  r.read("growth_window", s.growth_window, [](const auto& window, const std::string& shown) {
+    return window < std::chrono::seconds(1) ? "must be at least 1s, got " + shown : std::string();
+  });
+  r.read_size("rss_limit", s.rss_limit, [](std::uint64_t limit) { return limit == 0 ? "must be more than 0" : ""; });
 
-  if (!valid) return nullptr;
-  return std::make_unique<process_probe>(std::move(s), ctx);
+  if (r.failed()) return {};
+  return [s = std::move(s)](const probe_context& ctx) { return std::make_unique<process_probe>(s, ctx); };
 }
 
 }  // namespace vitals

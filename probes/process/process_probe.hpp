@@ -1,6 +1,7 @@
 #pragma once
 
 #include "probes/core/probe.hpp"
+#include "probes/core/probe_registry.hpp"
 #include "probes/process/process_scan.hpp"
 #include "probes/process/rss_growth_tracker.hpp"
 
@@ -39,7 +40,8 @@ public:
   // `ctx` must outlive the probe.
   process_probe(settings s, const probe_context& ctx);
 
-  static std::unique_ptr<probe> create(const probe_settings&, node_reader&, const probe_context&);
+  // Reads and checks its keys; opens nothing (see probe_factory).
+  static probe_builder create(const probe_settings&, node_reader&);
   static std::span<const metric_info> metrics();
   static std::span<const builtin_alert> alerts();
 

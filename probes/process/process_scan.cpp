@@ -1,6 +1,7 @@
 #include "probes/process/process_scan.hpp"
 
-#include "probes/core/node_reader.hpp"
+#include "probes/core/cgroup_memory.hpp"
+
 #include "probes/core/proc_text.hpp"
 
 #include <dirent.h>
@@ -46,49 +47,6 @@ int count_fds(const std::string& dir, std::size_t& count) {
   ::closedir(d);
   return 0;
 }
-
-std::optional<std::uint64_t> read_cgroup_value(const std::string& path) {
-  std::string text;
-  if (read_proc_text(path, text) != 0) return std::nullopt;
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-  std::uint64_t value = 0;
-  if (!parse_int(std::string_view(text), value)) return std::nullopt;  // "max" or unreadable
-  return value;
-}
-
-// The tightest memory.max from `path` up to (not including) the root, with
-// the memory.current of the cgroup that sets it. Cached per scan: workers
-// of one service share one cgroup.
-struct cgroup_limit {
-  std::optional<std::uint64_t> max;
-  std::optional<std::uint64_t> current;
-  std::string limited_by;
-};
-
-class cgroup_limits {
-public:
-  explicit cgroup_limits(std::string root) : root_(std::move(root)) {}
-
-  const cgroup_limit& of(const std::string& path) {
-    auto [it, inserted] = cache_.try_emplace(path);
-    if (!inserted) return it->second;
-    std::string at = path;
-    while (!at.empty() && at != "/") {
-      if (auto max = read_cgroup_value(root_ + at + "/memory.max"); max && (!it->second.max || *max < *it->second.max)) {
-        it->second.max = max;
-        it->second.current = read_cgroup_value(root_ + at + "/memory.current");
-        it->second.limited_by = at;
-      }
-      const auto slash = at.rfind('/');
-      at = slash == 0 || slash == std::string::npos ? std::string() : at.substr(0, slash);
-    }
-    return it->second;
-  }
-
-private:
-  std::string root_;
-  std::map<std::string, cgroup_limit> cache_;
-};
 
 // The pid a pidfile names, or why there is none.
 std::optional<int> read_pidfile(const std::string& path, std::string& problem) {
@@ -164,23 +122,11 @@ std::optional<std::uint64_t> parse_max_open_files(const std::string& limits_text
   return soft;
 }
 
-std::string parse_cgroup_v2_path(const std::string& cgroup_text) {
-  std::string_view rest(cgroup_text);
-  while (!rest.empty()) {
-    const auto end = rest.find('\n');
-    const auto line = rest.substr(0, end);
-    if (line.starts_with("0::")) return std::string(line.substr(3));
-    if (end == std::string_view::npos) break;
-    rest.remove_prefix(end + 1);
-  }
-  return {};
-}
-
 process_scan_result scan_processes(const process_matcher& matcher, const std::string& proc_root,
                                    const std::string& cgroup_root) {
   process_scan_result result;
   user_names users;
-  cgroup_limits limits(cgroup_root);
+  cgroup_memory_reader limits(cgroup_root);  // workers of one service share a cgroup: read once
 
   std::vector<int> pids;
   if (matcher.pidfile) {
@@ -292,9 +238,10 @@ process_scan_result scan_processes(const process_matcher& matcher, const std::st
 
     if (read_proc_file(dir + "/limits", text) == read_outcome::ok) info.max_fds = parse_max_open_files(text);
     if (read_proc_file(dir + "/cgroup", text) == read_outcome::ok) {
-      info.cgroup = parse_cgroup_v2_path(text);
+      const auto paths = parse_cgroup_paths(text);
+      info.cgroup = paths.v2.value_or(paths.v1_memory.value_or(""));
       if (!info.cgroup.empty()) {
-        const auto& limit = limits.of(info.cgroup);
+        const auto& limit = limits.of(paths);
         info.cgroup_memory_max = limit.max;
         info.cgroup_memory_current = limit.current;
         info.cgroup_limited_by = limit.limited_by;

@@ -39,9 +39,10 @@ struct process_info {
   double cpu_seconds = 0;               // utime + stime
   std::optional<std::size_t> open_fds;  // nullopt: /proc/<pid>/fd not readable
   std::optional<std::uint64_t> max_fds; // soft "Max open files"; nullopt: unlimited or unknown
-  std::string cgroup;                   // v2 path ("/system.slice/app.service"), empty if unknown
-  // Tightest memory.max on the cgroup's path to the root, and that
-  // cgroup's memory.current; nullopt when no ancestor sets a limit.
+  std::string cgroup;                   // v2 path ("/system.slice/app.service"), else the v1 memory path; empty if unknown
+  // Tightest memory limit (v2 memory.max, v1 memory.limit_in_bytes) on the
+  // cgroup's path to the root, and that cgroup's usage; nullopt when no
+  // ancestor sets a limit.
   std::optional<std::uint64_t> cgroup_memory_max;
   std::optional<std::uint64_t> cgroup_memory_current;
   std::string cgroup_limited_by;        // the cgroup whose memory.max is the tightest
@@ -83,7 +84,5 @@ std::optional<proc_stat> parse_proc_stat(const std::string& text);
 // The soft "Max open files" of /proc/<pid>/limits text; nullopt when
 // unlimited or absent.
 std::optional<std::uint64_t> parse_max_open_files(const std::string& limits_text);
-// The v2 path ("0::/a/b") of /proc/<pid>/cgroup text; empty when absent.
-std::string parse_cgroup_v2_path(const std::string& cgroup_text);
 
 }  // namespace vitals

@@ -1,12 +1,14 @@
 #include "probes/redis/redis_probe.hpp"
 
-#include "probes/core/probe_settings.hpp"
 #include "probes/core/node_reader.hpp"
+#include "probes/core/probe_settings.hpp"
+#include "probes/core/units.hpp"
 #include "probes/net/host_addresses.hpp"
+#include "probes/net/resolve.hpp"
 #include "probes/redis/hiredis_asio.hpp"
 #include "probes/redis/info_parser.hpp"
-#include "probes/net/resolve.hpp"
-#include "probes/core/units.hpp"
+#include "probes/redis/memory_limit.hpp"
+#include "probes/redis/redis_address.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -20,14 +22,13 @@
 
 #include <netinet/in.h>
 
-#include <chrono>
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <limits>
 #include <sstream>
 #include <stdexcept>
@@ -62,20 +63,6 @@ constexpr metric_info redis_metrics[] = {
 
 constexpr std::size_t memory_doctor_chars = 500;
 constexpr std::size_t errorstats_shown = 5;
-
-std::optional<asio::ip::address> parse_ip(std::string_view text) {
-  error_code ec;
-  auto a = asio::ip::make_address(std::string(text), ec);
-  if (ec) return std::nullopt;
-  return a;
-}
-
-bool name_like(std::string_view host) {
-  return !host.empty() && host.size() <= 253 && std::all_of(host.begin(), host.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-           c == '_';
-  });
-}
 
 // Newlines and runs of blanks to one space, cut to `limit` characters.
 std::string one_line(std::string_view text, std::size_t limit) {
@@ -143,166 +130,7 @@ failure_class classify_link(const redis_link_error& e, std::string_view during) 
 
 }  // namespace
 
-// ---------------------------------------------------------------------------
-
-redis_address parse_redis_address(std::string_view text) {
-  redis_address out;
-  if (text.substr(0, 5) == "unix:") {
-    out.host.clear();
-    out.unix_path = std::string(text.substr(5));
-    if (out.unix_path.empty() || out.unix_path.front() != '/')
-      out.error = "needs an absolute socket path after unix:, like unix:/run/redis/redis.sock";
-    return out;
-  }
-  std::string_view host = text;
-  std::string_view port;
-  if (!text.empty() && text.front() == '[') {
-    const auto close = text.find(']');
-    if (close == std::string_view::npos) {
-      out.error = "has an unclosed [ (IPv6 like [::1]:6379)";
-      return out;
-    }
-    host = text.substr(1, close - 1);
-    const auto rest = text.substr(close + 1);
-    if (!rest.empty()) {
-      if (rest.front() != ':') {
-        out.error = "expected :port after ]";
-        return out;
-      }
-      port = rest.substr(1);
-      if (port.empty()) {
-        out.error = "has an empty port after :";
-        return out;
-      }
-    }
-    if (auto ip = parse_ip(host); !ip || !ip->is_v6()) {
-      out.error = "is not a valid IPv6 address in brackets";
-      return out;
-    }
-  } else if (std::count(text.begin(), text.end(), ':') >= 2) {
-    // A bare IPv6 literal; with a port it needs brackets.
-    if (auto ip = parse_ip(text); !ip) {
-      out.error = "is not a valid address (IPv6 with a port needs brackets: [::1]:6379)";
-      return out;
-    }
-  } else if (const auto colon = text.find(':'); colon != std::string_view::npos) {
-    host = text.substr(0, colon);
-    port = text.substr(colon + 1);
-    if (port.empty()) {
-      out.error = "has an empty port after :";
-      return out;
-    }
-  }
-  if (host.empty()) {
-    out.error = "has no host; expected host:port like 127.0.0.1:6379 or unix:/path";
-    return out;
-  }
-  if (!parse_ip(host) && !name_like(host)) {
-    out.error = "has an invalid host name";
-    return out;
-  }
-  out.host = std::string(host);
-  if (!port.empty()) {
-    long long number = 0;
-    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), number);
-    if (ec == std::errc::result_out_of_range || (ec == std::errc{} && end == port.data() + port.size() &&
-                                                 (number < 1 || number > 65535))) {
-      out.error = "has port " + std::string(port) + " out of range (1-65535)";
-      return out;
-    }
-    if (ec != std::errc{} || end != port.data() + port.size()) {
-      out.error = "has an invalid port \"" + std::string(port) + "\"";
-      return out;
-    }
-    out.port = static_cast<std::uint16_t>(number);
-  }
-  return out;
-}
-
-// ---------------------------------------------------------------------------
-// Memory limits of a local server without maxmemory. Blocking file reads:
-// called on the pool only.
-
 namespace {
-
-struct memory_limit {
-  std::string source;  // "cgroup" | "system"
-  double bytes = 0;
-};
-
-std::optional<double> read_limit_file(const std::string& path) {
-  std::ifstream in(path);
-  std::string text;
-  if (!(in >> text) || text == "max") return std::nullopt;
-  double value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  // cgroup v1 spells "no limit" as a page-rounded LONG_MAX.
-  if (ec != std::errc{} || value <= 0 || value >= 0x1p60) return std::nullopt;
-  return value;
-}
-
-// The tightest memory.max (v2) or memory.limit_in_bytes (v1) over the
-// process' cgroup and its ancestors, as seen from this cgroup namespace.
-std::optional<double> cgroup_limit(long pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/cgroup");
-  std::string line;
-  std::optional<double> tightest;
-  auto consider = [&](std::optional<double> v) {
-    if (v && (!tightest || *v < *tightest)) tightest = v;
-  };
-  while (std::getline(in, line)) {
-    const auto first = line.find(':');
-    const auto second = line.find(':', first + 1);
-    if (first == std::string::npos || second == std::string::npos) continue;
-    const std::string controllers = line.substr(first + 1, second - first - 1);
-    std::string path = line.substr(second + 1);
-    std::string root, file;
-    if (line.substr(0, first) == "0" && controllers.empty()) {
-      root = "/sys/fs/cgroup";
-      file = "memory.max";
-    } else if (("," + controllers + ",").find(",memory,") != std::string::npos) {
-      root = "/sys/fs/cgroup/memory";
-      file = "memory.limit_in_bytes";
-    } else {
-      continue;
-    }
-    if (path.find("..") != std::string::npos) continue;  // outside our cgroup namespace
-    while (true) {
-      consider(read_limit_file(root + (path == "/" ? "" : path) + "/" + file));
-      if (path.empty() || path == "/") break;
-      path = path.substr(0, path.rfind('/'));
-      if (path.empty()) path = "/";
-    }
-  }
-  return tightest;
-}
-
-std::optional<double> host_memory() {
-  std::ifstream in("/proc/meminfo");
-  std::string key;
-  double kib = 0;
-  std::string unit;
-  while (in >> key >> kib >> unit)
-    if (key == "MemTotal:") return kib * 1024;
-  return std::nullopt;
-}
-
-// Whether `pid` in our /proc is plausibly the server we talk to (and not a
-// process of another pid namespace that happens to share the number).
-bool looks_like_redis(long pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
-  std::string comm;
-  std::getline(in, comm);
-  return comm.rfind("redis", 0) == 0 || comm.rfind("valkey", 0) == 0 || comm.rfind("keydb", 0) == 0;
-}
-
-memory_limit local_memory_limit(std::optional<long> pid) {
-  const auto system = host_memory();
-  if (pid && *pid > 0 && looks_like_redis(*pid))
-    if (auto cgroup = cgroup_limit(*pid); cgroup && (!system || *cgroup < *system)) return {"cgroup", *cgroup};
-  if (system) return {"system", *system};
-  return {};
-}
 
 asio::awaitable<memory_limit> read_local_memory_limit(std::optional<long> pid) {
   co_return local_memory_limit(pid);
@@ -395,7 +223,7 @@ probe_result summarize(const redis_info& info, const run_facts& facts) {
 redis_probe::redis_probe(settings s, const probe_context& ctx) : settings_(std::move(s)), ctx_(&ctx) {
   if (settings_.unix_path.empty()) {
     literal_ = parse_ip(settings_.host);
-    if (!literal_ && !name_like(settings_.host)) throw std::invalid_argument("redis_probe: invalid host");
+    if (!literal_ && !is_host_name(settings_.host)) throw std::invalid_argument("redis_probe: invalid host");
   }
   if (settings_.port == 0) throw std::invalid_argument("redis_probe: port 0");
   host_addresses_ = interface_addresses();
@@ -601,56 +429,28 @@ asio::awaitable<probe_result> redis_probe::run() {
 // ---------------------------------------------------------------------------
 // Configuration.
 
-std::unique_ptr<probe> redis_probe::create(const probe_settings&, node_reader& r, const probe_context& ctx) {
+probe_builder redis_probe::create(const probe_settings&, node_reader& r) {
   settings s;
-  bool valid = true;
-
-  if (r.has("address")) {
-    if (auto text = r.string("address")) {
-      const auto parsed = parse_redis_address(*text);
-      if (!parsed.error.empty()) {
-        r.error("address", r.shown("address") + " " + parsed.error);
-        valid = false;
-      } else {
-        s.host = parsed.host;
-        s.port = parsed.port;
-        s.unix_path = parsed.unix_path;
-      }
+  if (std::string text; r.read("address", text)) {
+    if (const auto address = parse_redis_address(text); !address.error.empty()) {
+      r.error("address", r.shown("address") + " " + address.error);
     } else {
-      valid = false;
+      s.host = address.host;
+      s.port = address.port;
+      s.unix_path = address.unix_path;
     }
   }
-  if (r.has("username")) {
-    if (auto user = r.string("username")) {
-      if (user->empty() || user->find_first_of(" \r\n") != std::string::npos) {
-        r.error("username", "must be a non-empty ACL user name without spaces");
-        valid = false;
-      } else {
-        s.username = *user;
-      }
-    } else {
-      valid = false;
-    }
-  }
-  if (r.has("password")) {
-    if (auto password = r.string("password"))
-      s.password = *password;
-    else
-      valid = false;
-  }
-  if (!s.username.empty() && s.password.empty()) {
+  r.read("username", s.username, [](const std::string& user) {
+    return user.empty() || user.find_first_of(" \r\n") != std::string::npos
+               ? "must be a non-empty ACL user name without spaces"
+               : "";
+  });
+  r.read("password", s.password);
+  if (!s.username.empty() && s.password.empty())
     r.error("username", "needs a password (AUTH takes a user name and a password)");
-    valid = false;
-  }
-  if (r.has("db")) {
-    if (auto db = r.integer("db", 0, std::numeric_limits<int>::max()))
-      s.db = static_cast<int>(*db);
-    else
-      valid = false;
-  }
-
-  if (!valid) return nullptr;
-  return std::make_unique<redis_probe>(std::move(s), ctx);
+  r.read("db", s.db, between{0, std::numeric_limits<int>::max()});
+  if (r.failed()) return {};
+  return [s = std::move(s)](const probe_context& ctx) { return std::make_unique<redis_probe>(s, ctx); };
 }
 
 }  // namespace vitals

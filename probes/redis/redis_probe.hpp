@@ -1,6 +1,7 @@
 #pragma once
 
 #include "probes/core/probe.hpp"
+#include "probes/core/probe_registry.hpp"
 
 #include <boost/asio/ip/address.hpp>
 
@@ -16,14 +17,6 @@ namespace vitals {
 class node_reader;
 struct probe_settings;
 
-// A parsed `address:` value: host:port, [v6]:port, a bare host, or unix:/path.
-struct redis_address {
-  std::string host;          // IP literal (no brackets) or a name; empty for unix
-  std::uint16_t port = 6379;
-  std::string unix_path;     // set for unix:/path
-  std::string error;         // why the text is unusable; empty when valid
-};
-redis_address parse_redis_address(std::string_view text);
 
 // `type: redis` — one fresh connection per run, driven by hiredis' async API
 // on the loop: AUTH (when configured), SELECT (when db is set), PING (timed),
@@ -48,7 +41,8 @@ public:
   // `ctx` must outlive the probe.
   redis_probe(settings s, const probe_context& ctx);
 
-  static std::unique_ptr<probe> create(const probe_settings&, node_reader&, const probe_context&);
+  // Reads and checks its keys; opens nothing (see probe_factory).
+  static probe_builder create(const probe_settings&, node_reader&);
   static std::span<const metric_info> metrics();
   static std::span<const builtin_alert> alerts();
 

@@ -1,6 +1,6 @@
 #include "probes/sqlite/sqlite_inspect.hpp"
 
-#include "probes/core/node_reader.hpp"
+#include "probes/core/text_file.hpp"
 
 #include <fcntl.h>
 #include <sqlite3.h>

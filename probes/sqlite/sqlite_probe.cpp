@@ -1,14 +1,13 @@
 #include "probes/sqlite/sqlite_probe.hpp"
 
-#include "probes/core/probe_settings.hpp"
 #include "probes/core/node_reader.hpp"
+#include "probes/core/probe_settings.hpp"
 #include "probes/core/units.hpp"
 
 #include <unistd.h>
 
-#include <chrono>
-#include <limits>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
@@ -42,15 +41,6 @@ constexpr metric_info sqlite_metrics[] = {
 };
 
 constexpr std::size_t max_holder_series = 10;
-
-std::string seconds_text(double s) {
-  char text[32];
-  if (s < 10)
-    std::snprintf(text, sizeof text, "%.1fs", s);
-  else
-    std::snprintf(text, sizeof text, "%.0fs", s);
-  return text;
-}
 
 std::string holder_text(const sqlite_lock_holder& h) {
   std::string text = std::string(to_string(h.kind)) + " by ";
@@ -98,14 +88,12 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr double no_threshold = std::numeric_limits<double>::quiet_NaN();
-
 // Built-in alert rules (DESIGN §6); each has a runbook in docs/runbooks/.
 const builtin_alert sqlite_alerts[] = {
     {"SQLiteLocked", "vitals_sqlite_lock_held_seconds > {}", 0, 30s, "high",
      "SQLite database {{ $labels.probe }} is locked",
      "A writer has held a lock on {{ $labels.probe }} for {{ $value | humanizeDuration }}."},
-    {"SQLiteCorrupt", "vitals_sqlite_integrity_ok == 0", no_threshold, 0ms, "critical",
+    {"SQLiteCorrupt", "vitals_sqlite_integrity_ok == 0", builtin_alert::no_threshold, 0ms, "critical",
      "SQLite database {{ $labels.probe }} failed its integrity check",
      "quick_check/integrity_check of {{ $labels.probe }} found damage."},
 };
@@ -251,7 +239,7 @@ probe_result sqlite_probe::judge(const sqlite_inspection& seen, clock::time_poin
     }
     r.evidence.emplace_back("lock holder", holder_text(seen.holders[i]));
   }
-  if (locked) r.evidence.emplace_back("locked for", seconds_text(held) + " (as seen by consecutive runs)");
+  if (locked) r.evidence.emplace_back("locked for", format_age(held) + " (as seen by consecutive runs)");
 
   // Integrity.
   if (last_integrity_) {
@@ -304,7 +292,7 @@ probe_result sqlite_probe::judge(const sqlite_inspection& seen, clock::time_poin
       error += std::string(to_string(strongest_writer->kind)) + " lock held by " + holder_name(*strongest_writer);
     else
       error += "the read-only check got SQLITE_BUSY";
-    error += " for " + seconds_text(held);
+    error += " for " + format_age(held);
     fail("locked", std::move(error));
   }
   return r;
@@ -313,46 +301,15 @@ probe_result sqlite_probe::judge(const sqlite_inspection& seen, clock::time_poin
 // ---------------------------------------------------------------------------
 // Configuration.
 
-std::unique_ptr<probe> sqlite_probe::create(const probe_settings&, node_reader& r, const probe_context& ctx) {
+probe_builder sqlite_probe::create(const probe_settings&, node_reader& r) {
   settings s;
-  bool valid = true;
-
-  if (!r.require("path")) {
-    valid = false;
-  } else if (auto path = r.string("path")) {
-    if (path->empty() || path->front() != '/') {
-      r.error("path", r.shown("path") + " is not an absolute path (the daemon's working directory is not yours)");
-      valid = false;
-    } else {
-      s.path = *path;
-    }
-  } else {
-    valid = false;
-  }
-
-  if (r.has("integrity_check")) {
-    if (auto mode = r.one_of("integrity_check", {"none", "quick", "full"}))
-      s.integrity = *mode == "quick" ? integrity_mode::quick
-                    : *mode == "full" ? integrity_mode::full
-                                      : integrity_mode::none;
-    else
-      valid = false;
-  }
-  if (r.has("integrity_interval")) {
-    if (auto d = r.duration("integrity_interval"))
-      s.integrity_interval = *d;
-    else
-      valid = false;
-  }
-  if (r.has("max_lock_held")) {
-    if (auto d = r.duration("max_lock_held"))
-      s.max_lock_held = *d;
-    else
-      valid = false;
-  }
-
-  if (!valid) return nullptr;
-  return std::make_unique<sqlite_probe>(std::move(s), ctx);
+  r.read_required("path", s.path, absolute_path{"the daemon's working directory is not yours"});
+  r.read("integrity_check", s.integrity,
+         {{"none", integrity_mode::none}, {"quick", integrity_mode::quick}, {"full", integrity_mode::full}});
+  r.read("integrity_interval", s.integrity_interval);
+  r.read("max_lock_held", s.max_lock_held);
+  if (r.failed()) return {};
+  return [s = std::move(s)](const probe_context& ctx) { return std::make_unique<sqlite_probe>(s, ctx); };
 }
 
 }  // namespace vitals

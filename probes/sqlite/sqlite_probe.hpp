@@ -2,6 +2,7 @@
 
 #include "probes/core/pool_call.hpp"
 #include "probes/core/probe.hpp"
+#include "probes/core/probe_registry.hpp"
 #include "probes/sqlite/sqlite_inspect.hpp"
 
 #include <chrono>
@@ -42,7 +43,8 @@ public:
   // `ctx` must outlive the probe.
   sqlite_probe(settings s, const probe_context& ctx);
 
-  static std::unique_ptr<probe> create(const probe_settings&, node_reader&, const probe_context&);
+  // Reads and checks its keys; opens nothing (see probe_factory).
+  static probe_builder create(const probe_settings&, node_reader&);
   static std::span<const metric_info> metrics();
   static std::span<const builtin_alert> alerts();
 

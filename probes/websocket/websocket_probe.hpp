@@ -1,6 +1,7 @@
 #pragma once
 
 #include "probes/core/probe.hpp"
+#include "probes/core/probe_registry.hpp"
 #include "probes/net/web_target.hpp"
 
 #include <chrono>
@@ -19,7 +20,7 @@ namespace vitals {
 
 class node_reader;
 struct probe_settings;
-struct ws_session;  // the persistent connection; in websocket_probe.cpp
+struct ws_session;  // the persistent connection; in websocket_session.hpp
 
 // `type: websocket` — `wscat -c URL`, send {"type":"ping"}, expect
 // {"type":"pong"}, done continuously: TCP connect, TLS, the upgrade
@@ -61,7 +62,8 @@ public:
   websocket_probe(settings s, const probe_context& ctx);
   ~websocket_probe() override;
 
-  static std::unique_ptr<probe> create(const probe_settings&, node_reader&, const probe_context&);
+  // Reads and checks its keys; opens nothing (see probe_factory).
+  static probe_builder create(const probe_settings&, node_reader&);
   static std::span<const metric_info> metrics();
   static std::span<const builtin_alert> alerts();
 

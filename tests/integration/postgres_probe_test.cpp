@@ -5,9 +5,9 @@
 
 #include "probes/postgres/postgres_probe.hpp"
 
-#include "daemon/app/config.hpp"
-#include "probes/core/node_reader.hpp"
 #include "fixtures/postgres_fake_servers.hpp"
+#include "probes/core/node_reader.hpp"
+#include "probes/core/probe_settings.hpp"
 #include "support/postgres_cluster.hpp"
 #include "support/run_probe.hpp"
 
@@ -97,12 +97,12 @@ std::unique_ptr<postgres_probe> make_probe(const probe_context& ctx, const std::
   reader.known({"name", "type"});
   probe_settings common;
   common.timeout = timeout;
-  auto built = postgres_probe::create(common, reader, ctx);
+  auto build = postgres_probe::create(common, reader);
   reader.finish();
   std::string errors;
   for (const auto& e : diags.errors()) errors += e.str() + "\n";
-  if (!built || !diags.ok()) throw std::runtime_error("config: " + errors);
-  return std::unique_ptr<postgres_probe>(static_cast<postgres_probe*>(built.release()));
+  if (!build || !diags.ok()) throw std::runtime_error("config: " + errors);
+  return std::unique_ptr<postgres_probe>(static_cast<postgres_probe*>(build(ctx).release()));
 }
 
 // Polls `done` (blocking: server state changes in other processes).

@@ -3,8 +3,8 @@
 // A probe whose behaviour the test scripts: for scheduler, metrics and app
 // tests that are about everything around a probe, not a probe kind.
 
-#include "daemon/app/config.hpp"
 #include "probes/core/probe.hpp"
+#include "probes/core/probe_settings.hpp"
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -23,7 +23,9 @@ namespace vitals::test {
 
 class fake_probe final : public probe {
 public:
-  enum class behaviour { succeed, fail, hang, hang_ignoring_cancel, throw_error };
+  // give_up: ends its own I/O before the deadline and says so (reason
+  // "timeout"), as the web probes do at 90 % of the timeout.
+  enum class behaviour { succeed, fail, give_up, hang, hang_ignoring_cancel, throw_error };
 
   explicit fake_probe(behaviour b = behaviour::succeed) : default_(b) {}
 
@@ -51,6 +53,9 @@ public:
       case behaviour::fail:
         ++finished;
         co_return probe_result::failure("refused", "connection refused");
+      case behaviour::give_up:
+        ++finished;
+        co_return probe_result::failure("timeout", "no pong within 90ms");
       case behaviour::throw_error:
         throw std::runtime_error("probe bug");
       case behaviour::hang: {

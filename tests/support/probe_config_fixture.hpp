@@ -3,9 +3,11 @@
 // Builds one probe kind from the first entry of a `probes:` list, the way
 // the config loader hands it over: a node_reader at path "probes[0]".
 
-#include "daemon/app/config.hpp"
 #include "probes/core/node_reader.hpp"
 #include "probes/core/probe.hpp"
+#include "probes/core/probe_registry.hpp"
+#include "probes/core/probe_settings.hpp"
+#include "probes/core/secrets.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -27,7 +29,8 @@ protected:
   diagnostics diags{"vitals.yaml"};
   std::unique_ptr<probe> built;
 
-  // Returns the built probe (null on errors); diags holds the errors.
+  // Reads and then builds the probe, as a full load does. Returns it (null
+  // on errors); diags holds the errors.
   Probe* create(const std::string& yaml) { return create_with(yaml, probe_settings{}); }
 
   // The same with the common settings (interval, timeout) the loader read.
@@ -36,8 +39,9 @@ protected:
     substitute_secrets(root_, diags);
     node_reader reader(root_["probes"][0], "probes[0]", diags);
     reader.known({"name", "type"});  // the caller's keys
-    built = Probe::create(common, reader, ctx);
+    auto build = Probe::create(common, reader);
     reader.finish();
+    built = build ? build(ctx) : nullptr;
     return static_cast<Probe*>(built.get());
   }
 

@@ -159,7 +159,7 @@ TEST(config, notify_is_stored_as_given_and_alert_rules_are_checked) {
       "  alertmanager: {url: \"http://127.0.0.1:9093\"}\n");
   ASSERT_NE(r.cfg, nullptr) << all_errors(r);
   EXPECT_EQ(r.cfg->alert_rules.back().name, "X");
-  EXPECT_EQ(r.cfg->notify["alertmanager"]["url"].Scalar(), "http://127.0.0.1:9093");
+  EXPECT_EQ(r.cfg->notifications.alertmanager_urls, std::vector<std::string>{"http://127.0.0.1:9093/"});
 
   auto bad = t.load("alerts:\n  rules:\n    - {name: X, when: vitals_probe_up == 0, anything: goes}\n");
   EXPECT_NE(all_errors(bad).find("alerts.rules[0].anything: unknown key"), std::string::npos) << all_errors(bad);
@@ -705,6 +705,38 @@ TEST(config, fingerprint_of_one_probe_ignores_changes_to_another) {
   std::string two_changed = std::string(one_probe) + "  - name: b\n    type: noop\n    interval: 1m\n";
   EXPECT_EQ(fingerprint_of(two, 0), fingerprint_of(two_changed, 0));
   EXPECT_NE(fingerprint_of(two, 1), fingerprint_of(two_changed, 1));
+}
+
+TEST(config, validating_builds_no_probe) {
+  test_loader t;
+  const int before = test_kinds::fake_probe::built;
+  auto r = t.validate("probes:\n  - {name: a, type: fake, target: \"h:1\"}\n  - {name: b, type: noop}\n");
+  ASSERT_NE(r.cfg, nullptr) << all_errors(r);
+  ASSERT_EQ(r.cfg->probes.size(), 2u);
+  EXPECT_EQ(r.cfg->probes[0].settings.name, "a");
+  EXPECT_EQ(r.cfg->probes[0].instance, nullptr);
+  EXPECT_EQ(r.cfg->probes[1].instance, nullptr);
+  EXPECT_EQ(test_kinds::fake_probe::built, before);
+  // ...while its errors are the same as a full load's.
+  EXPECT_EQ(errors_of(t.validate("probes:\n  - {name: a, type: fake, target: nohost}\n")),
+            errors_of(t.load("probes:\n  - {name: a, type: fake, target: nohost}\n")));
+}
+
+TEST(config, a_reload_builds_only_the_probes_that_changed) {
+  test_loader t;
+  auto first = t.load("probes:\n  - {name: same, type: fake, target: \"h:1\"}\n"
+                      "  - {name: changed, type: fake, target: \"h:2\"}\n");
+  ASSERT_NE(first.cfg, nullptr) << all_errors(first);
+  const int before = test_kinds::fake_probe::built;
+  auto second = t.reload("probes:\n  - {name: same, type: fake, target: \"h:1\"}\n"
+                         "  - {name: changed, type: fake, target: \"h:3\"}\n"
+                         "  - {name: added, type: fake, target: \"h:4\"}\n",
+                         *first.cfg);
+  ASSERT_NE(second.cfg, nullptr) << all_errors(second);
+  EXPECT_EQ(test_kinds::fake_probe::built, before + 2);  // changed and added
+  EXPECT_EQ(second.cfg->probes[0].instance, first.cfg->probes[0].instance);
+  EXPECT_NE(second.cfg->probes[1].instance, first.cfg->probes[1].instance);
+  EXPECT_EQ(second.cfg->probes[1].instance->target(), "h:3");
 }
 
 }  // namespace

@@ -25,17 +25,23 @@ public:
 
   fake_probe(std::string target, std::string token) : target_(std::move(target)), token_(std::move(token)) {}
 
-  static std::unique_ptr<probe> create(const probe_settings&, node_reader& reader, const probe_context&) {
+  // How many fake probes have been built (not just read), in this process.
+  static inline int built = 0;
+
+  static probe_builder create(const probe_settings&, node_reader& reader) {
     auto token = reader.string("token");
-    if (!reader.require("target")) return nullptr;
+    if (!reader.require("target")) return {};
     auto target = reader.string("target");
-    if (!target) return nullptr;
+    if (!target) return {};
     auto colon = target->rfind(':');
     if (colon == std::string::npos || colon == 0 || colon + 1 == target->size()) {
       reader.error("target", "expected host:port, got " + reader.shown("target"));
-      return nullptr;
+      return {};
     }
-    return std::make_unique<fake_probe>(*target, token.value_or(""));
+    return [target = *target, token = token.value_or("")](const probe_context&) {
+      ++built;
+      return std::make_unique<fake_probe>(target, token);
+    };
   }
   static std::span<const metric_info> metrics() { return {}; }
   static std::span<const builtin_alert> alerts() { return {}; }
@@ -54,8 +60,8 @@ class noop_probe final : public probe {
 public:
   static constexpr std::string_view type = "noop";
 
-  static std::unique_ptr<probe> create(const probe_settings&, node_reader&, const probe_context&) {
-    return std::make_unique<noop_probe>();
+  static probe_builder create(const probe_settings&, node_reader&) {
+    return [](const probe_context&) { return std::make_unique<noop_probe>(); };
   }
   static std::span<const metric_info> metrics() { return {}; }
   static std::span<const builtin_alert> alerts() { return {}; }
@@ -78,6 +84,12 @@ struct test_loader {
   ~test_loader() { pool.join(); }
 
   load_result load(const std::string& yaml) { return load_config_text(yaml, "test.yaml", registry, ctx); }
+  // Reads and validates only, as `vitalsd validate` and `rules` do.
+  load_result validate(const std::string& yaml) { return load_config_text(yaml, "test.yaml", registry); }
+  // Loads a new version of the file over a running config, as a reload does.
+  load_result reload(const std::string& yaml, const config& running) {
+    return load_config_text(yaml, "test.yaml", registry, {.build = &ctx, .previous = &running});
+  }
 };
 
 }  // namespace vitals::test_kinds

@@ -1,13 +1,14 @@
 #include "probes/core/node_reader.hpp"
+#include "probes/core/secrets.hpp"
 
 #include "support/temp_env.hpp"
 
 #include <gtest/gtest.h>
 
-#include <cstdio>
-#include <cstdlib>
+#include <chrono>
+#include <cstdint>
+#include <optional>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -16,163 +17,11 @@ namespace vitals {
 namespace {
 
 using test::scoped_env;
-using test::temp_file;
 
 std::vector<std::string> messages(const diagnostics& d) {
   std::vector<std::string> out;
   for (const auto& e : d.errors()) out.push_back(e.str());
   return out;
-}
-
-// ---- durations -------------------------------------------------------------
-
-TEST(duration, parses_every_unit_decimals_and_sums) {
-  struct row {
-    const char* text;
-    std::chrono::milliseconds expected;
-  };
-  const row rows[] = {
-      {"250ms", 250ms},       {"15s", 15s},         {"2m", 2min},         {"1h", 1h},
-      {"1d", 24h},            {"1m30s", 90s},       {"1.5s", 1500ms},     {"0.5m", 30s},
-      {"2h30m", 150min},      {"1h0m5s", 3605s},    {"0s", 0ms},          {"1s500ms", 1500ms},
-      {"1.25h", 75min},       {"10.000s", 10s},     {"0.001s", 1ms},      {"90m", 90min},
-  };
-  for (const auto& r : rows) {
-    SCOPED_TRACE(r.text);
-    auto d = parse_duration(r.text);
-    ASSERT_TRUE(d.has_value());
-    EXPECT_EQ(*d, r.expected);
-  }
-}
-
-TEST(duration, rejects_bare_numbers_signs_spaces_and_unknown_units) {
-  const char* rows[] = {"",     "15",   "fast", "-5s",  "+5s",   "5 s",   "5S",  "1.5",
-                        "1.s",  ".5s",  "5sec", "1m30", "s",     "5us",   "ms",  "0.0001s",
-                        "1e3s", " 5s",  "5s ",  "5s-1s", "99999999999999999999s", "1,5s"};
-  for (const char* text : rows) {
-    SCOPED_TRACE(text);
-    EXPECT_FALSE(parse_duration(text).has_value());
-  }
-}
-
-TEST(duration, format_gives_the_shortest_readable_form) {
-  EXPECT_EQ(format_duration(90s), "1m30s");
-  EXPECT_EQ(format_duration(250ms), "250ms");
-  EXPECT_EQ(format_duration(15s), "15s");
-  EXPECT_EQ(format_duration(2h), "2h");
-  EXPECT_EQ(format_duration(24h), "1d");
-  EXPECT_EQ(format_duration(0ms), "0s");
-  EXPECT_EQ(format_duration(1500ms), "1.5s");
-  EXPECT_EQ(format_duration(3605s), "1h5s");
-  EXPECT_EQ(format_duration(60250ms), "1m0.25s");
-}
-
-TEST(duration, formatted_text_parses_back_to_the_same_value) {
-  for (auto d : {1ms, 250ms, 1500ms, 15000ms, 90000ms, 3605000ms, 86400001ms, 60250ms}) {
-    SCOPED_TRACE(d.count());
-    EXPECT_EQ(parse_duration(format_duration(d)), d);
-  }
-}
-
-// ---- sizes -----------------------------------------------------------------
-
-TEST(size, parses_bytes_and_decimal_and_binary_units) {
-  struct row {
-    const char* text;
-    std::uint64_t expected;
-  };
-  const row rows[] = {
-      {"512", 512},
-      {"0", 0},
-      {"1B", 1},
-      {"10KB", 10'000},
-      {"10MB", 10'000'000},
-      {"1GB", 1'000'000'000},
-      {"2TB", 2'000'000'000'000},
-      {"64KiB", 65'536},
-      {"64MiB", 64ull << 20},
-      {"1GiB", 1ull << 30},
-      {"1TiB", 1ull << 40},
-      {"1.5GB", 1'500'000'000},
-      {"1.5KiB", 1'536},
-      {"10mb", 10'000'000},
-      {"4kib", 4'096},
-  };
-  for (const auto& r : rows) {
-    SCOPED_TRACE(r.text);
-    auto n = parse_size(r.text);
-    ASSERT_TRUE(n.has_value());
-    EXPECT_EQ(*n, r.expected);
-  }
-}
-
-TEST(size, rejects_fractional_bytes_signs_spaces_and_unknown_units) {
-  const char* rows[] = {"",    "big", "-1",   "1.5",   "10 MB", "10XB", "0.1B",
-                        "KB",  "+5",  "1e3",  "10M",   "1.KB",  "99999999999999999999",
-                        "20000000TiB"};
-  for (const char* text : rows) {
-    SCOPED_TRACE(text);
-    EXPECT_FALSE(parse_size(text).has_value());
-  }
-}
-
-// ---- did you mean ----------------------------------------------------------
-
-TEST(node_reader, did_you_mean_suggests_the_closest_candidate) {
-  EXPECT_EQ(did_you_mean("postgress", {"disk", "port", "postgres", "process"}), "postgres");
-  EXPECT_EQ(did_you_mean("intervall", {"interval", "timeout"}), "interval");
-}
-
-TEST(node_reader, did_you_mean_ignores_case) { EXPECT_EQ(did_you_mean("Timeout", {"interval", "timeout"}), "timeout"); }
-
-TEST(node_reader, did_you_mean_is_empty_when_nothing_is_close) {
-  EXPECT_EQ(did_you_mean("banana", {"interval", "timeout"}), "");
-  EXPECT_EQ(did_you_mean("", {"interval"}), "");
-  EXPECT_EQ(did_you_mean("abc", {}), "");
-}
-
-TEST(node_reader, did_you_mean_allows_a_third_of_the_word_in_edits) {
-  EXPECT_EQ(did_you_mean("timeuot", {"timeout"}), "timeout");  // 7 letters: 2 edits
-  EXPECT_EQ(did_you_mean("tokne", {"token"}), "token");       // a swap of two letters is one edit
-}
-
-TEST(node_reader, did_you_mean_allows_one_edit_for_short_words) {
-  EXPECT_EQ(did_you_mean("lg", {"log"}), "log");
-  EXPECT_EQ(did_you_mean("lo", {"xy"}), "");
-}
-
-// ---- errors ----------------------------------------------------------------
-
-TEST(config_error, prints_file_line_column_path_and_message) {
-  config_error e{.file = "/etc/vitals/vitals.yaml", .line = 14, .column = 14, .path = "probes[2].timeout",
-                 .message = "bad"};
-  EXPECT_EQ(e.str(), "/etc/vitals/vitals.yaml:14:14: probes[2].timeout: bad");
-}
-
-TEST(config_error, without_a_position_prints_only_the_file) {
-  config_error e{.file = "/nope.yaml", .line = 0, .column = 0, .path = "", .message = "cannot read config file: No such file or directory"};
-  EXPECT_EQ(e.str(), "/nope.yaml: cannot read config file: No such file or directory");
-}
-
-TEST(node_reader, diagnostics_turn_zero_based_marks_into_one_based_positions) {
-  diagnostics d("f.yaml");
-  YAML::Mark m;
-  m.line = 0;
-  m.column = 0;
-  d.add(m, "k", "msg");
-  ASSERT_EQ(d.errors().size(), 1u);
-  EXPECT_EQ(d.errors()[0].str(), "f.yaml:1:1: k: msg");
-}
-
-TEST(node_reader, diagnostics_keep_one_error_per_path_and_position) {
-  diagnostics d("f.yaml");
-  YAML::Mark m;
-  m.line = 2;
-  m.column = 4;
-  d.add(m, "k", "first");
-  d.add(m, "k", "second");
-  d.add(m, "other", "third");
-  EXPECT_EQ(messages(d), (std::vector<std::string>{"f.yaml:3:5: k: first", "f.yaml:3:5: other: third"}));
 }
 
 // ---- reading values --------------------------------------------------------
@@ -334,63 +183,7 @@ TEST(node_reader, copies_share_the_set_of_known_keys) {
   EXPECT_TRUE(d.ok());
 }
 
-// ---- secrets ---------------------------------------------------------------
-
-TEST(node_reader, env_reference_is_replaced_by_the_variable) {
-  scoped_env env("VITALS_TEST_PASSWORD", "hunter2");
-  diagnostics d("t.yaml");
-  YAML::Node root = YAML::Load("password: ${env:VITALS_TEST_PASSWORD}\n");
-  substitute_secrets(root, d);
-  EXPECT_TRUE(d.ok());
-  EXPECT_EQ(root["password"].Scalar(), "hunter2");
-}
-
-TEST(node_reader, file_reference_is_replaced_without_its_trailing_newline) {
-  temp_file secret("s3cret-token\n");
-  diagnostics d("t.yaml");
-  YAML::Node root = YAML::Load("token: ${file:" + secret.path() + "}\n");
-  substitute_secrets(root, d);
-  EXPECT_TRUE(d.ok());
-  EXPECT_EQ(root["token"].Scalar(), "s3cret-token");
-}
-
-TEST(node_reader, only_one_trailing_newline_of_a_file_is_dropped) {
-  temp_file secret("line\n\n");
-  diagnostics d("t.yaml");
-  YAML::Node root = YAML::Load("token: ${file:" + secret.path() + "}\n");
-  substitute_secrets(root, d);
-  EXPECT_EQ(root["token"].Scalar(), "line\n");
-}
-
-TEST(node_reader, several_references_mix_with_plain_text) {
-  scoped_env user("VITALS_TEST_USER", "monitor");
-  temp_file secret("pw\n");
-  diagnostics d("t.yaml");
-  YAML::Node root = YAML::Load("headers:\n  Authorization: \"Bearer ${file:" + secret.path() +
-                               "} for ${env:VITALS_TEST_USER}!\"\n");
-  substitute_secrets(root, d);
-  EXPECT_TRUE(d.ok());
-  EXPECT_EQ(root["headers"]["Authorization"].Scalar(), "Bearer pw for monitor!");
-}
-
-TEST(node_reader, references_inside_lists_are_replaced) {
-  scoped_env env("VITALS_TEST_ITEM", "x");
-  diagnostics d("t.yaml");
-  YAML::Node root = YAML::Load("a: [1, \"${env:VITALS_TEST_ITEM}\"]\n");
-  substitute_secrets(root, d);
-  EXPECT_EQ(root["a"][1].Scalar(), "x");
-}
-
-TEST(node_reader, substituted_scalar_keeps_its_position) {
-  // yaml-cpp 0.7 keeps a node's mark when a new scalar is assigned; errors
-  // about a substituted value rely on that.
-  scoped_env env("VITALS_TEST_INTERVAL", "soon");
-  diagnostics d("t.yaml");
-  YAML::Node root = YAML::Load("x: 1\ninterval:   ${env:VITALS_TEST_INTERVAL}\n");
-  substitute_secrets(root, d);
-  EXPECT_EQ(root["interval"].Mark().line, 1);
-  EXPECT_EQ(root["interval"].Mark().column, 12);
-}
+// ---- secret values in messages --------------------------------------------
 
 TEST(node_reader, substituted_scalar_is_marked_secret_and_shown_redacted) {
   scoped_env env("VITALS_TEST_INTERVAL", "hunter2");
@@ -419,69 +212,344 @@ TEST(node_reader, error_about_a_secret_value_does_not_contain_it) {
   EXPECT_EQ(d.errors()[1].message.find("did you mean"), std::string::npos);
 }
 
-TEST(node_reader, missing_env_variable_is_an_error_naming_it_at_the_scalar) {
-  ::unsetenv("VITALS_TEST_UNSET");
-  diagnostics d("t.yaml");
-  YAML::Node root = YAML::Load("probes:\n  - password: \"x${env:VITALS_TEST_UNSET}\"\n");
-  substitute_secrets(root, d);
-  EXPECT_EQ(messages(d), (std::vector<std::string>{"t.yaml:2:15: probes[0].password: environment variable "
-                                                   "VITALS_TEST_UNSET is not set (from ${env:VITALS_TEST_UNSET})"}));
-}
+// ---- declarative reads -----------------------------------------------------
 
-TEST(node_reader, unreadable_secret_file_is_an_error_naming_the_path) {
+TEST(node_reader, read_parses_by_the_type_of_out) {
   diagnostics d("t.yaml");
-  YAML::Node root = YAML::Load("token: ${file:/nonexistent/vitals.token}\n");
-  substitute_secrets(root, d);
-  EXPECT_EQ(messages(d), (std::vector<std::string>{"t.yaml:1:8: token: cannot read secret file "
-                                                   "/nonexistent/vitals.token: No such file or directory"}));
-}
-
-TEST(node_reader, every_failed_reference_in_a_file_is_reported) {
-  ::unsetenv("VITALS_TEST_UNSET");
-  diagnostics d("t.yaml");
-  YAML::Node root = YAML::Load("a: ${env:VITALS_TEST_UNSET}\nb: ${file:/nonexistent/b}\n");
-  substitute_secrets(root, d);
-  EXPECT_EQ(d.errors().size(), 2u);
-}
-
-TEST(node_reader, unknown_reference_kind_is_an_error) {
-  diagnostics d("t.yaml");
-  YAML::Node root = YAML::Load("a: ${ENV:HOME}\n");
-  substitute_secrets(root, d);
-  ASSERT_EQ(d.errors().size(), 1u);
-  EXPECT_EQ(d.errors()[0].str(), "t.yaml:1:4: a: unknown reference \"${ENV:HOME}\": write ${env:NAME} or "
-                                 "${file:/path}, or $${ for a literal \"${\"");
-}
-
-TEST(node_reader, unterminated_reference_is_an_error) {
-  diagnostics d("t.yaml");
-  YAML::Node root = YAML::Load("a: ${env:HOME\n");
-  substitute_secrets(root, d);
-  ASSERT_EQ(d.errors().size(), 1u);
-  EXPECT_EQ(d.errors()[0].line, 1);
-  EXPECT_EQ(d.errors()[0].column, 4);
-}
-
-TEST(node_reader, double_dollar_is_a_literal_reference_and_not_secret) {
-  diagnostics d("t.yaml");
-  YAML::Node root = YAML::Load("a: cost $${env:HOME} $5\n");
-  substitute_secrets(root, d);
+  node_reader r(YAML::Load("s: text\nb: yes\nn: -7\nu: 200\nx: 0.25\nt: 1m30s\nw: 2s\no: 5\n"), "", d);
+  std::string s;
+  bool b = false;
+  int n = 0;
+  std::uint8_t u = 0;
+  double x = 0;
+  std::chrono::milliseconds t{0};
+  std::chrono::steady_clock::duration w{0};
+  std::optional<int> o;
+  EXPECT_TRUE(r.read("s", s));
+  EXPECT_TRUE(r.read("b", b));
+  EXPECT_TRUE(r.read("n", n));
+  EXPECT_TRUE(r.read("u", u));
+  EXPECT_TRUE(r.read("x", x));
+  EXPECT_TRUE(r.read("t", t));
+  EXPECT_TRUE(r.read("w", w));
+  EXPECT_TRUE(r.read("o", o));
+  EXPECT_EQ(s, "text");
+  EXPECT_TRUE(b);
+  EXPECT_EQ(n, -7);
+  EXPECT_EQ(u, 200);
+  EXPECT_EQ(x, 0.25);
+  EXPECT_EQ(t, 90s);
+  EXPECT_EQ(w, 2s);
+  EXPECT_EQ(o, 5);
   EXPECT_TRUE(d.ok());
-  EXPECT_EQ(root["a"].Scalar(), "cost ${env:HOME} $5");
-  EXPECT_FALSE(d.is_secret(root["a"].Mark()));
+  EXPECT_FALSE(r.failed());
 }
 
-TEST(node_reader, aliased_value_is_substituted_once) {
-  // The file holds text that looks like a reference; expanding the alias a
-  // second time would try to read it.
-  temp_file secret("${env:VITALS_TEST_UNSET}");
-  ::unsetenv("VITALS_TEST_UNSET");
+TEST(node_reader, read_leaves_out_as_it_is_when_the_key_is_not_set) {
   diagnostics d("t.yaml");
-  YAML::Node root = YAML::Load("a: &tok ${file:" + secret.path() + "}\nb: *tok\n");
-  substitute_secrets(root, d);
-  EXPECT_TRUE(d.ok()) << (d.ok() ? "" : d.errors()[0].str());
-  EXPECT_EQ(root["b"].Scalar(), "${env:VITALS_TEST_UNSET}");
+  node_reader r(YAML::Load("empty:\nnull_value: ~\n"), "", d);
+  int count = 3;
+  std::optional<std::string> name;
+  EXPECT_FALSE(r.read("absent", count));
+  EXPECT_FALSE(r.read("empty", count));
+  EXPECT_FALSE(r.read("null_value", name));
+  EXPECT_EQ(count, 3);
+  EXPECT_FALSE(name.has_value());
+  EXPECT_TRUE(d.ok());
+  EXPECT_FALSE(r.failed());
 }
 
+TEST(node_reader, read_of_a_bad_value_reports_it_keeps_out_and_fails) {
+  diagnostics d("t.yaml");
+  node_reader r(YAML::Load("timeout: fast\n"), "probes[0]", d);
+  std::chrono::milliseconds timeout = 5s;
+  EXPECT_FALSE(r.read("timeout", timeout));
+  EXPECT_EQ(timeout, 5s);
+  EXPECT_TRUE(r.failed());
+  EXPECT_EQ(messages(d), (std::vector<std::string>{"t.yaml:1:10: probes[0].timeout: expected a duration like "
+                                                   "\"500ms\" or \"15s\", got \"fast\""}));
+}
+
+TEST(node_reader, read_of_a_whole_number_checks_the_range_of_its_type) {
+  diagnostics d("t.yaml");
+  node_reader r(YAML::Load("small: 300\nunsigned: -1\n"), "s", d);
+  std::uint8_t small = 1;
+  unsigned value = 1;
+  EXPECT_FALSE(r.read("small", small));
+  EXPECT_FALSE(r.read("unsigned", value));
+  EXPECT_EQ(small, 1);
+  EXPECT_EQ(messages(d), (std::vector<std::string>{"t.yaml:1:8: s.small: must be between 0 and 255, got \"300\"",
+                                                   "t.yaml:2:11: s.unsigned: must be between 0 and 4294967295, "
+                                                   "got \"-1\""}));
+}
+
+TEST(node_reader, read_between_reports_the_range_like_integer) {
+  diagnostics d("t.yaml");
+  node_reader r(YAML::Load("n: 150\nm: 7\n"), "s", d);
+  std::size_t n = 1;
+  std::optional<int> m;
+  EXPECT_FALSE(r.read("n", n, between{1, 100}));
+  EXPECT_TRUE(r.read("m", m, between{1, 100}));
+  EXPECT_EQ(n, 1u);
+  EXPECT_EQ(m, 7);
+  EXPECT_EQ(messages(d), (std::vector<std::string>{"t.yaml:1:4: s.n: must be between 1 and 100, got \"150\""}));
+}
+
+TEST(node_reader, read_with_a_check_reports_its_message_at_the_key_and_keeps_out) {
+  diagnostics d("t.yaml");
+  node_reader r(YAML::Load("ratio: 1.5\n"), "disk", d);
+  double ratio = 0.1;
+  auto at_most_one = [](double v) { return v <= 1 ? "" : "must be at most 1"; };
+  EXPECT_FALSE(r.read("ratio", ratio, at_most_one));
+  EXPECT_EQ(ratio, 0.1);
+  EXPECT_TRUE(r.failed());
+  EXPECT_EQ(messages(d), (std::vector<std::string>{"t.yaml:1:8: disk.ratio: must be at most 1"}));
+}
+
+TEST(node_reader, read_stores_a_value_its_check_accepts) {
+  diagnostics d("t.yaml");
+  node_reader r(YAML::Load("ratio: 0.5\n"), "", d);
+  double ratio = 0;
+  EXPECT_TRUE(r.read("ratio", ratio, [](double v) { return v <= 1 ? std::optional<std::string>() : "too big"; }));
+  EXPECT_EQ(ratio, 0.5);
+  EXPECT_FALSE(r.failed());
+}
+
+TEST(node_reader, a_check_is_not_asked_about_an_unset_key) {
+  diagnostics d("t.yaml");
+  node_reader r(YAML::Load("a: 1\n"), "", d);
+  std::string path = "/default";
+  bool asked = false;
+  EXPECT_FALSE(r.read("path", path, [&](const std::string&) {
+    asked = true;
+    return "";
+  }));
+  EXPECT_FALSE(asked);
+  EXPECT_FALSE(r.failed());
+}
+
+TEST(node_reader, a_check_may_quote_the_value_and_a_secret_stays_redacted) {
+  scoped_env env("VITALS_TEST_PATH", "relative/secret");
+  diagnostics d("t.yaml");
+  YAML::Node root = YAML::Load("plain: db.sqlite\nhidden: ${env:VITALS_TEST_PATH}\n");
+  substitute_secrets(root, d);
+  node_reader r(root, "", d);
+  std::string plain, hidden;
+  r.read("plain", plain, absolute_path{"the daemon's working directory is not yours"});
+  r.read("hidden", hidden, absolute_path{});
+  EXPECT_EQ(messages(d), (std::vector<std::string>{
+                             "t.yaml:1:8: plain: \"db.sqlite\" is not an absolute path (the daemon's working "
+                             "directory is not yours)",
+                             "t.yaml:2:9: hidden: <redacted> is not an absolute path"}));
+}
+
+TEST(node_reader, read_with_choices_stores_the_value_a_name_stands_for) {
+  enum class mode { quick, full };
+  diagnostics d("t.yaml");
+  node_reader r(YAML::Load("check: full\nexpect: closed\n"), "", d);
+  mode m = mode::quick;
+  bool open = true;
+  EXPECT_TRUE(r.read("check", m, {{"quick", mode::quick}, {"full", mode::full}}));
+  EXPECT_TRUE(r.read("expect", open, {{"open", true}, {"closed", false}}));
+  EXPECT_EQ(m, mode::full);
+  EXPECT_FALSE(open);
+  EXPECT_TRUE(d.ok());
+}
+
+TEST(node_reader, read_with_choices_lists_them_and_suggests_the_closest) {
+  diagnostics d("t.yaml");
+  node_reader r(YAML::Load("expect: opne\nlevel: warm\n"), "p", d);
+  bool open = true;
+  std::string level = "info";
+  EXPECT_FALSE(r.read("expect", open, {{"open", true}, {"closed", false}}));
+  EXPECT_FALSE(r.read("level", level, {"info", "warn"}));
+  EXPECT_EQ(level, "info");
+  EXPECT_EQ(messages(d), (std::vector<std::string>{
+                             "t.yaml:1:9: p.expect: expected open|closed, got \"opne\"; did you mean \"open\"?",
+                             "t.yaml:2:8: p.level: expected info|warn, got \"warm\"; did you mean \"warn\"?"}));
+}
+
+TEST(node_reader, read_size_takes_units_and_checks) {
+  diagnostics d("t.yaml");
+  node_reader r(YAML::Load("max: 64KiB\nlimit: 0\nbad: lots\n"), "", d);
+  std::uint64_t max = 0;
+  std::optional<std::uint64_t> limit;
+  std::uint64_t bad = 9;
+  EXPECT_TRUE(r.read_size("max", max));
+  EXPECT_FALSE(r.read_size("limit", limit, [](std::uint64_t n) { return n == 0 ? "must be more than 0" : ""; }));
+  EXPECT_FALSE(r.read_size("bad", bad));
+  EXPECT_EQ(max, 65536u);
+  EXPECT_FALSE(limit.has_value());
+  EXPECT_EQ(bad, 9u);
+  EXPECT_EQ(messages(d), (std::vector<std::string>{
+                             "t.yaml:2:8: limit: must be more than 0",
+                             "t.yaml:3:6: bad: expected a size like \"512\", \"64KiB\" or \"10MB\", got \"lots\""}));
+}
+
+TEST(node_reader, read_required_reports_a_missing_key_at_the_mapping) {
+  diagnostics d("t.yaml");
+  YAML::Node root = YAML::Load("probes:\n  - type: disk\n    path:\n");
+  node_reader item(root["probes"][0], "probes[0]", d);
+  std::string path = "unchanged";
+  std::string type;
+  EXPECT_TRUE(item.read_required("type", type));
+  EXPECT_FALSE(item.read_required("path", path, absolute_path{}));
+  EXPECT_FALSE(item.read_required("name", path));
+  EXPECT_EQ(path, "unchanged");
+  EXPECT_TRUE(item.failed());
+  EXPECT_EQ(messages(d), (std::vector<std::string>{"t.yaml:3:5: probes[0].path: missing required key",
+                                                   "t.yaml:2:5: probes[0].name: missing required key"}));
+}
+
+TEST(node_reader, read_required_checks_a_present_value) {
+  diagnostics d("t.yaml");
+  node_reader r(YAML::Load("port: 0\n"), "", d);
+  int port = 1;
+  EXPECT_FALSE(r.read_required("port", port, between{1, 65535}));
+  EXPECT_EQ(messages(d), (std::vector<std::string>{"t.yaml:1:7: port: must be between 1 and 65535, got \"0\""}));
+}
+
+TEST(node_reader, every_read_key_counts_as_known) {
+  diagnostics d("t.yaml");
+  node_reader r(YAML::Load("a: 1\nb: x\nc: 1KiB\nd: on\n"), "", d);
+  int a = 0;
+  std::string b;
+  std::uint64_t c = 0;
+  bool flag = false;
+  r.read("a", a);
+  r.read_required("b", b);
+  r.read_size("c", c);
+  r.read("d", flag, {{"on", true}, {"off", false}});
+  r.finish();
+  EXPECT_TRUE(d.ok());
+}
+
+// ---- failed() ----------------------------------------------------------------
+
+TEST(node_reader, good_reads_do_not_fail) {
+  diagnostics d("t.yaml");
+  node_reader r(YAML::Load("a: 1\n"), "", d);
+  int a = 0;
+  r.read("a", a);
+  r.finish();
+  EXPECT_FALSE(r.failed());
+}
+
+TEST(node_reader, error_and_error_here_mark_the_reader_failed) {
+  diagnostics d("t.yaml");
+  node_reader by_key(YAML::Load("a: 1\n"), "", d);
+  node_reader by_node(YAML::Load("a: 1\n"), "", d);
+  by_key.error("a", "does not fit b");
+  by_node.error_here("needs b");
+  EXPECT_TRUE(by_key.failed());
+  EXPECT_TRUE(by_node.failed());
+}
+
+TEST(node_reader, a_repeated_report_still_fails_the_reader) {
+  // diagnostics keeps one error per path and position; the second reader
+  // failed all the same.
+  diagnostics d("t.yaml");
+  YAML::Node root = YAML::Load("a: x\n");
+  node_reader first(root, "", d);
+  node_reader second(root, "", d);
+  first.error("a", "bad");
+  second.error("a", "bad again");
+  EXPECT_EQ(d.errors().size(), 1u);
+  EXPECT_TRUE(second.failed());
+}
+
+TEST(node_reader, an_unknown_key_in_finish_fails_the_reader) {
+  diagnostics d("t.yaml");
+  node_reader r(YAML::Load("colour: red\n"), "", d);
+  r.finish();
+  EXPECT_TRUE(r.failed());
+}
+
+TEST(node_reader, copies_share_the_failure) {
+  diagnostics d("t.yaml");
+  node_reader r(YAML::Load("a: x\n"), "", d);
+  node_reader copy = r;
+  int a = 0;
+  copy.read("a", a);
+  EXPECT_TRUE(r.failed());
+}
+
+TEST(node_reader, a_nested_mapping_failure_fails_its_parents) {
+  diagnostics d("t.yaml");
+  node_reader root(YAML::Load("probes:\n  - tls:\n      verify: maybe\n"), "", d);
+  auto probes = root.sequence("probes");
+  ASSERT_TRUE(probes.has_value());
+  auto tls = (*probes)[0].map("tls");
+  ASSERT_TRUE(tls.has_value());
+  EXPECT_FALSE(root.failed());
+  bool verify = true;
+  tls->read("verify", verify);
+  EXPECT_TRUE(tls->failed());
+  EXPECT_TRUE((*probes)[0].failed());
+  EXPECT_TRUE(root.failed());
+  EXPECT_EQ(messages(d), (std::vector<std::string>{
+                             "t.yaml:3:15: probes[0].tls.verify: expected true or false, got \"maybe\""}));
+}
+
+TEST(node_reader, a_failed_item_does_not_fail_its_siblings) {
+  diagnostics d("t.yaml");
+  node_reader root(YAML::Load("probes:\n  - {port: x}\n  - {port: 1}\n"), "", d);
+  auto probes = root.sequence("probes");
+  ASSERT_TRUE(probes.has_value());
+  int port = 0;
+  (*probes)[0].read("port", port);
+  (*probes)[1].read("port", port);
+  EXPECT_TRUE((*probes)[0].failed());
+  EXPECT_FALSE((*probes)[1].failed());
+  EXPECT_EQ(port, 1);
+}
+
+TEST(node_reader, a_reader_nested_after_a_failure_starts_clean) {
+  diagnostics d("t.yaml");
+  node_reader root(YAML::Load("a: x\nmatch: {name: node}\n"), "", d);
+  int a = 0;
+  root.read("a", a);
+  auto match = root.map("match");
+  ASSERT_TRUE(match.has_value());
+  EXPECT_TRUE(root.failed());
+  EXPECT_FALSE(match->failed());
+}
+
+TEST(node_reader, nested_reads_a_value_of_any_shape_and_fails_its_parent) {
+  diagnostics d("t.yaml");
+  node_reader root(YAML::Load("builtin:\n  probe_down: maybe\n"), "alerts", d);
+  auto builtin = root.map("builtin");
+  ASSERT_TRUE(builtin.has_value());
+  node_reader rule = builtin->nested("probe_down");
+  EXPECT_TRUE(rule.node().IsScalar());
+  EXPECT_EQ(rule.path(), "alerts.builtin.probe_down");
+  rule.error_here("expected false or a mapping");
+  EXPECT_TRUE(root.failed());
+  builtin->finish();  // probe_down was asked about
+  EXPECT_EQ(messages(d), (std::vector<std::string>{
+                             "t.yaml:2:15: alerts.builtin.probe_down: expected false or a mapping"}));
+}
+
+TEST(node_reader, error_at_reports_a_position_inside_a_value) {
+  diagnostics d("t.yaml");
+  YAML::Node root = YAML::Load("when: up == 0\n");
+  node_reader r(root, "rules[0]", d);
+  YAML::Mark inside = root["when"].Mark();
+  inside.column += 3;
+  r.error_at(inside, "when", "unknown metric up");
+  EXPECT_TRUE(r.failed());
+  EXPECT_EQ(messages(d), (std::vector<std::string>{"t.yaml:1:10: rules[0].when: unknown metric up"}));
+}
+
+TEST(node_reader, is_secret_tells_values_from_the_environment) {
+  scoped_env env("VITALS_TEST_PASSWORD", "hunter2");
+  diagnostics d("t.yaml");
+  YAML::Node root = YAML::Load("password: ${env:VITALS_TEST_PASSWORD}\nuser: app\n");
+  substitute_secrets(root, d);
+  node_reader r(root, "", d);
+  EXPECT_TRUE(r.is_secret("password"));
+  EXPECT_FALSE(r.is_secret("user"));
+  EXPECT_FALSE(r.is_secret("absent"));
+}
 }  // namespace
 }  // namespace vitals

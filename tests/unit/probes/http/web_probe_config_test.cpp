@@ -103,6 +103,29 @@ TEST_F(http_probe_config, a_secret_header_value_is_never_echoed_in_errors) {
   EXPECT_EQ(only_error().find("s3cr3t"), std::string::npos) << only_error();
 }
 
+TEST_F(http_probe_config, a_header_or_extract_field_without_a_value_is_missing) {
+  EXPECT_EQ(create("probes:\n  - {name: h, type: http, url: 'http://a/', headers: {X-Token: }}\n"), nullptr);
+  EXPECT_NE(only_error().find("probes[0].headers.X-Token: missing required key"), std::string::npos) << only_error();
+
+  diags = diagnostics("vitals.yaml");
+  EXPECT_EQ(create("probes:\n  - {name: h, type: http, url: 'http://a/', extract: {errors: }}\n"), nullptr);
+  EXPECT_NE(only_error().find("probes[0].extract.errors: missing required key"), std::string::npos) << only_error();
+}
+
+TEST_F(http_probe_config, an_unknown_tls_key_is_an_error_with_a_hint) {
+  EXPECT_EQ(create("probes:\n  - {name: h, type: http, url: 'https://a/', tls: {server_nmae: a}}\n"), nullptr);
+  EXPECT_NE(only_error().find("probes[0].tls.server_nmae: unknown key; did you mean \"server_name\"?"),
+            std::string::npos)
+      << only_error();
+}
+
+TEST_F(http_probe_config, a_ca_file_that_is_not_pem_is_an_error_at_tls) {
+  test::temp_file ca("not a certificate\n");
+  EXPECT_EQ(create("probes:\n  - {name: h, type: http, url: 'https://a/', tls: {ca_file: " + ca.path() + "}}\n"),
+            nullptr);
+  EXPECT_NE(only_error().find("probes[0].tls: cannot load CA file " + ca.path()), std::string::npos) << only_error();
+}
+
 TEST_F(websocket_probe_config, send_and_expect_json_mean_message_mode) {
   auto* p = create(R"(
 probes:

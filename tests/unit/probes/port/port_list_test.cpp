@@ -65,12 +65,12 @@ TEST(port_list, formatting_collapses_runs_into_ranges) {
 
 TEST(port_list, normalize_rejects_empty_and_oversized_lists) {
   ports none;
-  EXPECT_NE(normalize_port_list(none), "");
+  EXPECT_EQ(normalize_port_list(none), "lists no port");
   ports many;
   for (std::uint32_t p = 1; p <= 1025; ++p) many.push_back(static_cast<std::uint16_t>(p));
-  EXPECT_NE(normalize_port_list(many), "");
+  EXPECT_EQ(normalize_port_list(many), "covers 1025 ports; at most 1024 per probe");
   ports some{5, 3, 5};
-  EXPECT_EQ(normalize_port_list(some), "");
+  EXPECT_EQ(normalize_port_list(some), std::nullopt);
   EXPECT_EQ(some, (ports{3, 5}));
 }
 

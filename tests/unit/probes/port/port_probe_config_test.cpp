@@ -3,7 +3,6 @@
 #include "support/probe_config_fixture.hpp"
 
 #include "daemon/app/config.hpp"
-#include "probes/core/node_reader.hpp"
 #include "probes/core/probe_registry.hpp"
 
 #include <boost/asio/io_context.hpp>

@@ -2,9 +2,8 @@
 
 #include "support/probe_config_fixture.hpp"
 
-#include "daemon/app/config.hpp"
-#include "probes/core/node_reader.hpp"
 #include "probes/core/probe_registry.hpp"
+#include "probes/core/probe_settings.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>

@@ -54,12 +54,6 @@ TEST(process_scan, reads_the_soft_open_files_limit) {
   EXPECT_FALSE(parse_max_open_files("Max processes 10 10\n"));
 }
 
-TEST(process_scan, finds_the_cgroup_v2_path) {
-  EXPECT_EQ(parse_cgroup_v2_path("0::/system.slice/app.service\n"), "/system.slice/app.service");
-  EXPECT_EQ(parse_cgroup_v2_path("4:memory:/x\n0::/user.slice\n"), "/user.slice");
-  EXPECT_EQ(parse_cgroup_v2_path("4:memory:/x\n"), "");
-}
-
 TEST(process_scan, describes_the_matcher_in_config_order) {
   process_matcher m;
   m.name = "node";
@@ -204,6 +198,20 @@ TEST_F(process_scan_fake_proc, the_tightest_cgroup_memory_max_on_the_path_applie
   EXPECT_EQ(r.matches[0].cgroup_memory_max, 1073741824u);
   EXPECT_EQ(r.matches[0].cgroup_memory_current, 900000000u);
   EXPECT_EQ(r.matches[0].cgroup_limited_by, "/system.slice");
+}
+
+TEST_F(process_scan_fake_proc, a_cgroup_v1_memory_limit_applies_too) {
+  add_process(10, "vfake_node", 'S', 10, 0, "node");
+  write(proc / "10" / "cgroup", "7:cpu,cpuacct:/docker/abc\n4:memory:/docker/abc\n");
+  write(cgroup / "memory" / "docker" / "abc" / "memory.limit_in_bytes", "536870912\n");
+  write(cgroup / "memory" / "docker" / "abc" / "memory.usage_in_bytes", "1234\n");
+  process_matcher m;
+  m.name = "vfake_node";
+  const auto r = scan(m);
+  ASSERT_EQ(r.matches.size(), 1u);
+  EXPECT_EQ(r.matches[0].cgroup, "/docker/abc");
+  EXPECT_EQ(r.matches[0].cgroup_memory_max, 536870912u);
+  EXPECT_EQ(r.matches[0].cgroup_memory_current, 1234u);
 }
 
 TEST_F(process_scan_fake_proc, no_memory_max_means_no_limit) {

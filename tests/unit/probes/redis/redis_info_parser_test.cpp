@@ -1,8 +1,8 @@
 // INFO parsing without a server: sections, keyspace, errorstats, and the
 // shapes a newer or older server might add.
 
-#include "probes/redis/info_parser.hpp"
 #include "probes/core/units.hpp"
+#include "probes/redis/info_parser.hpp"
 
 #include <gtest/gtest.h>
 

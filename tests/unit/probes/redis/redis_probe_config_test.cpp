@@ -2,6 +2,7 @@
 // registry (the probe is not in the built-in list yet): every problem comes
 // back as file:line:column with the key path, and secrets stay hidden.
 
+#include "probes/redis/redis_address.hpp"
 #include "probes/redis/redis_probe.hpp"
 
 #include "daemon/app/config.hpp"

@@ -1,0 +1,60 @@
+#pragma once
+
+// What a config error says and where: file:line:column, the key path, values
+// quoted (or kept out when they are secrets) and "did you mean" hints.
+
+#include <yaml-cpp/mark.h>
+
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace vitals {
+
+// One problem in a config file, printed as
+// "file:line:column: key.path: message" (line and column are 1-based).
+struct config_error {
+  std::string file;
+  int line = 0;
+  int column = 0;
+  std::string path;
+  std::string message;
+
+  std::string str() const;
+};
+
+// Collects every error of one load, so a user sees all of them at once.
+// Only the first error for one key path at one position is kept: a value
+// whose ${env:…} failed is not reported again as "not a duration".
+// Also remembers which scalars came from ${env:…}/${file:…}: those are
+// secrets and are never echoed back in an error.
+class diagnostics {
+public:
+  explicit diagnostics(std::string file) : file_(std::move(file)) {}
+
+  void add(const YAML::Mark& mark, std::string path, std::string message);
+  const std::vector<config_error>& errors() const { return errors_; }
+  bool ok() const { return errors_.empty(); }
+  const std::string& file() const { return file_; }
+
+  void mark_secret(const YAML::Mark& mark) { secret_marks_.insert({mark.line, mark.column}); }
+  bool is_secret(const YAML::Mark& mark) const {
+    return secret_marks_.contains({mark.line, mark.column});
+  }
+
+private:
+  std::string file_;
+  std::vector<config_error> errors_;
+  std::set<std::pair<int, int>> secret_marks_;
+};
+
+// A value as an error message shows it: in double quotes, control
+// characters escaped so one error stays one line.
+std::string quoted(std::string_view text);
+
+// Closest candidate within a small edit distance, or empty.
+std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates);
+
+}  // namespace vitals

@@ -1,0 +1,18 @@
+#pragma once
+
+// Secrets in the config: values written as ${env:NAME} or ${file:/path} are
+// filled in before anything reads them, and never echoed back.
+
+#include <yaml-cpp/node/node.h>
+
+namespace vitals {
+
+class diagnostics;
+
+// Replaces ${env:NAME} and ${file:/path} in every scalar of `root`, in place.
+// A missing variable or unreadable file is an error at the scalar's position.
+// A file's trailing newline is dropped. Substituted scalars are marked secret
+// in `diags`. "$${" is a literal "${".
+void substitute_secrets(YAML::Node root, diagnostics& diags);
+
+}  // namespace vitals
