@@ -3,7 +3,8 @@
 // Sends alerts to Alertmanager (API v2) and to a webhook, asynchronously on
 // the loop, with bounded retries and a bounded queue: an unreachable or
 // slow receiver costs queued notifications, never a stall. Beast stays in
-// notifier.cpp.
+// notifier.cpp; what to send is alert_batcher's decision, what each answer
+// means delivery_queue's, and the bodies come from alert_payload.
 
 #include "daemon/alerts/alert_engine.hpp"
 #include "daemon/notify/notify_settings.hpp"

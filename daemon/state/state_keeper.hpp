@@ -4,7 +4,9 @@
 // the API serves), and write-behind to SQLite on the pool, one write at a
 // time, coalesced. When the store fails (disk full, unwritable, corrupt)
 // everything goes on in memory: one loud log line, vitals_state_store_healthy
-// 0, and the writes resume, complete, once the file works again.
+// 0, and the writes resume, complete, once the file works again. What to
+// write and when is write_plan's decision and the log is an incident_log
+// (both pure); this class runs their steps on the loop and the pool.
 
 #include "daemon/state/state_store.hpp"
 

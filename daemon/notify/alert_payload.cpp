@@ -1,0 +1,65 @@
+#include "daemon/notify/alert_payload.hpp"
+
+#include "probes/core/time_format.hpp"
+
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+namespace vitals {
+
+namespace {
+
+boost::json::object alert_json(const outgoing_alert& o, const alert_sender& from) {
+  boost::json::object labels;
+  for (const auto& [k, v] : o.alert.label_values) labels[k] = v;
+  labels["instance"] = from.instance;
+  boost::json::object annotations;
+  if (!o.alert.summary.empty()) annotations["summary"] = o.alert.summary;
+  if (!o.alert.description.empty()) annotations["description"] = o.alert.description;
+  if (!o.alert.runbook_url.empty()) annotations["runbook_url"] = o.alert.runbook_url;
+  if (!o.alert.evidence.empty()) annotations["evidence"] = o.alert.evidence;
+  boost::json::object a;
+  a["labels"] = std::move(labels);
+  a["annotations"] = std::move(annotations);
+  a["startsAt"] = rfc3339(o.alert.fired_at);
+  a["endsAt"] = rfc3339(o.ends_at);
+  a["generatorURL"] = from.generator_url;
+  return a;
+}
+
+}  // namespace
+
+std::string alertmanager_body(const std::vector<outgoing_alert>& batch, const alert_sender& from) {
+  boost::json::array out;
+  for (const auto& o : batch) out.push_back(alert_json(o, from));
+  return boost::json::serialize(out);
+}
+
+std::string webhook_body(const std::vector<outgoing_alert>& batch, const alert_sender& from) {
+  boost::json::array list;
+  bool any_firing = false;
+  for (const auto& o : batch) {
+    auto a = alert_json(o, from);
+    a["status"] = o.resolved ? "resolved" : "firing";
+    any_firing = any_firing || !o.resolved;
+    list.push_back(std::move(a));
+  }
+  boost::json::object body;
+  body["version"] = "4";
+  body["receiver"] = "vitals";
+  body["status"] = any_firing ? "firing" : "resolved";
+  body["groupKey"] = "vitalsd:" + from.instance;
+  body["groupLabels"] = boost::json::object{};
+  body["commonLabels"] = boost::json::object{{"instance", from.instance}};
+  body["commonAnnotations"] = boost::json::object{};
+  body["externalURL"] = from.generator_url;
+  body["alerts"] = std::move(list);
+  return boost::json::serialize(body);
+}
+
+std::string alertmanager_alerts_target(std::string base_path) {
+  while (!base_path.empty() && base_path.back() == '/') base_path.pop_back();
+  return base_path + "/api/v2/alerts";
+}
+
+}  // namespace vitals

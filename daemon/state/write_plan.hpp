@@ -1,0 +1,87 @@
+#pragma once
+
+// The state keeper's write-behind, as a plan with no I/O: what changed since
+// the last successful write, coalesced so that one write (or read) runs at
+// a time and the next carries the latest version of everything; when the
+// file must be read first; when retention runs; and whether the store
+// works. The keeper runs each step on the pool and reports back. Not
+// thread-safe: the loop thread only.
+
+#include "daemon/state/state_store.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <vector>
+
+namespace vitals {
+
+class write_plan {
+public:
+  // How often a successful write also applies retention to the file.
+  static constexpr auto prune_every = std::chrono::hours(1);
+
+  // --- Changes to write ---------------------------------------------------
+  // An incident opened or changed: its latest version is what gets written.
+  void incident_changed(const incident& i);
+  // An incident no longer in the log (trimmed) but still waiting to be
+  // written takes its resolution here; nothing when none waits.
+  void resolve_waiting(std::int64_t id, alerts::wall_clock::time_point at);
+  // The active alerts, replacing the saved ones at the next write.
+  void alerts_changed(std::vector<saved_alert> active);
+  // The saved alerts are written again even if they did not change.
+  void rewrite_alerts() { alerts_dirty_ = true; }
+  // While the store fails, changes pile up: at most `max_incidents` wait,
+  // the oldest resolved ones go first. Nothing while it works.
+  void bound_while_failing(std::size_t max_incidents);
+
+  // --- What to run next ---------------------------------------------------
+  enum class step {
+    none,   // a read or write runs, or nothing changed
+    read,   // the file was never read: read it before anything is written
+    write,  // start_write()
+  };
+  step next() const;
+
+  // A read of the file starts and ends. Until one succeeds nothing is
+  // written: a write would replace saved alerts nobody has read. A failed
+  // read marks the store failing; returns true when that is a change.
+  void read_started() { reading_ = true; }
+  bool read_finished(bool ok);
+
+  // Retention ran (with the read at start): the next is due prune_every later.
+  void pruned_at(alerts::wall_clock::time_point at) { last_prune_ = at; }
+
+  struct write_job {
+    std::vector<saved_alert> alerts;
+    std::vector<incident> incidents;  // by id
+    bool prune = false;               // apply retention after the write
+    alerts::wall_clock::time_point now;
+  };
+  // Takes every waiting change into one write. Only when next() == write.
+  write_job start_write(alerts::wall_clock::time_point now);
+  // The write ended. A failed one's incidents wait again (unless a newer
+  // version already does) and the alerts are written again. Returns true
+  // when the store's health changed.
+  bool write_finished(write_job job, bool ok);
+
+  // --- State --------------------------------------------------------------
+  bool busy() const { return reading_ || writing_; }
+  bool read_once() const { return read_; }
+  bool healthy() const { return healthy_; }
+  // Records whether the store works; true when that is a change.
+  bool set_healthy(bool ok);
+  std::size_t waiting_incidents() const { return waiting_.size(); }
+
+private:
+  std::map<std::int64_t, incident> waiting_;  // changed since the last successful write
+  std::vector<saved_alert> alerts_;
+  bool alerts_dirty_ = false;
+  bool reading_ = false;
+  bool writing_ = false;
+  bool read_ = false;
+  bool healthy_ = true;
+  alerts::wall_clock::time_point last_prune_{};
+};
+
+}  // namespace vitals
