@@ -1,10 +1,10 @@
 // vitalsd: parse argv, set up logging, hand over to the command.
 #include "daemon/app/app.hpp"
+#include "daemon/app/logging.hpp"
 #include "daemon/cli/check_command.hpp"
 #include "daemon/cli/cli.hpp"
 #include "daemon/cli/incidents_command.hpp"
-#include "daemon/app/logging.hpp"
-#include "probes/core/node_reader.hpp"
+#include "probes/core/units.hpp"
 #include "probes/core/version.hpp"
 
 #include <unistd.h>

@@ -89,14 +89,6 @@ private:
   std::map<std::string, std::map<labels, alert_instance>> instances_;
 };
 
-// Prometheus's template subset: {{ $labels.name }}, {{ $value }}, and
-// {{ $value | humanize }}, humanize1024, humanizePercentage,
-// humanizeDuration. Anything else is left as written.
-std::string render_template(std::string_view text, const labels& label_values, double value);
-
-// Checks a template for the subset above; empty when fine, else why not.
-std::string template_problem(std::string_view text);
-
 // The series of a Prometheus text exposition (what /metrics serves):
 // the input of evaluate(). Comment lines and histogram buckets' `le` labels
 // are kept as Prometheus would keep them.

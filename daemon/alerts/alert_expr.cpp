@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <limits>
+#include <regex>
 #include <utility>
 
 namespace vitals::alerts {
@@ -146,14 +147,6 @@ std::string quote(const std::string& v) {
     out += c;
   }
   return out + "\"";
-}
-
-std::string number_text(double v) {
-  if (std::isnan(v)) return "NaN";
-  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
-  char buf[64];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-  return ec == std::errc() ? std::string(buf, end) : std::to_string(v);
 }
 
 // ---------------------------------------------------------------------------
@@ -482,6 +475,14 @@ parse_result parse_expr(std::string_view text) {
     r.error = f.error;
   }
   return r;
+}
+
+std::string number_text(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  return ec == std::errc() ? std::string(buf, end) : std::to_string(v);
 }
 
 }  // namespace vitals::alerts

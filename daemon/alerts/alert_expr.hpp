@@ -16,7 +16,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <set>
 #include <string>
 #include <string_view>
@@ -56,5 +55,9 @@ struct parse_result {
 };
 
 parse_result parse_expr(std::string_view text);
+
+// A number as rules and templates print it: the shortest text that reads
+// back as the same double; NaN, +Inf, -Inf as Prometheus spells them.
+std::string number_text(double v);
 
 }  // namespace vitals::alerts

@@ -1,5 +1,7 @@
 #include "daemon/server/http_server.hpp"
 
+#include "probes/net/host_addresses.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -24,24 +26,14 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 // "host:port" with IPv6 in brackets; the host may be a name (resolved once,
 // at start, before the loop serves anything).
-tcp::endpoint resolve_listen(asio::io_context& io, const std::string& host_port) {
-  std::string host, port;
-  if (!host_port.empty() && host_port.front() == '[') {
-    auto close = host_port.find(']');
-    if (close == std::string::npos || close + 1 >= host_port.size() || host_port[close + 1] != ':')
-      throw std::invalid_argument("listen address \"" + host_port + "\" is not [ipv6]:port");
-    host = host_port.substr(1, close - 1);
-    port = host_port.substr(close + 2);
-  } else {
-    auto colon = host_port.rfind(':');
-    if (colon == std::string::npos) throw std::invalid_argument("listen address \"" + host_port + "\" has no port");
-    host = host_port.substr(0, colon);
-    port = host_port.substr(colon + 1);
-  }
-  if (host.empty()) host = "0.0.0.0";
+tcp::endpoint resolve_listen(asio::io_context& io, const std::string& text) {
+  std::string problem;
+  const auto parsed = parse_host_port(text, problem);
+  if (!parsed) throw std::invalid_argument("listen address \"" + text + "\": " + problem);
   tcp::resolver resolver(io);
-  auto results = resolver.resolve(host, port, tcp::resolver::passive | tcp::resolver::numeric_service);
-  if (results.empty()) throw std::invalid_argument("listen address \"" + host_port + "\" did not resolve");
+  auto results = resolver.resolve(parsed->host, std::to_string(parsed->port),
+                                  tcp::resolver::passive | tcp::resolver::numeric_service);
+  if (results.empty()) throw std::invalid_argument("listen address \"" + text + "\" did not resolve");
   return results.begin()->endpoint();
 }
 
@@ -84,8 +76,9 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     }
   }
 
-  asio::awaitable<void> write(beast::tcp_stream& stream, const http_response& out, unsigned version,
-                              bool keep_alive, bool& ok) {
+  // Sends one response under the request deadline; the error, if any, ends the connection.
+  asio::awaitable<boost::system::error_code> write(beast::tcp_stream& stream, const http_response& out,
+                                                   unsigned version, bool keep_alive) {
     http::response<http::string_body> res{static_cast<http::status>(out.status), version};
     res.set(http::field::server, "vitalsd");
     res.set(http::field::content_type, out.content_type);
@@ -95,7 +88,7 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     res.prepare_payload();
     stream.expires_after(limits_.request_timeout);
     auto [ec, n] = co_await http::async_write(stream, res, use_tuple);
-    ok = !ec;
+    co_return ec;
   }
 
   asio::awaitable<void> session(std::list<beast::tcp_stream>::iterator it) {
@@ -117,18 +110,15 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
         else if (ec.category() == beast::http::make_error_code(http::error::end_of_stream).category() &&
                  ec != http::error::end_of_stream && ec != http::error::partial_message)
           status = 400;  // the client sent something that is not HTTP/1.x
-        if (status != 0 && stream.socket().is_open()) {
-          bool ok = false;
-          co_await write(stream, http_response::text(status, "bad request: " + ec.message()), 11, false, ok);
-        }
+        if (status != 0 && stream.socket().is_open())
+          co_await write(stream, http_response::text(status, "bad request: " + ec.message()), 11, false);
         break;
       }
       const auto& req = parser.get();
       const bool keep_alive = req.keep_alive() && !stopping_;
       const auto out = dispatch(req);
-      bool ok = false;
-      co_await write(stream, out, req.version(), keep_alive, ok);
-      if (!ok || !keep_alive) break;
+      const auto written = co_await write(stream, out, req.version(), keep_alive);
+      if (written || !keep_alive) break;
     }
     boost::system::error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_both, ignored);

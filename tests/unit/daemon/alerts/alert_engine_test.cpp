@@ -103,23 +103,6 @@ TEST(alert_engine, unchanged_rules_keep_their_state_across_a_reload) {
   EXPECT_EQ(kinds(e.evaluate(up(0, 1), t0 + 60s)), (names{"firing api", "firing db"}));
 }
 
-TEST(alert_templates, labels_value_and_the_humanize_family) {
-  const labels l{{"probe", "cache"}};
-  EXPECT_EQ(render_template("{{ $labels.probe }} at {{ $value | humanizePercentage }}", l, 0.9312), "cache at 93.12%");
-  EXPECT_EQ(render_template("{{$value|humanize}}", l, 1234567), "1.235M");
-  EXPECT_EQ(render_template("{{ $value | humanize }}", l, 0.00123), "1.23m");
-  EXPECT_EQ(render_template("{{ $value | humanize1024 }}B", l, 2147483648.0), "2GiB");
-  EXPECT_EQ(render_template("{{ $value | humanizeDuration }}", l, 3725), "1h 2m 5s");
-  EXPECT_EQ(render_template("{{ $value | humanizeDuration }}", l, 90061), "1d 1h 1m 1s");
-  EXPECT_EQ(render_template("{{ $value | humanizeDuration }}", l, 0.25), "250ms");
-  EXPECT_EQ(render_template("{{ $value }}", l, 0.85), "0.85");
-  EXPECT_EQ(render_template("{{ $labels.missing }}|", l, 0), "|");
-  EXPECT_EQ(render_template("{{ .Unknown }} stays", l, 0), "{{ .Unknown }} stays");
-  EXPECT_EQ(template_problem("ok {{ $value | humanize }}"), "");
-  EXPECT_NE(template_problem("{{ $value | printf \"%.2f\" }}"), "");
-  EXPECT_NE(template_problem("{{ $labels.probe"), "");
-}
-
 TEST(alert_exposition, reads_what_metrics_serves) {
   const auto all = parse_exposition(
       "# HELP vitals_probe_up Probe state\n"
