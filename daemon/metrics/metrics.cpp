@@ -2,8 +2,8 @@
 
 #include "daemon/metrics/exposition.hpp"
 #include "daemon/metrics/self_metrics.hpp"
-#include "probes/core/version.hpp"
 #include "probes/core/probe_registry.hpp"
+#include "probes/core/version.hpp"
 
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
@@ -11,9 +11,13 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include <spdlog/spdlog.h>
+
 #include <array>
+#include <cassert>
 #include <chrono>
 #include <map>
+#include <set>
 #include <unordered_map>
 
 namespace vitals {
@@ -91,8 +95,24 @@ struct metrics::impl {
         .Add({{"version", std::string(version())}, {"revision", std::string(revision())}})
         .Set(1);
     for (const auto& kind : registry.kinds())
-      for (const auto& m : kind.metrics)
+      for (const auto& m : kind.metrics) {
+        declared_[kind.type].insert(m.name);
         if (family_index_.emplace(m.name, kind_families_.size()).second) kind_families_.push_back(m);
+      }
+  }
+
+  // A sample its kind did not declare is a bug in the probe (a mistyped
+  // name): it is never exported, said once in the log, and stops a debug
+  // build at once so tests catch it.
+  void check_declared(const std::string& kind, const std::vector<sample>& samples) {
+    const auto names = declared_.find(kind);
+    for (const auto& s : samples) {
+      if (names != declared_.end() && names->second.contains(s.name)) continue;
+      if (undeclared_seen_.insert(kind + " " + s.name).second)
+        spdlog::error("metrics: the {} probe produced {}, which its kind does not declare; not exported", kind,
+                      s.name);
+      assert(!"a probe produced a sample its kind does not declare");
+    }
   }
 
   void write_probe_series(std::string& out) const;
@@ -112,6 +132,8 @@ struct metrics::impl {
 
   std::vector<metric_info> kind_families_;
   std::unordered_map<std::string_view, std::size_t> family_index_;
+  std::map<std::string_view, std::set<std::string_view, std::less<>>, std::less<>> declared_;  // kind -> names
+  std::set<std::string> undeclared_seen_;
   std::map<std::string, probe_series, std::less<>> probes_;  // ordered: a stable exposition
 };
 
@@ -248,6 +270,7 @@ void metrics::run_finished(const probe_settings& s, const run_outcome& out, std:
   p.duration_sum += out.duration_seconds;
   ++p.duration_count;
   ++(out.timed_out ? p.timeout : out.result.ok ? p.ok : p.fail);
+  impl_->check_declared(s.type, out.result.samples);
   p.samples = out.result.samples;
 }
 

@@ -1,9 +1,11 @@
 #include "daemon/sched/scheduler.hpp"
 
+#include "probes/core/units.hpp"
+
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/deferred.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -82,20 +84,21 @@ asio::awaitable<run_outcome> run_with_deadline(probe& p, std::chrono::millisecon
   } else if (out.result.reason.empty()) {
     out.result.reason = "error";
   }
+  // A probe that ended its own I/O just before the deadline (probe.hpp) ran
+  // out of time all the same.
+  if (!out.result.ok && out.result.reason == "timeout") out.timed_out = true;
   co_return out;
 }
 
-namespace {
-steady_clock::duration random_offset(steady_clock::duration interval) {
+steady_clock::duration random_initial_offset(steady_clock::duration interval) {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   if (interval <= steady_clock::duration::zero()) return {};
   std::uniform_int_distribution<steady_clock::rep> pick(0, interval.count() - 1);
   return steady_clock::duration(pick(rng));
 }
-}  // namespace
 
 scheduler::scheduler(asio::io_context& io, run_sink& sink, offset_picker pick_offset)
-    : io_(io), sink_(sink), pick_offset_(pick_offset ? std::move(pick_offset) : offset_picker(random_offset)) {}
+    : io_(io), sink_(sink), pick_offset_(pick_offset ? std::move(pick_offset) : offset_picker(random_initial_offset)) {}
 
 scheduler::~scheduler() { stop(); }
 

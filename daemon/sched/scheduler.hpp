@@ -1,8 +1,8 @@
 #pragma once
 
-#include "probes/core/probe_settings.hpp"
 #include "daemon/sched/health_tracker.hpp"
 #include "probes/core/probe.hpp"
+#include "probes/core/probe_settings.hpp"
 
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/io_context.hpp>
@@ -24,12 +24,12 @@ using steady_clock = std::chrono::steady_clock;
 struct run_outcome {
   probe_result result;
   double duration_seconds = 0;  // measured by the scheduler (steady_clock)
-  bool timed_out = false;
+  bool timed_out = false;       // the deadline won, or the probe gave up on time itself (reason "timeout")
   std::chrono::system_clock::time_point finished_at{};
 };
 
-// Receives what the scheduler observes: the metrics layer, later the alert
-// engine. Called on the loop thread only.
+// Receives what the scheduler observes (the metrics layer; the alert engine
+// reads the series from there). Called on the loop thread only.
 class run_sink {
 public:
   virtual ~run_sink() = default;
@@ -47,6 +47,11 @@ public:
 // stays on the old phase, first slot after `now`.
 steady_clock::time_point next_due_after(steady_clock::time_point due, steady_clock::duration interval,
                                         steady_clock::time_point now);
+
+// The scheduler's default initial offset: uniform in [0, interval), so
+// probes sharing an interval spread out instead of all running at once
+// after a start or reload. Zero for an interval that is not positive.
+steady_clock::duration random_initial_offset(steady_clock::duration interval);
 
 // Runs `p` once under `timeout`: races run() against a timer and cancels the
 // loser (per-operation cancellation). A lost race is reason=timeout; an
@@ -71,6 +76,7 @@ struct probe_status {
 class scheduler {
 public:
   // Picks the initial offset for a probe; returns a value in [0, interval).
+  // Empty: random_initial_offset.
   using offset_picker = std::function<steady_clock::duration(steady_clock::duration interval)>;
 
   scheduler(asio::io_context& io, run_sink& sink, offset_picker pick_offset = {});

@@ -8,6 +8,9 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
+#include <set>
+
 using namespace std::chrono_literals;
 using namespace vitals;
 using test::fake_probe;
@@ -81,6 +84,28 @@ TEST(run_with_deadline, probe_that_outlives_its_timeout_gets_reason_timeout) {
   EXPECT_EQ(out->result.error, "no answer within 50ms");
   EXPECT_GE(out->duration_seconds, 0.050);
   EXPECT_EQ(p.finished, 0);  // the probe was cancelled, not waited for
+}
+
+TEST(run_with_deadline, a_probe_that_gives_up_in_time_by_itself_counts_as_a_timeout) {
+  asio::io_context io;
+  fake_probe p(behaviour::give_up);
+  std::optional<run_outcome> out;
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> { out = co_await run_with_deadline(p, 1s); }, asio::detached);
+  ASSERT_TRUE(run_until(io, [&] { return out.has_value(); }));
+  EXPECT_TRUE(out->timed_out);
+  EXPECT_EQ(out->result.reason, "timeout");
+  EXPECT_EQ(out->result.error, "no pong within 90ms");  // its own account, not the scheduler's
+  EXPECT_EQ(p.finished, 1);
+}
+
+TEST(run_with_deadline, an_ordinary_failure_is_not_a_timeout) {
+  asio::io_context io;
+  fake_probe p(behaviour::fail);
+  std::optional<run_outcome> out;
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> { out = co_await run_with_deadline(p, 1s); }, asio::detached);
+  ASSERT_TRUE(run_until(io, [&] { return out.has_value(); }));
+  EXPECT_FALSE(out->timed_out);
+  EXPECT_EQ(out->result.reason, "refused");
 }
 
 TEST(run_with_deadline, exception_from_a_probe_becomes_reason_error) {
@@ -194,16 +219,44 @@ TEST(scheduler, stop_cancels_runs_in_flight_without_reporting_them) {
   EXPECT_EQ(p->finished, 0);
 }
 
-TEST(scheduler, initial_offsets_come_from_the_picker_and_stay_inside_the_interval) {
+TEST(random_initial_offset, every_offset_is_inside_the_interval_and_they_spread_over_all_of_it) {
+  constexpr int draws = 1000;
+  std::array<int, 4> per_quarter{};  // of a 1 s interval
+  std::set<steady_clock::duration> distinct;
+  for (int i = 0; i < draws; ++i) {
+    const auto offset = random_initial_offset(1s);
+    ASSERT_GE(offset, steady_clock::duration::zero());
+    ASSERT_LT(offset, 1s);
+    ++per_quarter[static_cast<std::size_t>(offset / 250ms)];
+    distinct.insert(offset);
+  }
+  // A uniform pick misses a quarter in 1000 draws with probability 4 * 0.75^1000,
+  // about 1e-124: failing here means the picker is not spreading probes.
+  for (std::size_t q = 0; q < per_quarter.size(); ++q) EXPECT_GT(per_quarter[q], 0) << "quarter " << q;
+  EXPECT_GT(distinct.size(), 1u);
+}
+
+TEST(random_initial_offset, is_zero_when_the_interval_leaves_no_room) {
+  EXPECT_EQ(random_initial_offset(steady_clock::duration{1}), steady_clock::duration::zero());  // [0, 1 tick)
+  EXPECT_EQ(random_initial_offset(steady_clock::duration::zero()), steady_clock::duration::zero());
+  EXPECT_EQ(random_initial_offset(-1s), steady_clock::duration::zero());
+}
+
+TEST(scheduler, first_run_waits_for_the_offset_the_picker_chose) {
   asio::io_context io;
   recording_sink sink;
   std::vector<steady_clock::duration> asked;
+  // "now" starts at once; "later" is told to wait almost its whole hour.
   scheduler s(io, sink, [&](steady_clock::duration interval) {
     asked.push_back(interval);
-    return interval / 2;
+    return interval == std::chrono::hours(1) ? interval - 1s : steady_clock::duration::zero();
   });
-  std::vector<probe_spec> c = {make_spec("a", std::make_shared<fake_probe>(), 40ms, 10ms),
-              make_spec("b", std::make_shared<fake_probe>(), 60ms, 10ms)};
+  auto now = std::make_shared<fake_probe>();
+  auto later = std::make_shared<fake_probe>();
+  std::vector<probe_spec> c = {make_spec("now", now, 20ms, 10ms),
+                               make_spec("later", later, std::chrono::hours(1), 10ms)};
   s.apply(c);
-  EXPECT_EQ(asked, (std::vector<steady_clock::duration>{40ms, 60ms}));
+  EXPECT_EQ(asked, (std::vector<steady_clock::duration>{20ms, std::chrono::hours(1)}));
+  ASSERT_TRUE(run_until(io, [&] { return now->started >= 3; }));
+  EXPECT_EQ(later->started, 0);  // an offset ignored would have run it at once
 }
