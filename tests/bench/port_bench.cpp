@@ -3,8 +3,8 @@
 // CPU seconds per 1,000 probe runs, RSS, scheduler lag p50/p99 and /metrics
 // serialisation time. Usage: port_bench [seconds=10] [counts=1000,10000]
 #include "bench_support.hpp"
-#include "daemon/metrics/metrics.hpp"
 #include "daemon/app/runtime.hpp"
+#include "daemon/metrics/metrics.hpp"
 #include "daemon/sched/scheduler.hpp"
 #include "probes/port/port_probe.hpp"
 #include "probes/port/socket_owner_index.hpp"

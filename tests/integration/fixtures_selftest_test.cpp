@@ -420,7 +420,7 @@ TEST(fixture_ws, wss_verifies_with_the_test_ca_as_localhost) {
 class python_pong_server {
 public:
   python_pong_server() {
-    const auto script = (std::filesystem::path(__FILE__).parent_path() / "../fixtures/ws_pong_server.py").lexically_normal();
+    const auto script = std::filesystem::path(VITALS_TEST_FIXTURES_DIR) / "ws_pong_server.py";
     int out[2];
     if (::pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
     pid_ = ::fork();

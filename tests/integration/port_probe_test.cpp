@@ -19,9 +19,9 @@
 
 #include <fcntl.h>
 #include <grp.h>
-#include <pwd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>

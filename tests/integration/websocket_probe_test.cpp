@@ -85,7 +85,7 @@ TEST_F(websocket_probe_run, ping_answered_with_pong_passes_and_closes_with_1000)
 TEST_F(websocket_probe_run, a_third_party_server_answering_pong_passes) {
   // Debian's python3-websockets, not written here. Its module is installed
   // for the system Python.
-  const auto script = (std::filesystem::path(__FILE__).parent_path().parent_path() / "fixtures" / "ws_pong_server.py").string();
+  const auto script = (std::filesystem::path(VITALS_TEST_FIXTURES_DIR) / "ws_pong_server.py").string();
   int out[2];
   ASSERT_EQ(::pipe(out), 0);
   const pid_t pid = ::fork();
