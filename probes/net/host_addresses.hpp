@@ -18,6 +18,9 @@ namespace asio = boost::asio;
 // An IP literal ("127.0.0.1", "::1"; no brackets), or nullopt.
 std::optional<asio::ip::address> parse_ip(std::string_view text);
 
+// "[::1]" -> "::1"; anything else as it is.
+std::string strip_brackets(std::string_view host);
+
 // Could `text` be a DNS host name (letters, digits, - . _; at most 253)?
 bool is_host_name(std::string_view text);
 

@@ -264,6 +264,15 @@ bool read_tls_settings(node_reader& r, tls_settings& out) {
   tls->read("server_name", out.server_name);
   tls->read("insecure_skip_verify", out.insecure_skip_verify);
   tls->finish();
+  // A CA file that reads but does not load (not PEM, no certificate) is
+  // reported here too, like every other setting, not when the probe is built.
+  if (!tls->failed() && !out.ca_file.empty()) {
+    try {
+      make_client_tls(out);
+    } catch (const std::runtime_error& e) {
+      r.error("tls", e.what());
+    }
+  }
   return !tls->failed();
 }
 

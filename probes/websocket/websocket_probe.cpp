@@ -116,16 +116,6 @@ probe_builder websocket_probe::create(const probe_settings& common, node_reader&
   r.read("persistent", s.persistent);
 
   if (r.failed()) return {};
-  // A CA file that cannot be loaded is reported at tls, like the other
-  // settings, rather than when the probe is built.
-  if (!s.tls.ca_file.empty()) {
-    try {
-      make_client_tls(s.tls);
-    } catch (const std::runtime_error& e) {
-      r.error("tls", e.what());
-      return {};
-    }
-  }
   return [s = std::move(s)](const probe_context& ctx) { return std::make_unique<websocket_probe>(s, ctx); };
 }
 

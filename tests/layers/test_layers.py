@@ -15,7 +15,9 @@ SOURCE_DIR = os.environ.get(
     "VITALS_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 
 # (floor, room): a room may include rooms on lower floors and itself.
-PROBE_KINDS = ["port", "redis", "postgres", "process", "sqlite", "disk", "http", "websocket"]
+# Every folder under probes/ but the two foundations is a probe kind.
+PROBE_KINDS = sorted(d for d in os.listdir(os.path.join(SOURCE_DIR, "probes"))
+                     if os.path.isdir(os.path.join(SOURCE_DIR, "probes", d)) and d not in ("core", "net"))
 ROOMS = {
     "probes/core": 0,
     "probes/net": 1,
@@ -90,6 +92,8 @@ class layers(unittest.TestCase):
         ]
         found = upward_edges(tree)
         self.assertEqual(len(found), 4, found)
+        self.assertIn("port", PROBE_KINDS)
+        self.assertNotIn("core", PROBE_KINDS)
         self.assertFalse(any(e.startswith("daemon/server/") for e in found))
 
 

@@ -11,6 +11,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
+#include <span>
 #include <string>
 
 namespace vitals {
@@ -152,6 +154,44 @@ TEST_F(alert_rules_config, the_rule_file_carries_every_rule) {
   const auto text = alerts::prometheus_rule_file(r.cfg->alert_rules);
   for (const auto& rule : r.cfg->alert_rules) EXPECT_NE(text.find("alert: " + rule.name + "\n"), std::string::npos);
   EXPECT_NE(text.find("expr: \"vitals_sqlite_lock_held_seconds > 0\"\n        for: 30s"), std::string::npos) << text;
+}
+
+// A probe kind the daemon has never heard of: its series and its rule come
+// with it, through the registry alone.
+struct gauge_kind {
+  static constexpr std::string_view type = "gauge";
+  static probe_builder create(const probe_settings&, node_reader&) { return {}; }
+  static std::span<const metric_info> metrics() {
+    static constexpr metric_info infos[] = {{"vitals_gauge_level", "A level", metric_kind::gauge}};
+    return infos;
+  }
+  static std::span<const builtin_alert> alerts() {
+    static constexpr builtin_alert rules[] = {{"GaugeHigh", "vitals_gauge_level > {}", 0.5, std::chrono::minutes(1),
+                                               "low", "{{ $labels.probe }} is high", "The level is high."}};
+    return rules;
+  }
+};
+
+TEST(alert_rules_of_a_new_kind, come_from_the_registry_and_can_be_tuned_by_name) {
+  probe_registry registry;
+  registry.add<gauge_kind>();
+  const auto builtins = alerts::builtin_rules(registry, "https://wiki/");
+  ASSERT_EQ(builtins.size(), 2u);  // ProbeDown, then the kind's
+  EXPECT_EQ(builtins[1].name, "GaugeHigh");
+  EXPECT_EQ(builtins[1].when->text(), "vitals_gauge_level > 0.5");
+  EXPECT_EQ(builtins[1].runbook_url, "https://wiki/GaugeHigh.md");
+
+  asio::io_context io;
+  asio::thread_pool pool{1};
+  probe_context ctx{io, pool};
+  auto r = load_config_text("alerts:\n  builtin: {GaugeHigh: {threshold: 0.7}}\n  rules:\n"
+                            "    - {name: Mine, when: vitals_gauge_level < 0.1}\n",
+                            "vitals.yaml", registry, ctx);
+  pool.join();
+  ASSERT_NE(r.cfg, nullptr) << (r.errors.empty() ? "" : r.errors.front().str());
+  ASSERT_EQ(r.cfg->alert_rules.size(), 3u);
+  EXPECT_EQ(r.cfg->alert_rules[1].when->text(), "vitals_gauge_level > 0.7");
+  EXPECT_EQ(r.cfg->alert_rules[2].name, "Mine");
 }
 
 }  // namespace
