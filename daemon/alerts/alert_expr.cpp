@@ -1,10 +1,11 @@
 #include "daemon/alerts/alert_expr.hpp"
 
+#include "probes/core/user_regex.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <limits>
-#include <regex>
 #include <utility>
 
 namespace vitals::alerts {
@@ -156,14 +157,14 @@ struct matcher {
   enum class op { eq, ne, re, nre } kind = op::eq;
   std::string label;
   std::string value;
-  std::optional<std::regex> regex;  // anchored, as in PromQL
+  std::optional<user_regex> regex;  // anchored, as in PromQL
 
   bool matches(const std::string& v) const {
     switch (kind) {
       case op::eq: return v == value;
       case op::ne: return v != value;
-      case op::re: return std::regex_match(v, *regex);
-      case op::nre: return !std::regex_match(v, *regex);
+      case op::re: return regex->matches(v);
+      case op::nre: return !regex->matches(v);
     }
     return false;
   }
@@ -321,6 +322,11 @@ struct parse_failure {
   parse_error error;
 };
 
+// The parser and every walk over the tree (eval, text, the destructor)
+// recurse: these limits keep a hostile rule from overflowing the stack.
+constexpr std::size_t max_nesting = 64;    // parentheses inside parentheses
+constexpr std::size_t max_operators = 256; // and/or/unless and comparisons in one rule
+
 class parser {
 public:
   explicit parser(std::vector<token> tokens) : t_(std::move(tokens)) {}
@@ -351,10 +357,17 @@ private:
     }
   }
 
+  // Every operator deepens the tree by one.
+  void count_operator(const token& at) {
+    if (++operators_ > max_operators)
+      fail(at, "the expression has more than " + std::to_string(max_operators) +
+                   " operators; split it into several rules");
+  }
+
   std::unique_ptr<expr> or_expr() {
     auto left = and_expr();
     while (keyword("or")) {
-      next();
+      count_operator(next());
       auto m = matching_clause();
       left = std::make_unique<set_operation>(std::move(left), set_operation::op::or_, std::move(m), and_expr());
     }
@@ -364,6 +377,7 @@ private:
   std::unique_ptr<expr> and_expr() {
     auto left = primary();
     while (keyword("and") || keyword("unless")) {
+      count_operator(peek());
       const auto o = next().text == "and" ? set_operation::op::and_ : set_operation::op::unless;
       auto m = matching_clause();
       left = std::make_unique<set_operation>(std::move(left), o, std::move(m), primary());
@@ -392,10 +406,13 @@ private:
 
   std::unique_ptr<expr> primary() {
     if (peek().kind == tok::lparen) {
+      if (++nesting_ > max_nesting)
+        fail(peek(), "parentheses nested deeper than " + std::to_string(max_nesting) + " levels");
       next();
       auto inner = or_expr();
       if (peek().kind != tok::rparen) fail(peek(), "expected \")\", got " + describe(peek()));
       next();
+      --nesting_;
       return maybe_comparison(std::move(inner));
     }
     if (peek().kind != tok::ident || keyword("and") || keyword("or") || keyword("unless"))
@@ -422,11 +439,9 @@ private:
         const token& value = next();
         m.value = value.text;
         if (m.kind == matcher::op::re || m.kind == matcher::op::nre) {
-          try {
-            m.regex = std::regex(m.value, std::regex::ECMAScript);
-          } catch (const std::regex_error&) {
-            fail(value, "invalid regular expression " + quote(m.value));
-          }
+          std::string why;
+          m.regex = user_regex::compile(m.value, user_regex::anchoring::whole, why);
+          if (!m.regex) fail(value, "invalid regular expression " + quote(m.value) + ": " + why);
         }
         matchers.push_back(std::move(m));
         if (peek().kind == tok::comma) {
@@ -452,7 +467,7 @@ private:
       case tok::eq: fail(peek(), "use == to compare (= is for label matchers)");
       default: return operand;
     }
-    next();
+    count_operator(next());
     if (keyword("bool")) fail(peek(), "the bool modifier is not part of the rule language");
     if (peek().kind != tok::number) fail(peek(), "expected a number to compare with, got " + describe(peek()));
     return std::make_unique<comparison>(std::move(operand), o, next().number);
@@ -460,6 +475,8 @@ private:
 
   std::vector<token> t_;
   std::size_t i_ = 0;
+  std::size_t nesting_ = 0;
+  std::size_t operators_ = 0;
 };
 
 }  // namespace

@@ -314,7 +314,7 @@ asio::awaitable<probe_result> http_probe::run() {
     if (auto m = json_subset_mismatch(*settings_.expect_json, *json); !m.empty())
       fail("body_mismatch", "JSON " + m);
   }
-  if (r.ok && settings_.body_regex && !std::regex_search(x.body, *settings_.body_regex))
+  if (r.ok && settings_.body_regex && !settings_.body_regex->matches(x.body))
     fail("body_mismatch", "body does not match /" + settings_.expect_body_regex + "/" +
                               (excerpt.empty() ? "" : ": " + excerpt));
   co_return r;

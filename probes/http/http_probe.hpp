@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -47,7 +46,7 @@ public:
     std::vector<status_range> expect_status{{200, 299}};
     std::optional<boost::json::value> expect_json;
     std::string expect_body_regex;              // the text, for messages
-    std::optional<std::regex> body_regex;
+    std::optional<user_regex> body_regex;
     std::optional<clock::duration> max_response;  // max_response_seconds
     std::vector<std::pair<std::string, json_path>> extract;  // field label -> path
     std::uint64_t max_body_bytes = 1024 * 1024;

@@ -331,13 +331,13 @@ bool read_expected_json(node_reader& r, const char* key, std::optional<boost::js
   return true;
 }
 
-bool read_regex(node_reader& r, const char* key, std::string& text, std::optional<std::regex>& out) {
+bool read_regex(node_reader& r, const char* key, std::string& text, std::optional<user_regex>& out) {
   std::string written;
   if (!r.read(key, written)) return false;
-  try {
-    out = std::regex(written, std::regex::ECMAScript);
-  } catch (const std::regex_error&) {
-    r.error(key, r.shown(key) + " is not a valid regular expression");
+  std::string why;
+  out = user_regex::compile(written, user_regex::anchoring::search, why);
+  if (!out) {
+    r.error(key, r.shown(key) + " is not a valid regular expression: " + why);
     return false;
   }
   text = std::move(written);

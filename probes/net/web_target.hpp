@@ -4,13 +4,14 @@
 // request headers, and JSON expectations read from the probe's YAML. No
 // Beast here: this header is cheap to include.
 
+#include "probes/core/user_regex.hpp"
+
 #include <boost/json/value.hpp>
 
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <string>
 #include <utility>
 #include <variant>
@@ -87,7 +88,7 @@ bool read_expected_json(node_reader& r, const char* key, std::optional<boost::js
 
 // A regular expression (ECMAScript) at `key`: its text into `text`, compiled
 // into `out`; otherwise "… is not a valid regular expression".
-bool read_regex(node_reader& r, const char* key, std::string& text, std::optional<std::regex>& out);
+bool read_regex(node_reader& r, const char* key, std::string& text, std::optional<user_regex>& out);
 
 // Subset match: every key of `expected` is present in `actual` with an
 // equal value; nested objects recurse; arrays must be equal element by

@@ -257,11 +257,9 @@ probe_builder process_probe::create(const probe_settings&, node_reader& r) {
     return {};
   });
   if (match->read("cmdline", s.match.cmdline, not_empty)) {
-    try {
-      s.match.cmdline_regex.emplace(*s.match.cmdline, std::regex::ECMAScript | std::regex::optimize);
-    } catch (const std::regex_error& e) {
-      match->error("cmdline", "invalid regex " + match->shown("cmdline") + ": " + e.what());
-    }
+    std::string why;
+    s.match.cmdline_regex = user_regex::compile(*s.match.cmdline, user_regex::anchoring::search, why);
+    if (!s.match.cmdline_regex) match->error("cmdline", "invalid regex " + match->shown("cmdline") + ": " + why);
   }
   match->read("pidfile", s.match.pidfile, [](const std::string& path, const std::string& shown) {
     return path.empty() ? std::string("is empty") : absolute_path{}(path, shown);

@@ -66,8 +66,6 @@ std::optional<int> read_pidfile(const std::string& path, std::string& problem) {
   return pid;
 }
 
-constexpr std::size_t max_regex_input = 4096;
-
 const long clock_ticks_per_second = [] {
   const long t = ::sysconf(_SC_CLK_TCK);
   return t > 0 ? t : 100;
@@ -182,12 +180,9 @@ process_scan_result scan_processes(const process_matcher& matcher, const std::st
         skip(classify(err));
         continue;
       }
-      // libstdc++'s std::regex recurses per input character: an unbounded
-      // command line (up to ARG_MAX) could overflow a pool thread's stack.
-      if (cmdline.size() > max_regex_input) cmdline.resize(max_regex_input);
       while (!cmdline.empty() && cmdline.back() == '\0') cmdline.pop_back();
       std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
-      if (matcher.cmdline_regex && !std::regex_search(cmdline, *matcher.cmdline_regex)) continue;
+      if (matcher.cmdline_regex && !matcher.cmdline_regex->matches(cmdline)) continue;
     }
 
     if (auto o = read_proc_file(dir + "/status", text); o != read_outcome::ok) {

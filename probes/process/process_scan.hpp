@@ -1,5 +1,6 @@
 #pragma once
 
+#include "probes/core/user_regex.hpp"
 #include "probes/process/rss_growth_tracker.hpp"
 
 #include <sys/types.h>
@@ -8,7 +9,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
-#include <regex>
 #include <string>
 #include <vector>
 
@@ -19,7 +19,7 @@ namespace vitals {
 struct process_matcher {
   std::optional<std::string> name;      // comm, exactly (at most 15 bytes, as the kernel keeps it)
   std::optional<std::string> cmdline;   // the regex's text, searched in argv joined by spaces
-  std::optional<std::regex> cmdline_regex;
+  std::optional<user_regex> cmdline_regex;
   std::optional<std::string> pidfile;   // path of a file holding one pid
   std::optional<std::string> user;      // as written in the config
   std::optional<uid_t> uid;             // the user's uid (effective uid of the process)

@@ -14,7 +14,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <regex>
 #include <type_traits>
 
 namespace vitals {
@@ -178,7 +177,7 @@ bool answer_matches(const websocket_probe::settings& s, const std::string& messa
     return false;
   }
   if (s.regex) {
-    if (std::regex_search(message, *s.regex)) return true;
+    if (s.regex->matches(message)) return true;
     why = "does not match /" + s.expect_regex + "/";
     return false;
   }

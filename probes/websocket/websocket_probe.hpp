@@ -9,7 +9,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -51,7 +50,7 @@ public:
     std::string send;                     // may hold {{unix}}, {{unix_ms}}, {{uuid}}
     std::optional<std::string> expect;    // exact text
     std::string expect_regex;             // the text, for messages
-    std::optional<std::regex> regex;
+    std::optional<user_regex> regex;
     std::optional<boost::json::value> expect_json;
     std::uint64_t max_message_bytes = 1024 * 1024;
     std::size_t max_messages = 100;       // other messages skipped while waiting, at most

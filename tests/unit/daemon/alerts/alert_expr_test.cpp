@@ -154,3 +154,44 @@ TEST(alert_expr, errors_point_at_the_column) {
 
 }  // namespace
 }  // namespace vitals::alerts
+
+namespace vitals::alerts {
+namespace {
+
+// Hostile rules: each crashed the parser or the evaluator with a stack
+// overflow before they were bounded.
+TEST(alert_expr_limits, ten_thousand_nested_parentheses_are_an_error_at_the_first_too_deep) {
+  const std::string text = std::string(10000, '(') + "vitals_probe_up" + std::string(10000, ')') + " == 0";
+  const auto e = error_of(text);
+  EXPECT_EQ(e.column, 65u);
+  EXPECT_EQ(e.message, "parentheses nested deeper than 64 levels");
+}
+
+TEST(alert_expr_limits, fifty_thousand_terms_joined_by_and_are_an_error) {
+  std::string text = "vitals_probe_up == 0";
+  for (int i = 1; i < 50000; ++i) text += " and vitals_probe_up == 0";
+  EXPECT_EQ(error_of(text).message, "the expression has more than 256 operators; split it into several rules");
+}
+
+TEST(alert_expr_limits, a_long_rule_within_the_limits_still_parses_and_evaluates) {
+  std::string text = "(vitals_probe_up == 0";
+  for (int i = 1; i < 100; ++i) text += " or vitals_probe_up == 0";
+  text += ")";
+  const auto parsed = parse_expr(std::string(60, '(') + text + std::string(60, ')'));
+  ASSERT_TRUE(parsed.value) << parsed.error->message;
+  EXPECT_EQ(parsed.value->eval({{"vitals_probe_up", {{"probe", "a"}}, 0}}).size(), 1u);
+}
+
+TEST(alert_expr_limits, a_pathological_label_regex_on_a_long_value_is_linear) {
+  const auto parsed = parse_expr("vitals_probe_up{probe=~\"(a+)+b\"} == 0");
+  ASSERT_TRUE(parsed.value);
+  EXPECT_TRUE(parsed.value->eval({{"vitals_probe_up", {{"probe", std::string(1 << 16, 'a')}}, 0}}).empty());
+}
+
+TEST(alert_expr_limits, a_regex_with_backtracking_only_syntax_is_refused_with_the_reason) {
+  const auto e = error_of("vitals_probe_up{probe=~\"(?=a)\"}");
+  EXPECT_NE(e.message.find("invalid regular expression"), std::string::npos) << e.message;
+}
+
+}  // namespace
+}  // namespace vitals::alerts

@@ -143,10 +143,22 @@ TEST_F(process_scan_fake_proc, cmdline_regex_is_searched_in_the_joined_argv) {
   add_process(11, "node", 'S', 10, 0, "node /srv/app/worker.js");
   process_matcher m;
   m.cmdline = "server\\.js --port";
-  m.cmdline_regex.emplace(*m.cmdline);
+  std::string why;
+  m.cmdline_regex = user_regex::compile(*m.cmdline, user_regex::anchoring::search, why);
   const auto r = scan(m);
   ASSERT_EQ(r.matches.size(), 1u);
   EXPECT_EQ(r.matches[0].key.pid, 10);
+}
+
+TEST_F(process_scan_fake_proc, a_pathological_pattern_on_a_huge_command_line_finishes) {
+  // (a+)+$ takes exponential time in a backtracking engine; RE2 is linear.
+  add_process(10, "node", 'S', 10, 0, std::string(1 << 20, 'a') + "!");
+  process_matcher m;
+  m.cmdline = "(a+)+$";
+  std::string why;
+  m.cmdline_regex = user_regex::compile(*m.cmdline, user_regex::anchoring::search, why);
+  ASSERT_TRUE(m.cmdline_regex) << why;
+  EXPECT_EQ(scan(m).matches.size(), 0u);
 }
 
 TEST_F(process_scan_fake_proc, a_missing_pidfile_is_explained) {
