@@ -5,9 +5,14 @@
 #include "probes/core/secrets.hpp"
 #include "probes/core/text_file.hpp"
 #include "probes/core/units.hpp"
+#include "probes/core/valid_text.hpp"
+#include "probes/core/yaml_bounds.hpp"
 #include "probes/net/host_addresses.hpp"
 
+#include <yaml-cpp/depthguard.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <exception>
 #include <map>
@@ -341,9 +346,23 @@ load_result load_config_text(const std::string& text, const std::string& file_na
   auto cfg = std::make_shared<config>();
   cfg->file = file_name;
   try {
+    // YAML is UTF-8; a raw byte would otherwise flow into labels and logs.
+    if (const auto bad = first_invalid_utf8(text); bad != std::string::npos) {
+      const auto line_start = text.rfind('\n', bad == 0 ? 0 : bad - 1);
+      YAML::Mark at;
+      at.line = static_cast<int>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(bad), '\n'));
+      at.column = static_cast<int>(line_start == std::string::npos || bad == 0 ? bad : bad - line_start - 1);
+      diags.add(at, "", "the file is not valid UTF-8 here (byte " + printable(text.substr(bad, 1)) + ")");
+      return finish_load(cfg, diags);
+    }
     std::vector<YAML::Node> documents;
     try {
+      if (!check_yaml_node_count(text, diags)) return finish_load(cfg, diags);
       documents = YAML::LoadAll(text);
+    } catch (const YAML::DeepRecursion& e) {
+      // yaml-cpp's own guard, whose message is only "bad file".
+      diags.add(e.mark, "", "invalid YAML: nested too deeply");
+      return finish_load(cfg, diags);
     } catch (const YAML::Exception& e) {
       diags.add(e.mark, "", "invalid YAML: " + e.msg);
       return finish_load(cfg, diags);
@@ -354,6 +373,8 @@ load_result load_config_text(const std::string& text, const std::string& file_na
       return finish_load(cfg, diags);
     }
     YAML::Node root = documents.empty() ? YAML::Node() : documents[0];
+    // First, before anything walks it: no alias cycle, bounded expansion.
+    if (!check_yaml_bounds(root, diags)) return finish_load(cfg, diags);
     substitute_secrets(root, diags);
     read_config(root, *cfg, diags, registry, options);
   } catch (const std::exception& e) {
@@ -365,11 +386,11 @@ load_result load_config_text(const std::string& text, const std::string& file_na
 
 load_result load_config_file(const std::string& path, const probe_registry& registry, load_options options) {
   std::string text;
-  if (int err = read_text_file(path, text); err != 0) {
+  if (int err = read_text_file(path, text, max_config_bytes); err != 0) {
     load_result result;
-    result.errors.push_back(config_error{
-        .file = path, .line = 0, .column = 0, .path = "", .message = std::string("cannot read config file: ") +
-                                                                      std::strerror(err)});
+    const std::string why = err == EFBIG ? "larger than " + format_bytes(max_config_bytes) : std::strerror(err);
+    result.errors.push_back(
+        config_error{.file = path, .line = 0, .column = 0, .path = "", .message = "cannot read config file: " + why});
     return result;
   }
   return load_config_text(text, path, registry, options);

@@ -6,6 +6,7 @@
 #include "probes/core/probe_settings.hpp"
 
 #include <chrono>
+#include <cstddef>
 #include <memory>
 #include <optional>
 #include <string>
@@ -61,7 +62,10 @@ struct load_options {
 };
 
 // Reads, substitutes secrets and validates. Never throws for bad input:
-// every problem comes back in `errors` with file:line:column.
+// every problem comes back in `errors` with file:line:column. A file is at
+// most max_config_bytes, and what it expands to through aliases is bounded
+// (probes/core/yaml_bounds.hpp).
+inline constexpr std::size_t max_config_bytes = 4 << 20;
 load_result load_config_file(const std::string& path, const probe_registry& registry, load_options options = {});
 load_result load_config_text(const std::string& text, const std::string& file_name,
                              const probe_registry& registry, load_options options = {});

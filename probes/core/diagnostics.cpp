@@ -1,8 +1,10 @@
 #include "probes/core/diagnostics.hpp"
 
+#include "probes/core/proc_text.hpp"
+#include "probes/core/valid_text.hpp"
+
 #include <algorithm>
 #include <cctype>
-#include <cstdio>
 
 namespace vitals {
 
@@ -49,43 +51,56 @@ void diagnostics::add(const YAML::Mark& mark, std::string path, std::string mess
   // mark (-1) stays 0: "no position".
   e.line = mark.line >= 0 ? mark.line + 1 : 0;
   e.column = mark.column >= 0 ? mark.column + 1 : 0;
-  e.path = std::move(path);
-  e.message = std::move(message);
-  for (const auto& existing : errors_) {
-    if (existing.line == e.line && existing.column == e.column && existing.path == e.path) return;
+  // Keys are the user's text too: a "p\rort" key must not break the line.
+  e.path = printable(path);
+  e.message = printable(message);
+  // A message that quotes a megabyte name stays readable.
+  constexpr std::size_t max_message = 400;
+  if (e.message.size() > max_message) {
+    truncate_utf8(e.message, max_message);
+    e.message += "…";
+  }
+  if (!reported_.insert({e.line, e.column, e.path}).second) return;
+  // A generated file can hold a million mistakes; the first ones say enough.
+  if (errors_.size() == max_errors) {
+    e.path.clear();
+    e.message = "too many errors; stopped after " + std::to_string(max_errors);
+  } else if (errors_.size() > max_errors) {
+    return;
   }
   errors_.push_back(std::move(e));
 }
 
 std::string quoted(std::string_view text) {
+  // A megabyte value would bury the message: show its start and its size.
+  constexpr std::size_t shown_bytes = 120;
+  std::string shown(text.substr(0, shown_bytes));
+  const bool cut = text.size() > shown_bytes;
+  if (cut) truncate_utf8(shown, shown_bytes - 3);
   std::string out = "\"";
-  for (char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned char>(c));
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
+  for (char c : shown) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
   }
-  out += '"';
+  out = printable(out);
+  if (cut) out += "…\" (" + std::to_string(text.size()) + " bytes)";
+  else out += '"';
   return out;
 }
 
 std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates) {
   if (word.empty()) return {};
+  // Names are short; a long word is no typo of one (and would cost
+  // length × length per candidate).
+  if (word.size() > 64) return {};
   std::string needle = lower(word);
   std::size_t limit = std::max<std::size_t>(1, word.size() / 3);
   std::string best;
   std::size_t best_distance = limit + 1;
   for (const auto& candidate : candidates) {
+    // The length difference is a lower bound of the distance.
+    const std::size_t gap = candidate.size() > word.size() ? candidate.size() - word.size() : word.size() - candidate.size();
+    if (gap >= best_distance) continue;
     std::size_t distance = edit_distance(needle, lower(candidate));
     if (distance < best_distance) {
       best = candidate;

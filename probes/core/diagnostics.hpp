@@ -8,6 +8,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -47,11 +48,14 @@ public:
 private:
   std::string file_;
   std::vector<config_error> errors_;
+  std::set<std::tuple<int, int, std::string>> reported_;  // (line, column, path) already reported
+  static constexpr std::size_t max_errors = 200;
   std::set<std::pair<int, int>> secret_marks_;
 };
 
 // A value as an error message shows it: in double quotes, control
-// characters escaped so one error stays one line.
+// characters and ill-formed UTF-8 escaped so one error stays one line, and
+// cut after 120 bytes with the full size shown.
 std::string quoted(std::string_view text);
 
 // Closest candidate within a small edit distance, or empty.

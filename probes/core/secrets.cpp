@@ -2,9 +2,14 @@
 
 #include "probes/core/diagnostics.hpp"
 #include "probes/core/text_file.hpp"
+#include "probes/core/units.hpp"
 
 #include <yaml-cpp/yaml.h>
 
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <optional>
@@ -22,6 +27,20 @@ struct expansion {
   std::string text;
   bool substituted = false;  // something came from outside: a secret
 };
+
+// A secret is a small regular file. A device (/dev/zero), a FIFO (which
+// would block the read) or a huge file is refused before reading it.
+std::optional<std::string> read_secret_file(const std::string& file, std::string& content) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) return std::strerror(errno);
+  if (!S_ISREG(st.st_mode)) return "not a regular file";
+  if (static_cast<std::uint64_t>(st.st_size) > max_secret_file_bytes)
+    return "larger than " + format_bytes(max_secret_file_bytes) + ", too large for a secret";
+  if (const int err = read_text_file(file, content, max_secret_file_bytes); err != 0)
+    return err == EFBIG ? "larger than " + format_bytes(max_secret_file_bytes) + ", too large for a secret"
+                        : std::string(std::strerror(err));
+  return std::nullopt;
+}
 
 std::optional<expansion> expand(const std::string& text, const YAML::Mark& mark, const std::string& path,
                                 diagnostics& diags) {
@@ -59,8 +78,8 @@ std::optional<expansion> expand(const std::string& text, const YAML::Mark& mark,
     } else if (reference.starts_with("file:") && reference.size() > 5) {
       std::string file = reference.substr(5);
       std::string content;
-      if (int err = read_text_file(file, content); err != 0) {
-        diags.add(mark, path, "cannot read secret file " + file + ": " + std::strerror(err));
+      if (auto problem = read_secret_file(file, content)) {
+        diags.add(mark, path, "cannot read secret file " + quoted(file) + ": " + *problem);
         failed = true;
         continue;
       }

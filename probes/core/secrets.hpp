@@ -5,9 +5,14 @@
 
 #include <yaml-cpp/node/node.h>
 
+#include <cstddef>
+
 namespace vitals {
 
 class diagnostics;
+
+// The most a ${file:} secret may hold.
+inline constexpr std::size_t max_secret_file_bytes = 64 * 1024;
 
 // Replaces ${env:NAME} and ${file:/path} in every scalar of `root`, in place.
 // A missing variable or unreadable file is an error at the scalar's position.

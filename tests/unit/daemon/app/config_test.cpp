@@ -207,6 +207,42 @@ TEST(config, undefined_alias_is_a_syntax_error_with_position) {
   EXPECT_EQ(only_error(t.load("log: *nope\n")), "test.yaml:1:6: invalid YAML: the referenced anchor is not defined");
 }
 
+TEST(config, an_alias_cycle_is_an_error_at_its_anchor) {
+  test_loader t;
+  EXPECT_EQ(only_error(t.load("a: &a [*a]\n")),
+            "test.yaml:1:4: a[0]: an alias refers to a node that contains it (an alias cycle)");
+}
+
+TEST(config, a_billion_laughs_file_is_refused_before_anything_expands_it) {
+  std::string text = "l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n";
+  for (int level = 1; level <= 8; ++level) {
+    text += "l" + std::to_string(level) + ": &l" + std::to_string(level) + " [";
+    for (int i = 0; i < 9; ++i) text += (i ? ", *l" : "*l") + std::to_string(level - 1);
+    text += "]\n";
+  }
+  test_loader t;
+  EXPECT_NE(only_error(t.load(text)).find("expands to more than 100000 nodes"), std::string::npos);
+}
+
+TEST(config, nesting_deeper_than_the_parser_allows_is_an_error_not_a_crash) {
+  test_loader t;
+  EXPECT_NE(only_error(t.load("a: " + std::string(100000, '[') + "\n")).find("invalid YAML: nested too deeply"),
+            std::string::npos);
+}
+
+TEST(config, a_file_larger_than_a_config_can_be_is_refused_unread) {
+  temp_file big(std::string(max_config_bytes + 1, '#'));
+  test_loader t;
+  const auto r = load_config_file(big.path(), t.registry, t.ctx);
+  EXPECT_EQ(only_error(r), big.path() + ": cannot read config file: larger than 4.0 MiB");
+}
+
+TEST(config, a_byte_that_is_not_utf8_is_an_error_at_its_position) {
+  test_loader t;
+  EXPECT_EQ(only_error(t.load("log: {level: info}\nstate: {path: /tmp/\xff}\n")),
+            "test.yaml:2:20: the file is not valid UTF-8 here (byte \\xff)");
+}
+
 TEST(config, tab_indentation_is_a_syntax_error_with_position) {
   test_loader t;
   auto r = t.load("log:\n\tlevel: info\n");
@@ -615,7 +651,7 @@ TEST(config, unreadable_secret_file_is_an_error_naming_the_path) {
   test_loader t;
   auto r = t.load("probes:\n  - name: a\n    type: fake\n    target: h:1\n    token: ${file:/nonexistent/t}\n");
   EXPECT_EQ(only_error(r),
-            "test.yaml:5:12: probes[0].token: cannot read secret file /nonexistent/t: No such file or directory");
+            "test.yaml:5:12: probes[0].token: cannot read secret file \"/nonexistent/t\": No such file or directory");
 }
 
 TEST(config, secret_values_never_appear_in_errors) {

@@ -1,6 +1,7 @@
 #include "probes/core/diagnostics.hpp"
 
 #include <gtest/gtest.h>
+#include <yaml-cpp/mark.h>
 
 #include <string>
 #include <vector>
@@ -71,6 +72,43 @@ TEST(diagnostics, keep_one_error_per_path_and_position) {
   d.add(m, "k", "second");
   d.add(m, "other", "third");
   EXPECT_EQ(messages(d), (std::vector<std::string>{"f.yaml:3:5: k: first", "f.yaml:3:5: other: third"}));
+}
+
+TEST(diagnostics, escape_control_characters_in_a_mistyped_key) {
+  diagnostics d("f.yaml");
+  d.add(YAML::Mark(), "probes[3].p\rort", "unknown key; did you mean \"port\"?");
+  EXPECT_EQ(d.errors()[0].str(), "f.yaml:1:1: probes[3].p\\rort: unknown key; did you mean \"port\"?");
+}
+
+TEST(diagnostics, stop_after_two_hundred_errors_and_say_so) {
+  diagnostics d("f.yaml");
+  for (int i = 0; i < 100000; ++i) {
+    YAML::Mark m;
+    m.line = i;
+    d.add(m, "k", "bad");
+  }
+  ASSERT_EQ(d.errors().size(), 201u);
+  EXPECT_EQ(d.errors().back().message, "too many errors; stopped after 200");
+}
+
+TEST(diagnostics, cut_a_message_quoting_a_megabyte_name) {
+  diagnostics d("f.yaml");
+  d.add(YAML::Mark(), "when", "unknown metric " + std::string(1 << 20, 'a'));
+  EXPECT_LE(d.errors()[0].message.size(), 410u);
+  EXPECT_TRUE(d.errors()[0].message.starts_with("unknown metric aaa"));
+}
+
+TEST(quoted, shows_the_start_and_the_size_of_a_long_value) {
+  EXPECT_EQ(vitals::quoted(std::string(1000, 'x')), "\"" + std::string(117, 'x') + "…\" (1000 bytes)");
+  EXPECT_EQ(vitals::quoted("a\"b\\c\r\xff"), "\"a\\\"b\\\\c\\r\\xff\"");
+}
+
+TEST(did_you_mean, gives_up_at_once_on_a_megabyte_word) {
+  // Edit distance is length x length: a megabyte word against a hundred
+  // names took most of a minute before.
+  std::vector<std::string> names(100, "vitals_probe_up");
+  EXPECT_EQ(did_you_mean(std::string(1 << 20, 'a'), names), "");
+  EXPECT_EQ(did_you_mean("vitals_probe_upp", names), "vitals_probe_up");
 }
 
 }  // namespace

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
+#include <sys/stat.h>
+
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -94,7 +96,41 @@ TEST(secrets, unreadable_secret_file_is_an_error_naming_the_path) {
   YAML::Node root = YAML::Load("token: ${file:/nonexistent/vitals.token}\n");
   substitute_secrets(root, d);
   EXPECT_EQ(messages(d), (std::vector<std::string>{"t.yaml:1:8: token: cannot read secret file "
-                                                   "/nonexistent/vitals.token: No such file or directory"}));
+                                                   "\"/nonexistent/vitals.token\": No such file or directory"}));
+}
+
+TEST(secrets, an_endless_device_is_refused_without_reading_it) {
+  diagnostics d("t.yaml");
+  YAML::Node root = YAML::Load("token: ${file:/dev/zero}\n");
+  substitute_secrets(root, d);
+  EXPECT_EQ(messages(d), (std::vector<std::string>{"t.yaml:1:8: token: cannot read secret file \"/dev/zero\": "
+                                                   "not a regular file"}));
+}
+
+TEST(secrets, a_fifo_is_refused_instead_of_blocking_on_it) {
+  test::temp_dir dir;
+  const std::string fifo = dir.path() + "/token";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  diagnostics d("t.yaml");
+  YAML::Node root = YAML::Load("token: ${file:" + fifo + "}\n");
+  substitute_secrets(root, d);
+  ASSERT_EQ(d.errors().size(), 1u);
+  EXPECT_NE(d.errors()[0].message.find("not a regular file"), std::string::npos) << d.errors()[0].message;
+}
+
+TEST(secrets, a_file_larger_than_a_secret_can_be_is_refused) {
+  temp_file big(std::string(max_secret_file_bytes + 1, 'x'));
+  diagnostics d("t.yaml");
+  YAML::Node root = YAML::Load("token: ${file:" + big.path() + "}\n");
+  substitute_secrets(root, d);
+  ASSERT_EQ(d.errors().size(), 1u);
+  EXPECT_NE(d.errors()[0].message.find("too large for a secret"), std::string::npos) << d.errors()[0].message;
+  // One byte less is a secret like any other.
+  temp_file fits(std::string(max_secret_file_bytes, 'x'));
+  diagnostics ok("t.yaml");
+  YAML::Node root2 = YAML::Load("token: ${file:" + fits.path() + "}\n");
+  substitute_secrets(root2, ok);
+  EXPECT_TRUE(ok.ok());
 }
 
 TEST(secrets, every_failed_reference_in_a_file_is_reported) {
