@@ -5,6 +5,7 @@
 #include "daemon/state/write_plan.hpp"
 #include "probes/core/pool_call.hpp"
 #include "probes/core/time_format.hpp"
+#include "probes/core/valid_text.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -101,13 +102,15 @@ struct state_keeper::impl {
           }
           if (self->plan.read_finished(l.ok)) self->health_changed(l.problem);
           if (!l.ok) co_return;  // tried again on the next save()
-          const auto closed = close_orphans(l.incidents, ours, now);
-          for (const auto& i : closed) self->plan.incident_changed(i);
+          const auto closed = close_orphans(l.incidents, ours, now).size();
           self->log.merge(std::move(l.incidents), l.max_id);
+          // The file may not be the one written so far (it was deleted,
+          // replaced or unreadable): everything held in memory goes into it.
+          for (const auto& i : self->log.recent(wall_clock::time_point::min())) self->plan.incident_changed(i);
           self->plan.rewrite_alerts();
-          spdlog::warn("state: {} is readable again; {} incident(s) an earlier run left open closed, since "
-                       "their alerts could not be restored",
-                       self->store_path, closed.size());
+          spdlog::warn("state: {} read again; all {} incident(s) in memory are written to it ({} an earlier run "
+                       "left open closed, since their alerts could not be restored)",
+                       self->store_path, self->log.size(), closed);
           pump(self);
         },
         asio::detached);
@@ -124,6 +127,7 @@ struct state_keeper::impl {
       write_plan::write_job what;
       retention keep;
       bool ok = false;
+      bool lost = false;  // the file is no longer the one at its path
       std::string problem;
     };
     auto w = std::make_shared<job>();
@@ -138,6 +142,8 @@ struct state_keeper::impl {
             // Retention is housekeeping: its failure is logged, not a failed write.
             if (w->ok && w->what.prune && !self->store->prune(w->keep, w->what.now))
               spdlog::warn("state: pruning old incidents failed: {}", self->store->problem());
+            w->lost = self->store->lost_file();
+            if (w->lost) w->problem = self->store->problem();
             return true;
           });
           try {
@@ -147,8 +153,11 @@ struct state_keeper::impl {
             w->problem = e.what();
           }
           if (self->plan.write_finished(std::move(w->what), w->ok)) self->health_changed(w->problem);
-          // A failing store is retried on the next save(), not in a loop.
-          if (w->ok) pump(self);
+          // A lost file is read again at once, so that everything is written
+          // back while it is still in memory; a failing store is retried on
+          // the next save(), not in a loop.
+          if (w->lost && self->plan.file_lost()) self->health_changed(w->problem);
+          if (w->ok || w->lost) pump(self);
         },
         asio::detached);
   }
@@ -283,7 +292,7 @@ std::string incidents_json(const std::vector<incident>& list) {
     o["summary"] = i.summary;
     o["runbook_url"] = i.runbook_url;
     boost::system::error_code ec;
-    auto evidence = json::parse(i.evidence_json, ec);
+    auto evidence = json::parse(valid_utf8(i.evidence_json), ec);  // older rows may hold raw bytes
     o["evidence"] = ec ? json::value(json::object{}) : std::move(evidence);
     items.push_back(std::move(o));
   }

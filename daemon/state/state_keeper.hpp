@@ -4,9 +4,12 @@
 // the API serves), and write-behind to SQLite on the pool, one write at a
 // time, coalesced. When the store fails (disk full, unwritable, corrupt)
 // everything goes on in memory: one loud log line, vitals_state_store_healthy
-// 0, and the writes resume, complete, once the file works again. What to
-// write and when is write_plan's decision and the log is an incident_log
-// (both pure); this class runs their steps on the loop and the pool.
+// 0, and the writes resume, complete, once the file works again. A file
+// deleted, replaced or emptied under the store is noticed at the next write:
+// whatever is at the path then is read, and everything in memory written to
+// it. What to write and when is write_plan's decision and the log is an
+// incident_log (both pure); this class runs their steps on the loop and the
+// pool.
 
 #include "daemon/state/state_store.hpp"
 

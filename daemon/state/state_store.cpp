@@ -1,9 +1,13 @@
 #include "daemon/state/state_store.hpp"
 
+#include "daemon/state/state_file.hpp"
+#include "daemon/state/state_schema.hpp"
 #include "probes/core/time_format.hpp"
+#include "probes/core/valid_text.hpp"
 
 #include <boost/json.hpp>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <memory>
 
@@ -13,42 +17,14 @@ namespace json = boost::json;
 
 namespace {
 
-// Each entry moves the schema one version up; entry i makes version i + 1.
-// Never edit a shipped entry: add one.
-constexpr const char* migrations[] = {
-    R"sql(
-      CREATE TABLE alerts (
-        rule TEXT NOT NULL,
-        labels TEXT NOT NULL,            -- JSON object
-        expr TEXT NOT NULL,              -- the rule's expression when saved
-        state TEXT NOT NULL CHECK (state IN ('pending', 'firing')),
-        value REAL,
-        active_since_ms INTEGER NOT NULL,
-        fired_at_ms INTEGER,
-        last_seen_ms INTEGER NOT NULL,
-        keep_firing_since_ms INTEGER,
-        summary TEXT NOT NULL,
-        description TEXT NOT NULL,
-        runbook_url TEXT NOT NULL,
-        evidence TEXT NOT NULL,
-        incident_id INTEGER,
-        PRIMARY KEY (rule, labels)
-      );
-      CREATE TABLE incidents (
-        id INTEGER PRIMARY KEY,
-        alertname TEXT NOT NULL,
-        severity TEXT NOT NULL,
-        labels TEXT NOT NULL,            -- JSON object
-        started_ms INTEGER NOT NULL,
-        resolved_ms INTEGER,             -- NULL while it fires
-        summary TEXT NOT NULL,
-        runbook_url TEXT NOT NULL,
-        evidence TEXT NOT NULL           -- JSON object
-      );
-      CREATE INDEX incidents_by_start ON incidents (started_ms);
-    )sql",
-};
+using state_schema::migrations;
 static_assert(std::size(migrations) == state_store::schema_version);
+
+// By default SQLite checkpoints its WAL at 1000 pages (4 MiB) and leaves
+// the file at its largest: on a small or nearly full filesystem the WAL of
+// our few-page writes would fill it by itself. A checkpoint every 16 pages
+// costs little at our rate of writes, and the file is cut back to 64 KiB.
+constexpr const char* wal_limits = "PRAGMA wal_autocheckpoint=16; PRAGMA journal_size_limit=65536";
 
 using stmt = std::unique_ptr<sqlite3_stmt, void (*)(sqlite3_stmt*)>;
 
@@ -86,14 +62,18 @@ std::string labels_json(const alerts::labels& l) {
 alerts::labels labels_from_json(const std::string& text) {
   alerts::labels out;
   boost::system::error_code ec;
-  const auto v = json::parse(text, ec);
+  // Rows written by versions before labels were made valid UTF-8 may hold
+  // raw bytes, which a strict parser refuses: repair them instead of losing the labels.
+  const auto v = json::parse(valid_utf8(text), ec);
   if (ec || !v.is_object()) return out;
   for (const auto& [k, val] : v.as_object())
     if (val.is_string()) out[std::string(k)] = std::string(val.as_string());
   return out;
 }
 
-state_store::state_store(std::string path, mode m) : path_(std::move(path)), mode_(m) { open(); }
+state_store::state_store(std::string path, mode m) : path_(std::move(path)), shown_(printable(path_)), mode_(m) {
+  open();
+}
 
 state_store::~state_store() { close(); }
 
@@ -104,6 +84,14 @@ void state_store::close() {
 
 bool state_store::fail(const std::string& what) {
   problem_ = what + (db_ ? std::string(": ") + sqlite3_errmsg(db_) : std::string());
+  return false;
+}
+
+bool state_store::abandon() {
+  // A fresh connection next time: after an I/O error, a replaced file or a
+  // failed rollback, this one may never work again.
+  close();
+  wal_needs_cut_ = true;
   return false;
 }
 
@@ -123,49 +111,87 @@ bool state_store::exec(const char* sql) {
 
 bool state_store::open() {
   close();
+  const bool existed = id_of(path_).has_value();
+  // SQLite takes an empty file for a new database. A state file never is
+  // one (its header is written when it is made, before anything else), so
+  // an empty one was truncated: that is reported, not covered with a new
+  // schema and forgotten.
+  if (is_empty_file(path_)) {
+    problem_ = shown_ + " is empty (0 bytes), so what it held is gone; left untouched (remove it to start a new one)";
+    return false;
+  }
   const int flags = mode_ == mode::read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   if (sqlite3_open_v2(path_.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
-    fail("cannot open " + path_);
+    fail("cannot open " + shown_);
     close();
     return false;
   }
+  opened_ = id_of(path_).value_or(file_id{});  // the file SQLite just opened (still_at_path() checks it is)
   sqlite3_extended_result_codes(db_, 1);
   sqlite3_busy_timeout(db_, 2000);  // `vitalsd incidents` may be reading
   const bool good = exec("SELECT count(*) FROM sqlite_schema") && migrate();
   if (!good) {
-    if (problem_.find(path_) == std::string::npos) problem_ = path_ + ": " + problem_;
+    if (problem_.find(shown_) == std::string::npos) problem_ = shown_ + ": " + problem_;
     close();
+    // Made just now and not even given its header (a full disk): not left
+    // behind, or the next open would refuse it as emptied.
+    if (!existed && is_empty_file(path_)) ::unlink(path_.c_str());
     return false;
   }
+  companions_ = wal_files_of(path_);
   problem_.clear();
   return true;
 }
 
+bool state_store::still_at_path() {
+  std::error_code ec;
+  auto change = change_at(path_, opened_, ec);
+  if (ec) {
+    problem_ = "cannot check " + shown_ + ": " + ec.message();
+    return abandon();
+  }
+  // SQLite's own check compares the inode it holds open, which also covers
+  // a file replaced between its open and ours.
+  int moved = 0;
+  if (change == file_change::none &&
+      sqlite3_file_control(db_, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK && moved)
+    change = file_change::replaced;
+  if (change == file_change::none) return true;
+  problem_ = shown_ + " " + describe(change) + " while vitalsd had it open";
+  lost_ = true;
+  // Nothing more goes into the lost file (an emptied one stays empty), and
+  // its WAL goes with it: SQLite would replay it into the next file here.
+  sqlite3_db_config(db_, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+  abandon();
+  if (mode_ == mode::read_write) remove_wal_files(path_, companions_);
+  return false;
+}
+
 bool state_store::migrate() {
-  auto s = prepare("PRAGMA user_version", path_);
-  if (!s || sqlite3_step(s.get()) != SQLITE_ROW) return fail(path_);
+  auto s = prepare("PRAGMA user_version", shown_);
+  if (!s || sqlite3_step(s.get()) != SQLITE_ROW) return fail(shown_);
   const int version = sqlite3_column_int(s.get(), 0);
   s.reset();
   if (version > schema_version) {
-    problem_ = path_ + ": schema version " + std::to_string(version) + " is newer than this vitalsd knows (" +
+    problem_ = shown_ + ": schema version " + std::to_string(version) + " is newer than this vitalsd knows (" +
                std::to_string(schema_version) + "); left untouched";
     return false;
   }
   if (mode_ == mode::read_write) {
     // WAL: readers (vitalsd incidents) never block the daemon's writes.
     // Only now: a file this build refuses is left exactly as it was.
-    s = prepare("PRAGMA journal_mode=WAL", path_);
-    if (!s || sqlite3_step(s.get()) != SQLITE_ROW) return fail(path_);
+    s = prepare("PRAGMA journal_mode=WAL", shown_);
+    if (!s || sqlite3_step(s.get()) != SQLITE_ROW) return fail(shown_);
     if (column_text(s.get(), 0) != "wal") {
-      problem_ = path_ + ": cannot switch to WAL mode";
+      problem_ = shown_ + ": cannot switch to WAL mode";
       return false;
     }
     s.reset();
-    if (!exec("PRAGMA synchronous=NORMAL")) return false;
+    if (!exec("PRAGMA synchronous=NORMAL") || !exec(wal_limits)) return false;
   }
   if (version == schema_version) return true;
   if (mode_ == mode::read_only) {
-    problem_ = path_ + ": schema version " + std::to_string(version) + " needs the daemon to migrate it";
+    problem_ = shown_ + ": schema version " + std::to_string(version) + " needs the daemon to migrate it";
     return false;
   }
   for (int v = version; v < schema_version; ++v) {
@@ -184,7 +210,28 @@ bool state_store::migrate() {
   return true;
 }
 
-bool state_store::ok() { return db_ || open(); }
+bool state_store::ok() {
+  lost_ = false;
+  if (db_ && !still_at_path()) return false;
+  return db_ || open();
+}
+
+bool state_store::cut_wal() {
+  // Into the file, then truncated to nothing: a WAL that grew over all the
+  // room there was (a full disk) would have the next writes fill it again.
+  const auto s = prepare("PRAGMA wal_checkpoint(TRUNCATE)", shown_ + ": checkpointing the WAL");
+  if (!s) return abandon();
+  if (sqlite3_step(s.get()) != SQLITE_ROW) {
+    fail(shown_ + ": checkpointing the WAL");
+    return abandon();
+  }
+  if (sqlite3_column_int(s.get(), 0) != 0) {
+    problem_ = shown_ + ": the WAL cannot be checkpointed while a reader holds it";
+    return abandon();
+  }
+  wal_needs_cut_ = false;
+  return true;
+}
 
 std::optional<std::vector<saved_alert>> state_store::load_alerts() {
   if (!ok()) return std::nullopt;
@@ -259,21 +306,14 @@ std::optional<std::vector<incident>> state_store::load_incidents(alerts::wall_cl
 
 bool state_store::save(const std::vector<saved_alert>& active, const std::vector<incident>& incidents) {
   if (!ok()) return false;
-  if (!exec("BEGIN IMMEDIATE")) {
-    const std::string why = problem_;
-    close();
-    problem_ = why;
-    return false;
-  }
+  if (wal_needs_cut_ && !cut_wal()) return false;
+  if (!exec("BEGIN IMMEDIATE")) return abandon();
   auto rollback = [this](const std::string& what) {
     fail(what);
     const std::string why = problem_;
     exec("ROLLBACK");
-    // A fresh connection next time: after an I/O error, a replaced file or
-    // a failed rollback, this one may never work again.
-    close();
     problem_ = why;
-    return false;
+    return abandon();
   };
   if (!exec("DELETE FROM alerts")) return rollback("saving alerts");
   const auto insert = prepare(
@@ -363,9 +403,7 @@ std::optional<std::size_t> state_store::prune(const retention& keep, alerts::wal
       sqlite3_bind_int64(raw, 2, static_cast<sqlite3_int64>(keep.max_incidents));
     if (sqlite3_step(raw) != SQLITE_DONE) {
       fail("pruning incidents");
-      const std::string why = problem_;
-      close();
-      problem_ = why;
+      abandon();
       return std::nullopt;
     }
     gone += static_cast<std::size_t>(sqlite3_changes(db_));

@@ -6,6 +6,7 @@
 // from the loop; `vitalsd incidents` reads it directly.
 
 #include "daemon/alerts/alert_engine.hpp"
+#include "daemon/state/state_file.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -61,9 +62,21 @@ public:
   // newer vitalsd) is refused rather than damaged.
   static constexpr int schema_version = 1;
 
-  bool ok();  // open and usable (retries the open when it is not)
+  // Open and usable: retries the open when it is not. Every call checks
+  // first that the file it has open is still the one at path() (device and
+  // inode) and not emptied; when it is not, the connection is given up and
+  // lost_file() says so. A file that exists but is empty (0 bytes) is
+  // refused like one that cannot be read: a state file always has its
+  // header, so an empty one was truncated, and a new schema would hide that.
+  bool ok();
   const std::string& problem() const { return problem_; }
   const std::string& path() const { return path_; }
+
+  // The last call found the file deleted, replaced by another or emptied
+  // while open: what was written to it is gone from path(), so the caller
+  // writes everything it holds again (to whatever is at path() once that
+  // can be read). Reset by every call.
+  bool lost_file() const { return lost_; }
 
   std::optional<std::vector<saved_alert>> load_alerts();
   // Every open incident and the `limit` newest that resolved at or after
@@ -75,7 +88,9 @@ public:
 
   // Replaces the saved alerts with `active` and writes `incidents` (insert
   // or update by id), in one transaction. A failed write closes the
-  // connection, so the next call starts from a fresh open.
+  // connection, so the next call starts from a fresh open, and makes the
+  // next write checkpoint and truncate the WAL first: after a full disk the
+  // WAL may hold all the room there was, and would fill it again.
   bool save(const std::vector<saved_alert>& active, const std::vector<incident>& incidents);
 
   // Deletes incidents resolved longer than max_age ago, then the oldest
@@ -85,16 +100,24 @@ public:
 private:
   bool open();
   bool migrate();
+  bool still_at_path();
+  bool cut_wal();
   bool exec(const char* sql);
   // A prepared statement, or null with problem() saying `what` failed.
   std::unique_ptr<sqlite3_stmt, void (*)(sqlite3_stmt*)> prepare(const char* sql, const std::string& what);
   bool fail(const std::string& what);
+  bool abandon();
   void close();
 
   std::string path_;
+  std::string shown_;  // path_ as messages quote it
   mode mode_;
   sqlite3* db_ = nullptr;
+  file_id opened_;       // the file db_ has open
+  wal_files companions_;  // and its WAL and shared memory
   std::string problem_;
+  bool lost_ = false;
+  bool wal_needs_cut_ = false;  // a write failed since the WAL was last truncated
 };
 
 // Labels as a JSON object and back (the store's and the API's spelling).

@@ -58,6 +58,12 @@ bool write_plan::write_finished(write_job job, bool ok) {
   return set_healthy(ok);
 }
 
+bool write_plan::file_lost() {
+  read_ = false;
+  alerts_dirty_ = true;
+  return set_healthy(false);
+}
+
 bool write_plan::set_healthy(bool ok) {
   if (ok == healthy_) return false;
   healthy_ = ok;

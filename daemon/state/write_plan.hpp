@@ -64,6 +64,12 @@ public:
   // version already does) and the alerts are written again. Returns true
   // when the store's health changed.
   bool write_finished(write_job job, bool ok);
+  // The file was deleted, replaced or emptied under the store: it is read
+  // again before anything is written (a file put in its place may hold what
+  // must not be overwritten unseen), then the alerts are written again and
+  // the keeper gives the plan every incident it holds. Marks the store
+  // failing; true when that is a change.
+  bool file_lost();
 
   // --- State --------------------------------------------------------------
   bool busy() const { return reading_ || writing_; }

@@ -4,18 +4,13 @@
 // writes; health transitions; hourly retention). Then the keeper itself on
 // a real SQLite file in a temp dir, for what only the whole can show.
 
-#include "daemon/metrics/metrics.hpp"
 #include "daemon/state/incident_log.hpp"
 #include "daemon/state/state_keeper.hpp"
 #include "daemon/state/write_plan.hpp"
-#include "probes/core/probe_registry.hpp"
 
-#include "support/run_until.hpp"
 #include "support/temp_env.hpp"
+#include "support/keeper_on_file.hpp"
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <gtest/gtest.h>
 
 #include <optional>
@@ -228,6 +223,20 @@ TEST(write_plan, the_store_goes_failing_and_recovers_once_each_way) {
   EXPECT_EQ(reported, (std::vector<bool>{false, true, false, false, true, false, true, true}));
 }
 
+TEST(write_plan, a_lost_file_marks_the_store_failing_and_is_read_again_before_everything_is_written) {
+  auto p = read_plan();
+  p.alerts_changed({saved_alert{alert_on("api"), "x"}});
+  EXPECT_FALSE(p.write_finished(p.start_write(t0), true));
+  EXPECT_TRUE(p.file_lost());  // a change: reported
+  EXPECT_FALSE(p.healthy());
+  EXPECT_FALSE(p.file_lost());  // still failing: not reported again
+  EXPECT_EQ(p.next(), write_plan::step::read);  // a replacing file may hold what must not be lost
+  p.read_started();
+  EXPECT_FALSE(p.read_finished(true));
+  ASSERT_EQ(p.next(), write_plan::step::write);
+  EXPECT_EQ(p.start_write(t0 + 1s).alerts.size(), 1u);  // written again though they did not change
+}
+
 TEST(write_plan, retention_runs_with_a_successful_write_at_most_once_an_hour) {
   auto p = read_plan();  // pruned at t0, when the file was read
   const auto write_at = [&](wall_clock::time_point now, bool ok) {
@@ -272,44 +281,9 @@ TEST(write_plan, a_resolution_for_an_incident_trimmed_from_memory_reaches_its_wa
 
 // --- state_keeper on a real file -------------------------------------------
 
-struct keeper_on_file {
-  asio::io_context io{1};
-  asio::thread_pool pool{1};
-  probe_registry registry;
-  metrics telemetry{registry};
-  state_keeper keeper{io, pool, telemetry};
-  test::temp_dir dir;
-  std::string path = dir.path() + "/state.db";
-
-  ~keeper_on_file() { pool.join(); }
-
-  void open(retention keep = {}) {
-    bool done = false;
-    asio::co_spawn(
-        io,
-        [&]() -> asio::awaitable<void> {
-          co_await keeper.open(path, keep);
-          done = true;
-        },
-        asio::detached);
-    ASSERT_TRUE(test::run_until(io, [&] { return done; }));
-  }
-
-  void flush() {
-    bool done = false;
-    asio::co_spawn(
-        io,
-        [&]() -> asio::awaitable<void> {
-          co_await keeper.flush(10s);
-          done = true;
-        },
-        asio::detached);
-    ASSERT_TRUE(test::run_until(io, [&] { return done; }));
-  }
-};
-
 TEST(state_keeper, what_is_saved_while_a_write_runs_is_written_after_it_in_its_latest_version) {
-  keeper_on_file f;
+  test::temp_dir dir;
+  test::keeper_on_file f(dir.path() + "/state.db");
   f.open();
   ASSERT_TRUE(f.keeper.healthy());
   const wall_clock::time_point now = std::chrono::floor<std::chrono::milliseconds>(wall_clock::now());  // as stored
@@ -334,7 +308,8 @@ TEST(state_keeper, what_is_saved_while_a_write_runs_is_written_after_it_in_its_l
 }
 
 TEST(state_keeper, a_new_retention_applies_to_the_log_in_memory_from_the_next_change) {
-  keeper_on_file f;
+  test::temp_dir dir;
+  test::keeper_on_file f(dir.path() + "/state.db");
   f.open();
   const auto now = wall_clock::now();
   std::vector<std::int64_t> ids;

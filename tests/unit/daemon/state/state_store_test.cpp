@@ -3,17 +3,11 @@
 // Also the daemon's side: in memory when the store fails, written in full
 // once it works again.
 
-#include "daemon/metrics/metrics.hpp"
-#include "daemon/state/state_keeper.hpp"
 #include "daemon/state/state_store.hpp"
-#include "probes/core/probe_registry.hpp"
 
-#include "support/run_until.hpp"
 #include "support/temp_env.hpp"
+#include "support/keeper_on_file.hpp"
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
@@ -232,52 +226,12 @@ TEST(state_store, read_only_never_creates_a_file) {
 
 // --- The daemon's side -----------------------------------------------------
 
-struct keeper_fixture {
-  asio::io_context io{1};
-  asio::thread_pool pool{1};
-  probe_registry registry;
-  metrics telemetry{registry};
-  state_keeper keeper{io, pool, telemetry};
-
-  ~keeper_fixture() {
-    pool.join();
-  }
-
-  std::vector<saved_alert> open(const std::string& path) {
-    std::optional<std::vector<saved_alert>> out;
-    asio::co_spawn(
-        io,
-        [&]() -> asio::awaitable<void> { out = co_await keeper.open(path, retention{}); },
-        asio::detached);
-    EXPECT_TRUE(test::run_until(io, [&] { return out.has_value(); }));
-    return out.value_or(std::vector<saved_alert>{});
-  }
-
-  void flush() {
-    bool done = false;
-    asio::co_spawn(
-        io,
-        [&]() -> asio::awaitable<void> {
-          co_await keeper.flush(10s);
-          done = true;
-        },
-        asio::detached);
-    EXPECT_TRUE(test::run_until(io, [&] { return done; }));
-  }
-
-  std::string healthy_gauge() {
-    const auto text = telemetry.serialize();
-    const auto at = text.find("\nvitals_state_store_healthy ");
-    return at == std::string::npos ? "" : text.substr(at + 28, 1);
-  }
-};
-
 TEST(state_keeper, a_failing_store_keeps_incidents_in_memory_and_writes_them_once_it_works) {
   test::temp_dir dir;
   const auto path = dir.path() + "/state.db";
   std::ofstream(path) << std::string(4096, 'x');
-  keeper_fixture f;
-  EXPECT_TRUE(f.open(path).empty());
+  test::keeper_on_file f(path);
+  EXPECT_TRUE(f.open().empty());
   EXPECT_FALSE(f.keeper.healthy());
   EXPECT_EQ(f.healthy_gauge(), "0");
 
@@ -306,8 +260,8 @@ TEST(state_keeper, a_failing_store_keeps_incidents_in_memory_and_writes_them_onc
 TEST(state_keeper, a_resolution_trimmed_from_memory_is_still_written) {
   test::temp_dir dir;
   const auto path = dir.path() + "/state.db";
-  keeper_fixture f;
-  f.open(path);
+  test::keeper_on_file f(path);
+  f.open();
   f.keeper.set_retention({std::chrono::milliseconds(30 * 24h), 1});
   const auto now = wall_clock::now();
   const auto first = f.keeper.open_incident(firing_alert(), "{}", now);
@@ -332,8 +286,8 @@ TEST(state_keeper, an_open_incident_older_than_max_age_comes_back_and_ids_never_
     state_store s(path);
     ASSERT_TRUE(s.save({}, {an_incident(5, now - 60 * 24h, false), an_incident(9, now - 50 * 24h, true)}));
   }
-  keeper_fixture f;
-  f.open(path);
+  test::keeper_on_file f(path);
+  f.open();
   const auto log = f.keeper.incidents(now - 1h);
   ASSERT_EQ(log.size(), 1u);
   EXPECT_EQ(log[0].id, 5);  // 60 days old, still firing: it must be closable
@@ -350,8 +304,8 @@ TEST(state_keeper, a_file_unreadable_at_start_is_not_overwritten_until_read_then
   }
   // Unreadable at start: a newer schema version, for a moment.
   make_database(path, "PRAGMA user_version=99");
-  keeper_fixture f;
-  EXPECT_TRUE(f.open(path).empty());
+  test::keeper_on_file f(path);
+  EXPECT_TRUE(f.open().empty());
   EXPECT_FALSE(f.keeper.healthy());
   const auto ours = f.keeper.open_incident(firing_alert(), "{}", now);
   f.keeper.save({});
@@ -372,14 +326,14 @@ TEST(state_keeper, ids_continue_after_a_restart) {
   const auto path = dir.path() + "/state.db";
   std::int64_t first = 0;
   {
-    keeper_fixture f;
-    f.open(path);
+    test::keeper_on_file f(path);
+    f.open();
     first = f.keeper.open_incident(firing_alert(), "{}", wall_clock::now());
     f.keeper.save({});
     f.flush();
   }
-  keeper_fixture f;
-  f.open(path);
+  test::keeper_on_file f(path);
+  f.open();
   ASSERT_EQ(f.keeper.incidents(wall_clock::now() - 1h).size(), 1u);
   EXPECT_GT(f.keeper.open_incident(firing_alert(), "{}", wall_clock::now()), first);
 }
