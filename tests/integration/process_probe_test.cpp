@@ -408,7 +408,8 @@ TEST_F(process_probe_test, matches_by_cmdline_regex_and_combines_with_name) {
   child shell(pid);
   process_matcher m;
   m.cmdline = marker + "$";
-  m.cmdline_regex.emplace(*m.cmdline);
+  std::string why;
+  m.cmdline_regex = user_regex::compile(*m.cmdline, user_regex::anchoring::search, why);
   // exec takes a moment: wait until /proc shows the new cmdline.
   probe_result r;
   auto probe = make(m);
