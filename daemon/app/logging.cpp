@@ -1,5 +1,7 @@
 #include "daemon/app/logging.hpp"
 
+#include "probes/core/valid_text.hpp"
+
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -9,12 +11,23 @@ namespace vitals {
 
 namespace {
 
+// Messages quote targets and the host (a probe's cause, a client's request
+// target, a file path), whose bytes can be anything: each line is made
+// valid UTF-8 here, once for every message.
+std::string_view valid_payload(const spdlog::details::log_msg& msg, std::string& repaired) {
+  const std::string_view payload(msg.payload.data(), msg.payload.size());
+  if (is_valid_utf8(payload)) return payload;
+  repaired = valid_utf8(payload);
+  return repaired;
+}
+
 // %* in the json pattern: the message as a JSON string body, escaped.
 class json_escaped_message final : public spdlog::custom_flag_formatter {
 public:
   void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
     static constexpr char hex[] = "0123456789abcdef";
-    for (char c : msg.payload) {
+    std::string repaired;
+    for (char c : valid_payload(msg, repaired)) {
       switch (c) {
         case '"': dest.append(std::string_view("\\\"")); break;
         case '\\': dest.append(std::string_view("\\\\")); break;
@@ -34,6 +47,19 @@ public:
   std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<json_escaped_message>(); }
 };
 
+// %* in the text pattern: the message on one line, control characters
+// escaped, so a newline from a target cannot forge a log line and an escape
+// sequence cannot reach the reader's terminal.
+class printable_message final : public spdlog::custom_flag_formatter {
+public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    std::string repaired;
+    const std::string shown = printable(valid_payload(msg, repaired));
+    dest.append(shown.data(), shown.data() + shown.size());
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<printable_message>(); }
+};
+
 }  // namespace
 
 bool setup_logging(const log_settings& settings) {
@@ -50,7 +76,9 @@ bool setup_logging(const log_settings& settings) {
     logger->set_formatter(std::move(formatter));
   } else {
     logger = std::make_shared<spdlog::logger>("vitalsd", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
-    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%-5l%$ %v");
+    auto formatter = std::make_unique<spdlog::pattern_formatter>();
+    formatter->add_flag<printable_message>('*').set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%-5l%$ %*");
+    logger->set_formatter(std::move(formatter));
   }
   logger->set_level(level);
   logger->flush_on(spdlog::level::trace);  // a daemon's log is read live (journal, tests)

@@ -4,6 +4,7 @@
 #include "daemon/app/config.hpp"
 #include "daemon/app/runtime.hpp"
 #include "daemon/sched/scheduler.hpp"
+#include "probes/core/valid_text.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -28,6 +29,11 @@ std::string pad(std::string s, std::size_t w) {
   if (have < w) s.append(w - have, ' ');
   return s;
 }
+
+// Text a target or the host supplied, for the terminal: valid UTF-8, and
+// control characters escaped so an answer cannot move the cursor or recolour
+// the screen.
+std::string shown(std::string_view text) { return printable(valid_utf8(text)); }
 
 void print_errors(const std::vector<config_error>& errors) {
   for (const auto& e : errors) std::cerr << e.str() << "\n";
@@ -76,7 +82,7 @@ int run_check(const check_options& options) {
   for (const auto& spec : loaded.cfg->probes)
     if (!options.probe || spec.settings.name == *options.probe) selected.push_back(&spec);
   if (options.probe && selected.empty()) {
-    std::cerr << options.config_path << ": no probe named \"" << *options.probe << "\"\n";
+    std::cerr << printable(options.config_path) << ": no probe named \"" << printable(*options.probe) << "\"\n";
     return 2;
   }
 
@@ -104,7 +110,7 @@ int run_check(const check_options& options) {
   for (const auto* s : selected) {
     name_w = std::max(name_w, width(s->settings.name));
     kind_w = std::max(kind_w, width(s->settings.type));
-    target_w = std::max(target_w, width(s->instance->target()));
+    target_w = std::max(target_w, width(shown(s->instance->target())));
   }
   std::ostringstream out;
   out << "  " << pad("PROBE", name_w) << "  " << pad("KIND", kind_w) << "  " << pad("TARGET", target_w) << "  "
@@ -116,12 +122,13 @@ int run_check(const check_options& options) {
     const bool ok = o.result.ok;
     failed += ok ? 0 : 1;
     out << (ok ? green : red) << (ok ? "✓" : "✗") << reset << " " << pad(s.settings.name, name_w) << "  "
-        << pad(s.settings.type, kind_w) << "  " << pad(s.instance->target(), target_w) << "  "
+        << pad(s.settings.type, kind_w) << "  " << pad(shown(s.instance->target()), target_w) << "  "
         << (ok ? format_seconds(o.duration_seconds) : pad(format_seconds(o.duration_seconds), 9) + "  ");
-    if (!ok) out << red << o.result.error << reset << " " << dim << "[" << o.result.reason << "]" << reset;
+    if (!ok)
+      out << red << shown(o.result.error) << reset << " " << dim << "[" << shown(o.result.reason) << "]" << reset;
     out << "\n";
     for (const auto& [k, v] : o.result.evidence)
-      out << "    " << dim << k << ":" << reset << " " << v << "\n";
+      out << "    " << dim << shown(k) << ":" << reset << " " << shown(v) << "\n";
   }
   out << selected.size() - failed << " ok, " << failed << " failed\n";
   std::cout << out.str() << std::flush;

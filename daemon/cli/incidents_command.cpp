@@ -1,9 +1,11 @@
 #include "daemon/cli/incidents_command.hpp"
 
 #include "daemon/app/config.hpp"
+#include "daemon/server/status_views.hpp"
 #include "daemon/state/state_keeper.hpp"
 #include "probes/core/probe_registry.hpp"
 #include "probes/core/time_format.hpp"
+#include "probes/core/valid_text.hpp"
 
 #include <boost/json.hpp>
 
@@ -15,6 +17,8 @@ namespace vitals {
 
 namespace {
 
+// Labels, summaries and evidence quote targets: shown through printable(), a
+// newline or an escape sequence in them cannot rewrite the reader's terminal.
 void print_text(const std::vector<incident>& list, std::chrono::milliseconds since) {
   if (list.empty()) {
     std::cout << "no incidents in the last " << short_duration(since) << "\n";
@@ -23,7 +27,7 @@ void print_text(const std::vector<incident>& list, std::chrono::milliseconds sin
   const auto now = std::chrono::system_clock::now();
   for (const auto& i : list) {
     std::string where;
-    for (const auto& [k, v] : i.labels) where += (where.empty() ? "" : " ") + k + "=" + v;
+    for (const auto& [k, v] : i.labels) where += (where.empty() ? "" : " ") + printable(k) + "=" + printable(v);
     std::cout << "#" << i.id << "  " << (i.resolved ? "resolved" : "FIRING  ") << "  " << i.severity << "  "
               << i.alertname << "  " << where << "\n"
               << "    started " << rfc3339(i.started);
@@ -32,16 +36,16 @@ void print_text(const std::vector<incident>& list, std::chrono::milliseconds sin
     else
       std::cout << ", firing for " << short_duration(now - i.started);
     std::cout << "\n";
-    if (!i.summary.empty()) std::cout << "    " << i.summary << "\n";
+    if (!i.summary.empty()) std::cout << "    " << printable(i.summary) << "\n";
     boost::system::error_code ec;
     const auto ev = boost::json::parse(i.evidence_json, ec);
     if (!ec && ev.is_object()) {
       const auto& o = ev.as_object();
       if (const auto* cause = o.if_contains("cause"); cause && cause->is_string() && !cause->as_string().empty())
-        std::cout << "    cause: " << cause->as_string().c_str() << "\n";
+        std::cout << "    cause: " << printable(cause->as_string()) << "\n";
       if (const auto* items = o.if_contains("evidence"); items && items->is_object())
         for (const auto& [k, v] : items->as_object())
-          std::cout << "    " << std::string(k) << ": " << (v.is_string() ? std::string(v.as_string()) : "") << "\n";
+          std::cout << "    " << printable(k) << ": " << (v.is_string() ? printable(v.as_string()) : "") << "\n";
     }
     if (!i.runbook_url.empty()) std::cout << "    runbook: " << i.runbook_url << "\n";
   }
@@ -65,20 +69,21 @@ int run_incidents(const incidents_options& options) {
   }
   struct stat st{};
   if (::stat(path.c_str(), &st) != 0) {
-    std::cerr << "vitalsd: no state database at " << path << " (has vitalsd run with this config?)\n";
+    std::cerr << "vitalsd: no state database at " << printable(path) << " (has vitalsd run with this config?)\n";
     return 1;
   }
   state_store store(path, state_store::mode::read_only);
-  const auto list = store.load_incidents(std::chrono::system_clock::now() - options.since,
-                                         std::numeric_limits<std::size_t>::max());
-  if (!list) {
-    std::cerr << "vitalsd: cannot read " << path << ": " << store.problem() << "\n";
+  const auto stored = store.load_incidents(std::chrono::system_clock::now() - options.since,
+                                           std::numeric_limits<std::size_t>::max());
+  if (!stored) {
+    std::cerr << "vitalsd: cannot read " << printable(path) << ": " << printable(store.problem()) << "\n";
     return 1;
   }
+  const auto list = valid_utf8_incidents(*stored);  // rows an earlier version stored with raw bytes
   if (options.json)
-    std::cout << incidents_json(*list) << "\n";
+    std::cout << incidents_json(list) << "\n";
   else
-    print_text(*list, options.since);
+    print_text(list, options.since);
   return 0;
 }
 

@@ -1,5 +1,7 @@
 #include "daemon/metrics/exposition.hpp"
 
+#include "probes/core/valid_text.hpp"
+
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -23,12 +25,25 @@ void append_header(std::string& out, std::string_view name, std::string_view hel
 }
 
 void append_label_value(std::string& out, std::string_view value) {
-  for (char c : value) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+  std::size_t from = 0;  // start of the run not copied yet: runs go in one append each
+  bool rest_valid = false;
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    const char c = value[i];
+    // Values are nearly always ASCII: the first other byte checks the rest once.
+    if (static_cast<unsigned char>(c) >= 0x80 && !rest_valid) {
+      if (!is_valid_utf8(value.substr(i))) {
+        out.append(value.substr(from, i - from));
+        append_label_value(out, valid_utf8(value.substr(i)));  // valid now: escaped in the same way
+        return;
+      }
+      rest_valid = true;
+    }
+    if (c != '\\' && c != '"' && c != '\n') continue;
+    out.append(value.substr(from, i - from));
+    out += c == '\\' ? "\\\\" : c == '"' ? "\\\"" : "\\n";
+    from = i + 1;
   }
+  out.append(value.substr(from));
 }
 
 void append_label(std::string& out, std::string_view name, std::string_view value, bool first) {

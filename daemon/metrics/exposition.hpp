@@ -12,7 +12,9 @@ namespace vitals::exposition {
 // `# HELP name help` and `# TYPE name type` lines.
 void append_header(std::string& out, std::string_view name, std::string_view help, std::string_view type);
 
-// A label value with \, " and newline escaped.
+// A label value with \, " and newline escaped, and ill-formed UTF-8
+// replaced by U+FFFD: values quote the host (process and user names), and
+// one ill-formed byte makes Prometheus reject the whole scrape.
 void append_label_value(std::string& out, std::string_view value);
 
 // `name="value"`, escaped; `first` omits the leading comma.

@@ -1,13 +1,26 @@
 #include "daemon/notify/alert_payload.hpp"
 
 #include "probes/core/time_format.hpp"
+#include "probes/core/valid_text.hpp"
 
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include <utility>
+
 namespace vitals {
 
 namespace {
+
+// A body as sent: valid UTF-8 whatever its labels and evidence quote (a
+// process name, a target's answer), since Alertmanager refuses a whole batch
+// over one ill-formed label value. JSON's structure is ASCII and an
+// ill-formed subpart never swallows an ASCII byte, so only strings change.
+std::string valid_body(boost::json::value body) {
+  auto text = boost::json::serialize(body);
+  make_valid_utf8(text);
+  return text;
+}
 
 boost::json::object alert_json(const outgoing_alert& o, const alert_sender& from) {
   boost::json::object labels;
@@ -32,7 +45,7 @@ boost::json::object alert_json(const outgoing_alert& o, const alert_sender& from
 std::string alertmanager_body(const std::vector<outgoing_alert>& batch, const alert_sender& from) {
   boost::json::array out;
   for (const auto& o : batch) out.push_back(alert_json(o, from));
-  return boost::json::serialize(out);
+  return valid_body(std::move(out));
 }
 
 std::string webhook_body(const std::vector<outgoing_alert>& batch, const alert_sender& from) {
@@ -54,7 +67,7 @@ std::string webhook_body(const std::vector<outgoing_alert>& batch, const alert_s
   body["commonAnnotations"] = boost::json::object{};
   body["externalURL"] = from.generator_url;
   body["alerts"] = std::move(list);
-  return boost::json::serialize(body);
+  return valid_body(std::move(body));
 }
 
 std::string alertmanager_alerts_target(std::string base_path) {

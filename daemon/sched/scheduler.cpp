@@ -1,6 +1,7 @@
 #include "daemon/sched/scheduler.hpp"
 
 #include "probes/core/units.hpp"
+#include "probes/core/valid_text.hpp"
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -87,7 +88,19 @@ asio::awaitable<run_outcome> run_with_deadline(probe& p, std::chrono::millisecon
   // A probe that ended its own I/O just before the deadline (probe.hpp) ran
   // out of time all the same.
   if (!out.result.ok && out.result.reason == "timeout") out.timed_out = true;
+  make_valid_utf8(out.result);
   co_return out;
+}
+
+void make_valid_utf8(probe_result& result) {
+  make_valid_utf8(result.error);
+  make_valid_utf8(result.reason);
+  for (auto& [key, text] : result.evidence) {
+    make_valid_utf8(key);
+    make_valid_utf8(text);
+  }
+  for (auto& s : result.samples)
+    for (auto& [name, value] : s.labels) make_valid_utf8(value);  // names are the kind's own constants
 }
 
 steady_clock::duration random_initial_offset(steady_clock::duration interval) {
@@ -207,7 +220,7 @@ namespace {
 probe_status status_from(const auto& e) {
   probe_status s;
   s.settings = e.spec.settings;
-  s.target = e.spec.instance->target();
+  s.target = valid_utf8(e.spec.instance->target());  // a path from the config need not be UTF-8
   s.up = e.tracker.up();
   s.last = e.last;
   s.in_flight = e.in_flight;

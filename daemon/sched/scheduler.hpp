@@ -55,9 +55,17 @@ steady_clock::duration random_initial_offset(steady_clock::duration interval);
 
 // Runs `p` once under `timeout`: races run() against a timer and cancels the
 // loser (per-operation cancellation). A lost race is reason=timeout; an
-// exception from the probe becomes reason=error. Never throws, except
-// operation_aborted when the caller itself cancels it.
+// exception from the probe becomes reason=error. The result's text is made
+// valid UTF-8 (make_valid_utf8 below). Never throws, except operation_aborted
+// when the caller itself cancels it.
 asio::awaitable<run_outcome> run_with_deadline(probe& p, std::chrono::milliseconds timeout);
+
+// Every text in `result` (cause, reason, evidence keys and values, sample
+// label values) with ill-formed UTF-8 replaced by U+FFFD. They quote a
+// target or the host (process names, bodies, server messages, file paths),
+// whose bytes can be anything; applied where a result enters the daemon, so
+// /metrics, JSON, logs and the state store never see raw bytes.
+void make_valid_utf8(probe_result& result);
 
 // What /api/v1/probes and the status page show about one probe.
 struct probe_status {

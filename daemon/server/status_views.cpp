@@ -1,6 +1,7 @@
 #include "daemon/server/status_views.hpp"
 
 #include "probes/core/time_format.hpp"
+#include "probes/core/valid_text.hpp"
 
 #include <boost/json.hpp>
 
@@ -16,6 +17,14 @@ namespace vitals {
 namespace json = boost::json;
 
 namespace {
+
+// A view as sent: valid UTF-8 whatever the texts in it quote. Their
+// structure is ASCII and an ill-formed subpart never swallows an ASCII
+// byte, so replacing in the whole document replaces inside strings only.
+std::string valid_document(std::string text) {
+  make_valid_utf8(text);
+  return text;
+}
 
 std::string state_of(const probe_status& p) {
   if (!p.up) return "unknown";
@@ -72,7 +81,7 @@ std::string probes_json(const std::vector<probe_status>& probes) {
     }
     items.push_back(std::move(o));
   }
-  return json::serialize(json::object{{"probes", std::move(items)}});
+  return valid_document(json::serialize(json::object{{"probes", std::move(items)}}));
 }
 
 std::string alerts_json(const std::vector<alerts::alert_instance>& active) {
@@ -92,7 +101,18 @@ std::string alerts_json(const std::vector<alerts::alert_instance>& active) {
     o["runbook_url"] = a.runbook_url;
     items.push_back(std::move(o));
   }
-  return json::serialize(json::object{{"alerts", std::move(items)}});
+  return valid_document(json::serialize(json::object{{"alerts", std::move(items)}}));
+}
+
+std::vector<incident> valid_utf8_incidents(std::vector<incident> list) {
+  for (auto& i : list) {
+    for (auto* text : {&i.alertname, &i.severity, &i.summary, &i.runbook_url, &i.evidence_json})
+      make_valid_utf8(*text);
+    alerts::labels labels;
+    for (const auto& [k, v] : i.labels) labels.emplace(valid_utf8(k), valid_utf8(v));
+    i.labels = std::move(labels);
+  }
+  return list;
 }
 
 namespace {
@@ -258,7 +278,7 @@ std::string status_page_html(const status_page& page) {
           << "<td data-label=\"summary\">" << html_escape(i.summary);
       std::vector<std::pair<std::string, std::string>> items;
       boost::system::error_code ec;
-      const auto ev = json::parse(i.evidence_json, ec);
+      const auto ev = json::parse(valid_utf8(i.evidence_json), ec);  // rows stored raw by earlier versions
       if (!ec && ev.is_object()) {
         const auto& o = ev.as_object();
         if (const auto* c = o.if_contains("cause"); c && c->is_string() && !c->as_string().empty())
@@ -276,7 +296,7 @@ std::string status_page_html(const status_page& page) {
          "<a href=\"/api/v1/alerts\">/api/v1/alerts</a> · <a href=\"/api/v1/incidents\">/api/v1/incidents</a>"
          " · refreshes every 10 s</footer><script>"
       << page_script << "</script></body></html>";
-  return out.str();
+  return valid_document(out.str());
 }
 
 }  // namespace vitals

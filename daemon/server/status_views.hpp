@@ -11,12 +11,20 @@
 
 namespace vitals {
 
+// Every view here is valid UTF-8: ill-formed bytes in what it quotes (a
+// target's answer, a process name) come out as U+FFFD.
+
 // GET /api/v1/probes: every probe's settings, state, last result and evidence.
 std::string probes_json(const std::vector<probe_status>& probes);
 
 // GET /api/v1/alerts: every pending and firing alert instance, with its
 // labels, value, times, rendered summary and runbook link.
 std::string alerts_json(const std::vector<alerts::alert_instance>& active);
+
+// `list` with every text made valid UTF-8 (ill-formed bytes replaced by
+// U+FFFD), for the views that show incidents. Rows an earlier version
+// stored may quote a target's raw bytes; their evidence then parses again.
+std::vector<incident> valid_utf8_incidents(std::vector<incident> list);
 
 // What GET / shows.
 struct status_page {

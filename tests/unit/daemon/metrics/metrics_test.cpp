@@ -1,12 +1,16 @@
 #include "daemon/metrics/metrics.hpp"
 
+#include "daemon/metrics/exposition.hpp"
 #include "probes/core/probe_registry.hpp"
+#include "probes/core/valid_text.hpp"
 
 #include <gtest/gtest.h>
 
 #include <array>
+#include <string>
 
 using namespace vitals;
+using namespace std::string_literals;
 
 namespace {
 
@@ -146,4 +150,33 @@ TEST(metrics, self_series_are_present) {
     EXPECT_NE(text.find(std::string("\n") + name + " "), std::string::npos) << name;
   m.config_loaded(false);
   EXPECT_TRUE(has_line(m.serialize(), "vitals_config_last_reload_successful 0"));
+}
+
+// --- label values from a target: Prometheus rejects a whole scrape over one --
+
+TEST(exposition, label_value_is_valid_utf8_with_quote_backslash_and_newline_escaped) {
+  const std::string fffd = "\xEF\xBF\xBD";
+  std::string out;
+  exposition::append_label(out, "process", "\xff|\xE2\x82|\xED\xA0\x80|\0|\"|\\|\n"s, true);
+  // NUL is a valid code point and the format allows it; only \, " and newline are escaped.
+  EXPECT_EQ(out, "process=\"" + fffd + "|" + valid_utf8("\xE2\x82") + "|" + fffd + fffd + fffd + "|\0|\\\"|\\\\|\\n\""s);
+
+  std::string later;  // ill-formed bytes after an escape, and valid UTF-8 kept as it is
+  exposition::append_label_value(later, "a\"b\xff");
+  exposition::append_label_value(later, "|日\n本 ✓");
+  EXPECT_EQ(later, "a\\\"b" + fffd + "|日\\n本 ✓");
+}
+
+TEST(metrics, labels_a_target_filled_with_ill_formed_bytes_are_exported_as_valid_utf8) {
+  auto registry = fake_registry();
+  metrics m(registry);
+  m.probe_added(settings("api"));
+  auto failed = outcome(false, {{"vitals_fake_value", {{"process", "\xff"}}, 1}});
+  failed.result.reason = "odd\xE2\x82";
+  m.run_finished(settings("api"), failed, false);
+  const auto text = m.serialize();
+  EXPECT_TRUE(is_valid_utf8(text));
+  EXPECT_TRUE(has_line(text, "vitals_fake_value{probe=\"api\",process=\"\xEF\xBF\xBD\"} 1")) << text;
+  EXPECT_TRUE(has_line(text, "vitals_probe_failure_info{kind=\"fake\",probe=\"api\",reason=\"" + valid_utf8("odd\xE2\x82") +
+                                 "\"} 1"));
 }

@@ -6,6 +6,7 @@
 #include "daemon/notify/alert_batcher.hpp"
 #include "daemon/notify/alert_payload.hpp"
 #include "daemon/notify/delivery_queue.hpp"
+#include "probes/core/valid_text.hpp"
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
@@ -241,6 +242,23 @@ TEST(alert_payload, webhook_has_alertmanagers_shape_with_a_status_per_alert_and_
 
   const auto all_resolved = boost::json::parse(webhook_body({{firing("db"), true, t0}}, sender));
   EXPECT_EQ(all_resolved.at("status").as_string(), "resolved");
+}
+
+TEST(alert_payload, bodies_are_valid_utf8_when_labels_and_evidence_hold_ill_formed_bytes) {
+  // Alertmanager refuses a whole batch over one ill-formed label value.
+  const std::string fffd = "\xEF\xBF\xBD";
+  auto a = firing("api");
+  a.label_values["process"] = "\xff";
+  a.evidence = "cause: owned by \xED\xA0\x80\nbody: \xE2\x82";
+  for (const auto& body : {alertmanager_body({{a, false, t0}}, sender), webhook_body({{a, false, t0}}, sender)}) {
+    boost::system::error_code ec;
+    const auto v = boost::json::parse(body, ec);  // strict: ill-formed UTF-8 is a parse error
+    ASSERT_FALSE(ec) << ec.message();
+    const auto& alert = v.is_array() ? v.as_array()[0] : v.at("alerts").as_array()[0];
+    EXPECT_EQ(alert.at("labels").at("process").as_string(), fffd);
+    EXPECT_EQ(alert.at("annotations").at("evidence").as_string(),
+              "cause: owned by " + fffd + fffd + fffd + "\nbody: " + valid_utf8("\xE2\x82"));
+  }
 }
 
 TEST(alert_payload, alerts_go_to_api_v2_alerts_under_the_alertmanager_path) {

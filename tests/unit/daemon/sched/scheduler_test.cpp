@@ -1,5 +1,6 @@
 #include "daemon/sched/scheduler.hpp"
 
+#include "probes/core/valid_text.hpp"
 #include "support/fake_probe.hpp"
 #include "support/run_until.hpp"
 
@@ -10,6 +11,8 @@
 
 #include <array>
 #include <set>
+#include <stdexcept>
+#include <string>
 
 using namespace std::chrono_literals;
 using namespace vitals;
@@ -118,6 +121,66 @@ TEST(run_with_deadline, exception_from_a_probe_becomes_reason_error) {
   EXPECT_EQ(out->result.reason, "error");
   EXPECT_EQ(out->result.error, "probe bug");
   EXPECT_FALSE(out->timed_out);
+}
+
+namespace {
+
+const std::string fffd = "\xEF\xBF\xBD";  // U+FFFD
+
+// Answers with the bytes a target chose: a process named \xff, a header
+// name cut inside a sequence, a UTF-16 surrogate spelled in UTF-8.
+class hostile_probe final : public probe {
+public:
+  bool throws = false;
+
+  asio::awaitable<probe_result> run() override {
+    if (throws) throw std::runtime_error("server said \xff");
+    auto r = probe_result::failure("odd\xff", "owned by \xff (pid 7)");
+    r.evidence.emplace_back("x-\xE2\x82", "\xED\xA0\x80");
+    r.samples.push_back({"vitals_fake_value", {{"process", "a\xff" "b"}}, 1});
+    co_return r;
+  }
+  std::string target() const override { return "fake:\xff"; }
+};
+
+run_outcome run_hostile(hostile_probe& p) {
+  asio::io_context io;
+  std::optional<run_outcome> out;
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> { out = co_await run_with_deadline(p, 1s); }, asio::detached);
+  EXPECT_TRUE(run_until(io, [&] { return out.has_value(); }));
+  return out.value_or(run_outcome{});
+}
+
+}  // namespace
+
+TEST(run_with_deadline, replaces_ill_formed_bytes_in_every_text_of_a_result) {
+  hostile_probe p;
+  const auto out = run_hostile(p);
+  EXPECT_EQ(out.result.error, "owned by " + fffd + " (pid 7)");
+  EXPECT_EQ(out.result.reason, "odd" + fffd);
+  ASSERT_EQ(out.result.evidence.size(), 1u);
+  EXPECT_EQ(out.result.evidence[0].first, valid_utf8("x-\xE2\x82"));
+  EXPECT_EQ(out.result.evidence[0].second, fffd + fffd + fffd);  // one per maximal ill-formed subpart
+  ASSERT_EQ(out.result.samples.size(), 1u);
+  EXPECT_EQ(out.result.samples[0].labels.at("process"), "a" + fffd + "b");
+}
+
+TEST(run_with_deadline, replaces_ill_formed_bytes_in_the_message_of_a_probe_that_threw) {
+  hostile_probe p;
+  p.throws = true;
+  const auto out = run_hostile(p);
+  EXPECT_EQ(out.result.reason, "error");
+  EXPECT_EQ(out.result.error, "server said " + fffd);
+}
+
+TEST(scheduler, status_shows_a_target_as_valid_utf8) {
+  asio::io_context io;
+  recording_sink sink;
+  scheduler s(io, sink, no_offset());
+  s.apply(one_probe(make_spec("odd", std::make_shared<hostile_probe>(), std::chrono::hours(1), 1s)));
+  ASSERT_EQ(s.status().size(), 1u);
+  EXPECT_EQ(s.status()[0].target, "fake:" + fffd);
+  EXPECT_EQ(s.status_of("odd")->target, "fake:" + fffd);
 }
 
 TEST(scheduler, runs_a_probe_repeatedly_and_reports_each_run) {

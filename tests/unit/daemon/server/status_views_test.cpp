@@ -1,5 +1,7 @@
 #include "daemon/server/status_views.hpp"
 
+#include "probes/core/valid_text.hpp"
+
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
@@ -78,6 +80,56 @@ TEST(status_views, status_page_links_runbooks_only_with_safe_schemes_and_lists_i
   EXPECT_NE(html.find("owner</dt><dd>&lt;none&gt;"), std::string::npos);
   EXPECT_NE(html.find("<td data-label=\"#\">42</td>"), std::string::npos);
   EXPECT_NE(html.find("python3 (pid 7)"), std::string::npos);
+}
+
+// --- bytes a target chose: every view stays valid UTF-8 -------------------
+
+const std::string fffd = "\xEF\xBF\xBD";
+
+probe_status hostile_probe() {
+  auto p = failed_probe();
+  p.last->result.error = "owned by \xff (pid 7)";
+  p.last->result.evidence = {{"body", "\xE2\x82 \xED\xA0\x80"}, {"x-\xff", "v"}};
+  return p;
+}
+
+// boost::json::parse checks UTF-8 strictly, as Python's json.loads of the decoded bytes does.
+boost::json::value parse_strictly(const std::string& text) {
+  EXPECT_TRUE(is_valid_utf8(text));
+  boost::system::error_code ec;
+  auto v = boost::json::parse(text, ec);
+  EXPECT_FALSE(ec) << ec.message();
+  return v;
+}
+
+TEST(status_views, probes_json_is_valid_utf8_when_a_target_sent_ill_formed_bytes) {
+  const auto v = parse_strictly(probes_json({hostile_probe()}));
+  const auto& last = v.at("probes").at(0).at("last");
+  EXPECT_EQ(last.at("error").as_string(), "owned by " + fffd + " (pid 7)");
+  EXPECT_EQ(last.at("evidence").at("body").as_string(), valid_utf8("\xE2\x82 \xED\xA0\x80"));
+  EXPECT_EQ(last.at("evidence").at("x-" + fffd).as_string(), "v");
+}
+
+TEST(status_views, alerts_json_is_valid_utf8_when_a_label_holds_ill_formed_bytes) {
+  alerts::alert_instance a;
+  a.rule = "PortConflict";
+  a.label_values = {{"alertname", "PortConflict"}, {"process", "\xff"}};
+  a.summary = "held by \xff";
+  const auto v = parse_strictly(alerts_json({a}));
+  EXPECT_EQ(v.at("alerts").at(0).at("labels").at("process").as_string(), fffd);
+  EXPECT_EQ(v.at("alerts").at(0).at("summary").as_string(), "held by " + fffd);
+}
+
+TEST(status_views, status_page_is_valid_utf8_and_shows_evidence_stored_with_raw_bytes) {
+  incident i;
+  i.id = 7;
+  i.alertname = "PortConflict";
+  // As an earlier version stored it: raw bytes inside the JSON text.
+  i.evidence_json = "{\"cause\":\"owned by \xff\",\"evidence\":{\"owner\":\"\xff (pid 7)\"}}";
+  const auto html = status_page_html({"host", std::chrono::system_clock::now(), {hostile_probe()}, {}, {i}});
+  EXPECT_TRUE(is_valid_utf8(html));
+  EXPECT_NE(html.find("owned by " + fffd + " (pid 7)"), std::string::npos);
+  EXPECT_NE(html.find("<dt>owner</dt><dd>" + fffd + " (pid 7)</dd>"), std::string::npos) << html;
 }
 
 }  // namespace
