@@ -14,9 +14,11 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <spdlog/spdlog.h>
@@ -24,6 +26,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <utility>
 
 namespace vitals {
 
@@ -42,21 +45,43 @@ struct app::impl {
         keeper(rt.io, rt.pool, telemetry),
         signals(rt.io, SIGINT, SIGTERM, SIGHUP) {}
 
-  // Loads and applies the file. On failure the running config stays.
-  bool reload(std::string& errors_out) {
+  // Reloads the file: it is read, parsed, validated and its new probes
+  // built on the loader thread, so a hostile or huge config never holds
+  // the loop (probes, /metrics and the watchdog keep their pace); the
+  // result is applied on the loop. On failure the running config stays.
+  // Reloads asked for while one is loading are served together by one more
+  // load once it ends: the file may have changed after it was read.
+  // `done` runs on the loop.
+  void reload(reload_done done) {
+    waiting_reloads.push_back(std::move(done));
+    if (!loading) start_load();
+  }
+
+  void start_load() {
+    loading = true;
     systemd.reloading();
-    const bool ok = apply_file(errors_out);
-    systemd.ready(status_line());
-    return ok;
+    asio::post(loader, [this, previous = current, callers = std::exchange(waiting_reloads, {})]() mutable {
+      // Unchanged probes keep their instance: nothing is built just to be dropped.
+      auto loaded = std::make_shared<load_result>(
+          load_config_file(config_path, rt.registry, {.build = &rt.ctx, .previous = previous.get()}));
+      // Applied — or dropped, with the probes it built — on the loop.
+      asio::post(rt.io, [this, loaded = std::move(loaded), previous = std::move(previous), callers = std::move(callers)] {
+        std::string errors;
+        const bool ok = !stopping && apply(*loaded, errors);
+        if (stopping) errors = "vitalsd is stopping";
+        loading = false;
+        if (!stopping) systemd.ready(status_line());
+        for (auto& done : callers) done(ok, errors);
+        if (!waiting_reloads.empty() && !stopping) start_load();
+      });
+    });
   }
 
   std::string status_line() const {
     return std::to_string(sched.size()) + " probes from " + config_path;
   }
 
-  bool apply_file(std::string& errors_out) {
-    // Unchanged probes keep their instance: nothing is built just to be dropped.
-    auto loaded = load_config_file(config_path, rt.registry, {.build = &rt.ctx, .previous = current.get()});
+  bool apply(const load_result& loaded, std::string& errors_out) {
     if (!loaded.cfg) {
       for (const auto& e : loaded.errors) {
         spdlog::error("config: {}", e.str());
@@ -93,7 +118,7 @@ struct app::impl {
                          host_name,
                          [this] { return ready; },
                          [this] { return current->server.enable_lifecycle; },
-                         [this](std::string& errors) { return reload(errors); }};
+                         [this](reload_done done) { reload(std::move(done)); }};
   }
 
   asio::awaitable<void> handle_signals() {
@@ -103,8 +128,7 @@ struct app::impl {
       if (ec) co_return;
       if (sig == SIGHUP) {
         spdlog::info("SIGHUP: reloading {}", config_path);
-        std::string ignored;
-        reload(ignored);
+        reload([](bool, const std::string&) {});
         continue;
       }
       spdlog::info("{}: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -136,7 +160,8 @@ struct app::impl {
     // moment, never more.
     asio::steady_timer tick(rt.io);
     const auto until = steady_clock::now() + drain_limit;
-    while (sched.in_flight() > 0 && steady_clock::now() < until) {
+    // A config still loading is dropped on the loop, with what it built.
+    while ((sched.in_flight() > 0 || loading) && steady_clock::now() < until) {
       tick.expires_after(std::chrono::milliseconds(10));
       boost::system::error_code ec;
       co_await tick.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -291,8 +316,13 @@ struct app::impl {
   std::shared_ptr<const config> current;
   bool ready = false;
   bool stopping = false;
+  bool loading = false;                      // a config is being loaded off the loop
+  std::vector<reload_done> waiting_reloads;  // asked for while loading: served by the next load
   service_notify systemd;
   std::string host_name;
+  // Last member: destroyed first, joining a load still running before
+  // anything it reads goes away.
+  asio::thread_pool loader{1};
 };
 
 app::app(std::string config_path) : impl_(std::make_unique<impl>(std::move(config_path))) {}
@@ -312,7 +342,10 @@ int app::run() {
     // Limits are fixed for the process' life; they come from the first config.
     m.server = std::make_unique<http_server>(
         m.rt.io, [&m, routes = m.routes()](const http_request& r) { return route(routes, r); },
-        http_limits{cfg.server.max_connections, cfg.server.header_timeout, cfg.server.max_request_bytes});
+        http_limits{.max_connections = cfg.server.max_connections,
+                    .request_timeout = cfg.server.header_timeout,
+                    .max_request_bytes = cfg.server.max_request_bytes},
+        [&m](std::string_view reason) { m.telemetry.http_connection_dropped(reason); });
     const auto endpoint = m.server->listen(cfg.server.listen);
     const auto host = endpoint.address().to_string();
     const std::string self_url = "http://" + (endpoint.address().is_v6() ? "[" + host + "]" : host) + ":" +

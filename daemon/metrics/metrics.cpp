@@ -82,6 +82,12 @@ struct metrics::impl {
                                  "memory only")
                            .Register(*registry_)
                            .Add({})),
+        http_dropped_(prometheus::BuildCounter()
+                          .Name("vitals_http_connections_dropped_total")
+                          .Help("HTTP connections the server closed before their client did: evicted (idle or "
+                                "incomplete, to admit a newer one), refused (at a limit, every connection being "
+                                "answered), idle_timeout, request_timeout")
+                          .Register(*registry_)),
         lag_(prometheus::BuildHistogram()
                  .Name("vitals_scheduler_lag_seconds")
                  .Help("How late probe timers fired relative to their due time")
@@ -94,6 +100,9 @@ struct metrics::impl {
         .Register(*registry_)
         .Add({{"version", std::string(version())}, {"revision", std::string(revision())}})
         .Set(1);
+    // Every reason from the start: rate() needs the zero before the first drop.
+    for (const auto* reason : {"evicted", "refused", "idle_timeout", "request_timeout"})
+      http_dropped_.Add({{"reason", reason}});
     for (const auto& kind : registry.kinds())
       for (const auto& m : kind.metrics) {
         declared_[kind.type].insert(m.name);
@@ -127,6 +136,7 @@ struct metrics::impl {
   prometheus::Family<prometheus::Counter>& notifications_;
   prometheus::Family<prometheus::Gauge>& queue_;
   prometheus::Gauge& store_healthy_;
+  prometheus::Family<prometheus::Counter>& http_dropped_;
   prometheus::Histogram& lag_;
   self_metrics self_;
 
@@ -313,6 +323,10 @@ void metrics::notification_queue(const std::string& notifier, std::size_t length
 }
 
 void metrics::state_store_health(bool healthy) { impl_->store_healthy_.Set(healthy ? 1 : 0); }
+
+void metrics::http_connection_dropped(std::string_view reason) {
+  impl_->http_dropped_.Add({{"reason", std::string(reason)}}).Increment();
+}
 
 std::string metrics::serialize() const {
   std::string out;

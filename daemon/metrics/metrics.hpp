@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 
 namespace vitals {
 
@@ -45,6 +46,11 @@ public:
   // vitals_state_store_healthy: 1 while the state store writes, 0 while
   // alerts and incidents live in memory only.
   void state_store_health(bool healthy);
+
+  // vitals_http_connections_dropped_total{reason}: one more connection the
+  // HTTP server closed against its client's will; reason evicted | refused |
+  // idle_timeout | request_timeout (http_server.hpp says what each means).
+  void http_connection_dropped(std::string_view reason);
 
   // Prometheus text exposition format 0.0.4.
   std::string serialize() const;

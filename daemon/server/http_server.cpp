@@ -5,13 +5,19 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
 #include <spdlog/spdlog.h>
 
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <array>
 #include <list>
+#include <map>
 #include <stdexcept>
 
 namespace vitals {
@@ -37,11 +43,73 @@ tcp::endpoint resolve_listen(asio::io_context& io, const std::string& text) {
   return results.begin()->endpoint();
 }
 
+std::string endpoint_text(const tcp::endpoint& e) {
+  const auto host = e.address().to_string();
+  return (e.address().is_v6() ? "[" + host + "]" : host) + ":" + std::to_string(e.port());
+}
+
+std::string seconds_text(std::chrono::milliseconds d) { return fmt::format("{:g}s", d.count() / 1000.0); }
+
+// Why the server closed a connection its client still had open; the names
+// are the reasons of connection_drop_hook and of the metric.
+enum class drop { evicted, refused, idle_timeout, request_timeout };
+constexpr std::array<std::string_view, 4> drop_names{"evicted", "refused", "idle_timeout", "request_timeout"};
+
+// One line per reason per 10 s at most: a flood must not flood the log too.
+constexpr auto drop_log_interval = std::chrono::seconds(10);
+
+// One open connection. The server's list of them is kept in the order in
+// which each began waiting for its current request, oldest first: the
+// order in which waiting connections are evicted.
+struct connection {
+  connection(tcp::socket socket, const tcp::endpoint& peer)
+      : stream(std::move(socket)), peer(peer), client(client_of(peer.address())) {}
+
+  beast::tcp_stream stream;
+  tcp::endpoint peer;
+  asio::ip::address client;  // what the per-client cap counts
+  bool answering = false;    // a complete request is being answered: never evicted
+  bool evicted = false;      // closed by the server to admit another; no longer counted
+  asio::steady_timer* awaiting_reply = nullptr;  // while a deferred response is awaited; stop() wakes it
+};
+
+// A response a handler gives later; shared with its reply function, which
+// may outlive the connection.
+struct deferred_reply {
+  explicit deferred_reply(asio::io_context& io) : wake(io, asio::steady_timer::time_point::max()) {}
+  std::optional<http_response> response;
+  asio::steady_timer wake;
+};
+
 }  // namespace
 
+asio::ip::address client_of(const asio::ip::address& peer) {
+  if (peer.is_v6() && peer.to_v6().is_v4_mapped())
+    return client_of(asio::ip::make_address_v4(asio::ip::v4_mapped, peer.to_v6()));
+  if (peer.is_loopback()) return asio::ip::address_v4::loopback();
+  if (peer.is_v4() || peer.to_v6().is_link_local()) return peer;  // link-local /64s are shared by the whole link
+  auto bytes = peer.to_v6().to_bytes();
+  std::fill(bytes.begin() + 8, bytes.end(), 0);
+  return asio::ip::address_v6(bytes);
+}
+
+std::optional<std::uint64_t> log_throttle::admit(std::chrono::steady_clock::time_point now) {
+  if (last_ && now - *last_ < interval_) {
+    ++held_back_;
+    return std::nullopt;
+  }
+  last_ = now;
+  return std::exchange(held_back_, 0);
+}
+
 struct http_server::impl : std::enable_shared_from_this<impl> {
-  impl(asio::io_context& io, http_handler handler, http_limits limits)
-      : io_(io), acceptor_(io), handler_(std::move(handler)), limits_(limits) {}
+  using connection_list = std::list<connection>;
+
+  impl(asio::io_context& io, http_handler handler, http_limits limits, connection_drop_hook on_drop)
+      : io_(io), acceptor_(io), handler_(std::move(handler)), limits_(limits),
+        per_client_cap_(limits.max_connections_per_client > 0 ? limits.max_connections_per_client
+                                                              : std::max(1, limits.max_connections / 2)),
+        on_drop_(std::move(on_drop)) {}
 
   asio::awaitable<void> accept_loop() {
     auto self = shared_from_this();
@@ -55,15 +123,80 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
         co_await pause.async_wait(use_tuple);
         continue;
       }
-      if (static_cast<int>(sessions_.size()) >= limits_.max_connections) {
-        ++refused_;
-        boost::system::error_code ignored;
-        socket.close(ignored);  // over the limit: closed at once, costs nothing to keep
-        continue;
-      }
-      sessions_.emplace_front(std::move(socket));
-      asio::co_spawn(io_, session(sessions_.begin()), asio::detached);
+      admit(std::move(socket));
+      // To the back of the queue: a flood of connects in the accept queue
+      // must not starve the reads of those already admitted, or a client
+      // could be evicted while its request sat unread.
+      co_await asio::post(io_, use_tuple);
     }
+  }
+
+  void admit(tcp::socket socket) {
+    boost::system::error_code ec;
+    const auto peer = socket.remote_endpoint(ec);
+    if (ec) return;  // gone before it was looked at; the socket closes here
+    const auto client = client_of(peer.address());
+    const auto held = per_client_.find(client);
+    const bool client_full = held != per_client_.end() && held->second >= per_client_cap_;
+    const bool server_full = static_cast<int>(open_) >= limits_.max_connections;
+    if ((client_full || server_full) && !evict_oldest_waiting(client_full ? &client : nullptr, peer)) {
+      if (auto more = count(drop::refused))
+        spdlog::warn("http: refused a connection from {}: at the {} and every connection is being answered{}",
+                     endpoint_text(peer), limit_text(client_full), *more);
+      socket.close(ec);
+      return;
+    }
+    connections_.emplace_back(std::move(socket), peer);
+    ++open_;
+    ++per_client_[client];
+    asio::co_spawn(io_, session(std::prev(connections_.end())), asio::detached);
+  }
+
+  std::string limit_text(bool per_client) const {
+    return per_client ? fmt::format("per-client limit of {} connections", per_client_cap_)
+                      : fmt::format("limit of {} connections", limits_.max_connections);
+  }
+
+  // Closes the connection that has waited longest for its request (of
+  // `client` only, when given) to make room for `newcomer`. False when
+  // every candidate is being answered.
+  bool evict_oldest_waiting(const asio::ip::address* client, const tcp::endpoint& newcomer) {
+    const auto victim = std::find_if(connections_.begin(), connections_.end(), [&](connection& c) {
+      return !c.evicted && !c.answering && (!client || c.client == *client) && !header_arrived(c);
+    });
+    if (victim == connections_.end()) return false;
+    if (auto more = count(drop::evicted))
+      spdlog::warn("http: evicted the idle or incomplete connection from {} to admit {} (at the {}){}",
+                   endpoint_text(victim->peer), endpoint_text(newcomer), limit_text(client != nullptr), *more);
+    victim->evicted = true;
+    release(*victim);
+    victim->stream.close();  // its session wakes with operation_aborted and erases it
+    return true;
+  }
+
+  // Whether a complete request header waits unread in the kernel: that
+  // client has done its part and only waits for the loop, which a flood of
+  // connects can keep busy for longer than it takes to fill every slot.
+  static bool header_arrived(connection& c) {
+    std::array<char, 8 * 1024> peeked;
+    const auto n = ::recv(c.stream.socket().native_handle(), peeked.data(), peeked.size(), MSG_PEEK | MSG_DONTWAIT);
+    return n > 0 && std::string_view(peeked.data(), static_cast<std::size_t>(n)).find("\r\n\r\n") !=
+                        std::string_view::npos;
+  }
+
+  void release(const connection& c) {
+    --open_;
+    if (auto it = per_client_.find(c.client); it != per_client_.end() && --it->second == 0) per_client_.erase(it);
+  }
+
+  // Reports a drop to the hook; engaged when it may be logged now, with the
+  // tail saying how many such lines were held back since the last one.
+  std::optional<std::string> count(drop reason) {
+    const auto index = static_cast<std::size_t>(reason);
+    if (on_drop_) on_drop_(drop_names[index]);
+    const auto held_back = throttles_[index].admit(std::chrono::steady_clock::now());
+    if (!held_back) return std::nullopt;
+    return *held_back == 0 ? std::string() : fmt::format("; {} more since the last such line", *held_back);
   }
 
   http_response dispatch(const http::request<http::string_body>& req) {
@@ -74,6 +207,29 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
       spdlog::error("http: handler for {} {} failed: {}", r.method, r.target, ex.what());
       return http_response::text(500, "internal error");
     }
+  }
+
+  // The handler's response, or the one it gives later through `deferred`
+  // (a reload loads off the loop). The connection is answering meanwhile,
+  // so it is never evicted while a reload runs.
+  asio::awaitable<http_response> answer(connection& c, const http::request<http::string_body>& req) {
+    auto out = dispatch(req);
+    if (!out.deferred) co_return out;
+    auto later = std::make_shared<deferred_reply>(io_);
+    try {
+      out.deferred([later](http_response r) {
+        later->response = std::move(r);
+        later->wake.cancel();
+      });
+    } catch (const std::exception& ex) {
+      spdlog::error("http: handler for {} {} failed: {}", std::string(req.method_string()),
+                    std::string(req.target()), ex.what());
+      co_return http_response::text(500, "internal error");
+    }
+    c.awaiting_reply = &later->wake;
+    while (!later->response && !stopping_) co_await later->wake.async_wait(use_tuple);
+    c.awaiting_reply = nullptr;
+    co_return later->response ? std::move(*later->response) : http_response::text(503, "shutting down");
   }
 
   // Sends one response under the request deadline; the error, if any, ends the connection.
@@ -91,54 +247,104 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     co_return ec;
   }
 
-  asio::awaitable<void> session(std::list<beast::tcp_stream>::iterator it) {
+  // Waits up to idle_timeout for the first byte of the next request, new
+  // connection or kept-alive, unless a pipelined one is already buffered.
+  asio::awaitable<boost::system::error_code> await_request(connection& c, beast::flat_buffer& buffer) {
+    if (buffer.size() > 0) co_return boost::system::error_code{};
+    c.stream.expires_after(limits_.idle_timeout);
+    auto [ec, n] = co_await c.stream.async_read_some(buffer.prepare(4096), use_tuple);
+    buffer.commit(n);
+    co_return ec;
+  }
+
+  // Reads the rest of a request under one deadline from its first byte, so
+  // a client trickling bytes (slowloris) is cut off. Answers what is not
+  // HTTP, or too large, before the error ends the connection.
+  asio::awaitable<boost::system::error_code> read_request(connection& c, beast::flat_buffer& buffer,
+                                                          http::request_parser<http::string_body>& parser) {
+    parser.header_limit(8 * 1024);
+    parser.body_limit(limits_.max_request_bytes);
+    c.stream.expires_after(limits_.request_timeout);
+    auto [ec, n] = co_await http::async_read(c.stream, buffer, parser, use_tuple);
+    unsigned status = 0;
+    if (ec == http::error::body_limit) status = 413;
+    else if (ec == http::error::header_limit) status = 431;
+    else if (ec && ec.category() == beast::http::make_error_code(http::error::end_of_stream).category() &&
+             ec != http::error::end_of_stream && ec != http::error::partial_message)
+      status = 400;  // the client sent something that is not HTTP/1.x
+    if (status != 0 && c.stream.socket().is_open())
+      co_await write(c.stream, http_response::text(status, "bad request: " + ec.message()), 11, false);
+    co_return ec;
+  }
+
+  void timed_out(connection& c, drop reason) {
+    if (auto more = count(reason)) {
+      const bool idle = reason == drop::idle_timeout;
+      spdlog::log(idle ? spdlog::level::debug : spdlog::level::warn, "http: closed the connection from {}: {}{}",
+                  endpoint_text(c.peer),
+                  idle ? "no request began within " + seconds_text(limits_.idle_timeout)
+                       : "request or response not done within " + seconds_text(limits_.request_timeout),
+                  *more);
+    }
+  }
+
+  asio::awaitable<void> session(connection_list::iterator it) {
     auto self = shared_from_this();
-    beast::tcp_stream& stream = *it;
+    connection& c = *it;
     beast::flat_buffer buffer;
     for (;;) {
-      http::request_parser<http::string_body> parser;
-      parser.header_limit(8 * 1024);
-      parser.body_limit(limits_.max_request_bytes);
-      // One deadline for the whole request: a client trickling bytes
-      // (slowloris) is cut off, as is an idle keep-alive connection.
-      stream.expires_after(limits_.request_timeout);
-      auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_tuple);
-      if (ec) {
-        unsigned status = 0;
-        if (ec == http::error::body_limit) status = 413;
-        else if (ec == http::error::header_limit) status = 431;
-        else if (ec.category() == beast::http::make_error_code(http::error::end_of_stream).category() &&
-                 ec != http::error::end_of_stream && ec != http::error::partial_message)
-          status = 400;  // the client sent something that is not HTTP/1.x
-        if (status != 0 && stream.socket().is_open())
-          co_await write(stream, http_response::text(status, "bad request: " + ec.message()), 11, false);
+      if (auto ec = co_await await_request(c, buffer)) {
+        if (ec == beast::error::timeout) timed_out(c, drop::idle_timeout);
         break;
       }
+      http::request_parser<http::string_body> parser;
+      if (auto ec = co_await read_request(c, buffer, parser)) {
+        if (ec == beast::error::timeout) timed_out(c, drop::request_timeout);
+        break;
+      }
+      c.answering = true;
       const auto& req = parser.get();
-      const bool keep_alive = req.keep_alive() && !stopping_;
-      const auto out = dispatch(req);
-      const auto written = co_await write(stream, out, req.version(), keep_alive);
+      const auto out = co_await answer(c, req);
+      const bool keep_alive = req.keep_alive() && !stopping_;  // stop() may have come while it was answered
+      const auto written = co_await write(c.stream, out, req.version(), keep_alive);
+      if (written == beast::error::timeout) timed_out(c, drop::request_timeout);
       if (written || !keep_alive) break;
+      c.answering = false;
+      connections_.splice(connections_.end(), connections_, it);  // waiting again: now the newest waiter
     }
-    boost::system::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream.close();
-    sessions_.erase(it);
+    if (!c.evicted) {
+      boost::system::error_code ignored;
+      c.stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+      c.stream.close();
+      release(c);
+    }
+    connections_.erase(it);
   }
 
   asio::io_context& io_;
   tcp::acceptor acceptor_;
   http_handler handler_;
   http_limits limits_;
-  std::list<beast::tcp_stream> sessions_;  // open connections; a session erases its own
-  std::uint64_t refused_ = 0;
+  int per_client_cap_;
+  connection_drop_hook on_drop_;
+  connection_list connections_;  // evicted ones stay until their session has ended
+  std::size_t open_ = 0;         // connections not evicted
+  std::map<asio::ip::address, int> per_client_;  // open connections by client_of(peer)
+  std::array<log_throttle, drop_names.size()> throttles_{log_throttle(drop_log_interval),
+                                                         log_throttle(drop_log_interval),
+                                                         log_throttle(drop_log_interval),
+                                                         log_throttle(drop_log_interval)};
   bool stopping_ = false;
 };
 
-http_server::http_server(asio::io_context& io, http_handler handler, http_limits limits)
-    : impl_(std::make_shared<impl>(io, std::move(handler), limits)) {}
+http_server::http_server(asio::io_context& io, http_handler handler, http_limits limits,
+                         connection_drop_hook on_drop)
+    : impl_(std::make_shared<impl>(io, std::move(handler), limits, std::move(on_drop))) {}
 
-http_server::~http_server() { stop(); }
+http_server::~http_server() {
+  stop();
+  impl_->on_drop_ = nullptr;  // sessions may wind down after us; what the hook captured may not
+}
 
 tcp::endpoint http_server::listen(const std::string& host_port) {
   auto endpoint = resolve_listen(impl_->io_, host_port);
@@ -155,9 +361,12 @@ void http_server::stop() {
   impl_->stopping_ = true;
   boost::system::error_code ignored;
   impl_->acceptor_.close(ignored);
-  for (auto& s : impl_->sessions_) s.socket().cancel(ignored);
+  for (auto& c : impl_->connections_) {
+    c.stream.socket().cancel(ignored);
+    if (c.awaiting_reply) c.awaiting_reply->cancel();
+  }
 }
 
-std::size_t http_server::connections() const { return impl_->sessions_.size(); }
+std::size_t http_server::connections() const { return impl_->open_; }
 
 }  // namespace vitals

@@ -50,8 +50,8 @@ http_response incidents(const route_context& ctx, const boost::urls::url_view& u
     if (ec != std::errc() || p != v->data() + v->size() || limit == 0)
       return http_response::text(400, "limit: expected a positive whole number");
   }
-  return http_response{200, "application/json",
-                       incidents_json(ctx.keeper.incidents(alerts::wall_clock::now() - since, limit)), {}};
+  const auto list = valid_utf8_incidents(ctx.keeper.incidents(alerts::wall_clock::now() - since, limit));
+  return http_response{200, "application/json", incidents_json(list), {}, {}};
 }
 
 }  // namespace
@@ -67,29 +67,34 @@ http_response route(const route_context& ctx, const http_request& req) {
     if (req.method != "POST" && req.method != "PUT") return method_not_allowed("POST");
     if (!ctx.lifecycle_enabled())
       return http_response::text(403, "lifecycle API disabled; set server.enable_lifecycle: true");
-    std::string errors;
-    if (!ctx.reload(errors)) return http_response::text(500, "config rejected, previous config kept:\n" + errors);
-    return http_response::text(200, "config reloaded");
+    http_response later;
+    later.deferred = [reload = ctx.reload](std::function<void(http_response)> reply) {
+      reload([reply = std::move(reply)](bool ok, const std::string& errors) {
+        reply(ok ? http_response::text(200, "config reloaded")
+                 : http_response::text(500, "config rejected, previous config kept:\n" + errors));
+      });
+    };
+    return later;
   }
   if (path == "/metrics" || path == "/-/healthy" || path == "/-/ready" || path == "/api/v1/probes" ||
       path == "/api/v1/alerts" || path == "/api/v1/incidents" || path == "/") {
     if (!get) return method_not_allowed("GET");
   }
   if (path == "/metrics")
-    return http_response{200, std::string(metrics::content_type), ctx.telemetry.serialize(), {}};
+    return http_response{200, std::string(metrics::content_type), ctx.telemetry.serialize(), {}, {}};
   if (path == "/-/healthy") return http_response::text(200, "vitalsd is healthy");
   if (path == "/-/ready") {
     if (!ctx.ready()) return http_response::text(503, "vitalsd is starting");
     return http_response::text(200, "vitalsd is ready");
   }
-  if (path == "/api/v1/probes") return http_response{200, "application/json", probes_json(ctx.sched.status()), {}};
+  if (path == "/api/v1/probes") return http_response{200, "application/json", probes_json(ctx.sched.status()), {}, {}};
   if (path == "/api/v1/alerts")
-    return http_response{200, "application/json", alerts_json(ctx.alert_engine.active()), {}};
+    return http_response{200, "application/json", alerts_json(ctx.alert_engine.active()), {}, {}};
   if (path == "/api/v1/incidents") return incidents(ctx, url);
   if (path == "/") {
     status_page page{ctx.host_name, alerts::wall_clock::now(), ctx.sched.status(), ctx.alert_engine.active(), {}};
-    page.incidents = ctx.keeper.incidents(page.now - std::chrono::days(7), 20);
-    return http_response{200, "text/html; charset=utf-8", status_page_html(page), {}};
+    page.incidents = valid_utf8_incidents(ctx.keeper.incidents(page.now - std::chrono::days(7), 20));
+    return http_response{200, "text/html; charset=utf-8", status_page_html(page), {}, {}};
   }
   return http_response::text(404, "not found");
 }

@@ -14,6 +14,9 @@ namespace alerts {
 class engine;
 }
 
+// How a reload ends: applied, or rejected with its errors (one per line).
+using reload_done = std::function<void(bool ok, const std::string& errors)>;
+
 // What the HTTP routes read, and the one thing they may ask the app to do.
 // Owned by the app; every reference outlives the routes. Loop thread only.
 struct route_context {
@@ -24,7 +27,7 @@ struct route_context {
   const std::string& host_name;                   // shown on the status page
   std::function<bool()> ready;                     // GET /-/ready
   std::function<bool()> lifecycle_enabled;         // server.enable_lifecycle of the running config
-  std::function<bool(std::string& errors)> reload; // POST /-/reload; false with the errors when rejected
+  std::function<void(reload_done)> reload;          // POST /-/reload; answers when the reload is done
 };
 
 // Answers one request: /metrics, /, /api/v1/{probes,alerts,incidents},
