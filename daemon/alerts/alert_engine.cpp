@@ -171,7 +171,9 @@ std::vector<series> parse_exposition(std::string_view text) {
         i = j + 1;
         if (i < line.size() && line[i] == ',') ++i;
       }
-      ++i;  // '}'
+      // An unclosed quote or label set (found by fuzz_exposition): not a sample line.
+      if (i >= line.size() || line[i] != '}') continue;
+      ++i;
     }
     while (i < line.size() && line[i] == ' ') ++i;
     const auto end = line.find(' ', i);

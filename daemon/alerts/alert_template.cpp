@@ -53,6 +53,9 @@ std::string humanize_duration(double v) {
   if (v == 0) return "0s";
   const char* sign = v < 0 ? "-" : "";
   v = std::fabs(v);
+  // Past what a long long holds (~292 billion years) the split below would
+  // overflow: such a value is shown in seconds.
+  if (v >= 9.2e18) return sign + g4(v, "s");
   if (v >= 1) {
     const auto total = static_cast<long long>(v);
     const long long seconds = total % 60, minutes = (total / 60) % 60, hours = (total / 3600) % 24,

@@ -341,7 +341,7 @@ int app::run() {
   try {
     // Limits are fixed for the process' life; they come from the first config.
     m.server = std::make_unique<http_server>(
-        m.rt.io, [&m, routes = m.routes()](const http_request& r) { return route(routes, r); },
+        m.rt.io, [routes = m.routes()](const http_request& r) { return route(routes, r); },
         http_limits{.max_connections = cfg.server.max_connections,
                     .request_timeout = cfg.server.header_timeout,
                     .max_request_bytes = cfg.server.max_request_bytes},

@@ -241,7 +241,10 @@ void node_reader::error_at(const YAML::Mark& mark, std::string_view key, std::st
 std::string node_reader::shown(std::string_view key) const {
   auto pair = find(key);
   if (!pair || pair->second.IsNull()) return "nothing";
-  const YAML::Node& v = pair->second;
+  return shown_value(pair->second);
+}
+
+std::string node_reader::shown_value(const YAML::Node& v) const {
   if (!v.IsScalar()) return describe(v);
   if (diags_->is_secret(v.Mark())) return "<redacted>";
   return quoted(v.Scalar());

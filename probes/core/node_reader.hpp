@@ -224,6 +224,8 @@ public:
   void error_at(const YAML::Mark& mark, std::string_view key, std::string message);
   // The scalar's text for an error message: quoted, or "<redacted>" for a secret.
   std::string shown(std::string_view key) const;
+  // The same for any node inside this mapping's values (a list item).
+  std::string shown_value(const YAML::Node& value) const;
   // True when `key`'s value came from ${env:…}/${file:…}: never echo it.
   bool is_secret(std::string_view key) const;
 

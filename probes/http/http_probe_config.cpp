@@ -72,18 +72,19 @@ probe_builder http_probe::create(const probe_settings& common, node_reader& r) {
   // A status, a class (2xx), a range (200-299), or a list of them.
   if (r.has("expect_status")) {
     const YAML::Node node = r.node()["expect_status"];
-    std::vector<std::string> items;
+    std::vector<YAML::Node> items;
     if (node.IsSequence()) {
-      for (const auto& item : node) items.push_back(item.IsScalar() ? item.Scalar() : std::string());
+      for (const auto& item : node) items.push_back(item);
     } else if (node.IsScalar()) {
-      items.push_back(node.Scalar());
+      items.push_back(node);
     }
     s.expect_status.clear();
     for (const auto& item : items) {
-      if (auto range = parse_status_range(item)) {
+      if (auto range = parse_status_range(item.IsScalar() ? item.Scalar() : std::string())) {
         s.expect_status.push_back(*range);
       } else {
-        r.error("expect_status", "\"" + item + "\" is not a status, a class like 2xx, or a range like 200-299");
+        // shown_value: a status written as ${env:…} is a secret like any other value.
+        r.error("expect_status", r.shown_value(item) + " is not a status, a class like 2xx, or a range like 200-299");
         break;
       }
     }
@@ -98,7 +99,8 @@ probe_builder http_probe::create(const probe_settings& common, node_reader& r) {
     const std::string text = node.IsScalar() ? node.Scalar() : std::string();
     const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(common.timeout);
     if (const auto d = seconds_or_duration(text); !d)
-      r.error("max_response_seconds", "expected seconds (2, 0.5) or a duration (2s, 500ms), got \"" + text + "\"");
+      r.error("max_response_seconds",
+              "expected seconds (2, 0.5) or a duration (2s, 500ms), got " + r.shown("max_response_seconds"));
     else if (*d >= timeout)
       r.error("max_response_seconds", format_duration(*d) + " must be shorter than timeout " + format_duration(timeout));
     else
@@ -113,7 +115,7 @@ probe_builder http_probe::create(const probe_settings& common, node_reader& r) {
         if (auto path = parse_json_path(text))
           s.extract.emplace_back(field, std::move(*path));
         else
-          r.error("extract", "\"" + text + "\" is not a JSON path like .metrics.totalErrors or .items[0].count");
+          r.error("extract", m->shown(field) + " is not a JSON path like .metrics.totalErrors or .items[0].count");
       }
     }
   }

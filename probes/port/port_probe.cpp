@@ -199,7 +199,7 @@ std::string compose_error(const std::vector<std::pair<std::uint16_t, port_findin
   constexpr std::size_t max_groups = 4;  // keep the one line readable
   std::vector<std::pair<std::string, std::vector<std::uint16_t>>> groups;
   for (const auto& [port, finding] : failures) {
-    auto it = std::find_if(groups.begin(), groups.end(), [&](auto& g) { return g.first == finding.problem; });
+    auto it = std::find_if(groups.begin(), groups.end(), [&problem = finding.problem](auto& g) { return g.first == problem; });
     if (it == groups.end())
       groups.emplace_back(finding.problem, std::vector<std::uint16_t>{port});
     else

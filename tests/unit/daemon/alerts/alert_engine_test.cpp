@@ -125,6 +125,13 @@ TEST(alert_exposition, reads_what_metrics_serves) {
   EXPECT_DOUBLE_EQ(all[5].value, 1.5e-05);
 }
 
+TEST(alert_exposition, skips_a_line_with_an_unclosed_quote_or_label_set) {
+  // Found by fuzz_exposition: an unclosed quote read past the line's end.
+  const auto all = parse_exposition("a{b=\"c\nok{x=\"1\" 2\nd{e=\"f\" 3\nup 1\n");
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].name, "up");
+}
+
 // --- Restoring what a previous run saved ---------------------------------
 
 std::map<std::string, std::string> exprs_of(const engine& e) {

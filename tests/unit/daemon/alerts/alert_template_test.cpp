@@ -18,6 +18,9 @@ TEST(alert_templates, labels_value_and_the_humanize_family) {
   EXPECT_EQ(render_template("{{ $value | humanizeDuration }}", l, 3725), "1h 2m 5s");
   EXPECT_EQ(render_template("{{ $value | humanizeDuration }}", l, 90061), "1d 1h 1m 1s");
   EXPECT_EQ(render_template("{{ $value | humanizeDuration }}", l, 0.25), "250ms");
+  // Beyond what a long long holds: no overflow (found by fuzz_alert_template).
+  EXPECT_EQ(render_template("{{ $value | humanizeDuration }}", l, 1e300), "1e+300s");
+  EXPECT_EQ(render_template("{{ $value | humanizeDuration }}", l, -1e19), "-1e+19s");
   EXPECT_EQ(render_template("{{ $value }}", l, 0.85), "0.85");
   EXPECT_EQ(render_template("{{ $labels.missing }}|", l, 0), "|");
   EXPECT_EQ(render_template("{{ .Unknown }} stays", l, 0), "{{ .Unknown }} stays");

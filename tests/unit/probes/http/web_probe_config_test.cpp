@@ -103,6 +103,18 @@ TEST_F(http_probe_config, a_secret_header_value_is_never_echoed_in_errors) {
   EXPECT_EQ(only_error().find("s3cr3t"), std::string::npos) << only_error();
 }
 
+TEST_F(http_probe_config, a_secret_in_a_value_that_is_not_valid_is_never_echoed) {
+  // Found by fuzz_config: these three quoted the substituted text.
+  test::scoped_env secret("VITALS_TEST_SECRET", "s3cr3t-value");
+  for (const char* key : {"expect_status: '${env:VITALS_TEST_SECRET}'", "expect_status: [200, '${env:VITALS_TEST_SECRET}']",
+                          "extract: {e: '${env:VITALS_TEST_SECRET}'}", "max_response_seconds: '${env:VITALS_TEST_SECRET}'"}) {
+    diags = diagnostics("vitals.yaml");
+    EXPECT_EQ(create(std::string("probes:\n  - {name: h, type: http, url: 'http://a/', ") + key + "}\n"), nullptr);
+    EXPECT_EQ(only_error().find("s3cr3t"), std::string::npos) << only_error();
+    EXPECT_NE(only_error().find("<redacted>"), std::string::npos) << only_error();
+  }
+}
+
 TEST_F(http_probe_config, a_header_or_extract_field_without_a_value_is_missing) {
   EXPECT_EQ(create("probes:\n  - {name: h, type: http, url: 'http://a/', headers: {X-Token: }}\n"), nullptr);
   EXPECT_NE(only_error().find("probes[0].headers.X-Token: missing required key"), std::string::npos) << only_error();
