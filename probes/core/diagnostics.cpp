@@ -54,11 +54,13 @@ void diagnostics::add(const YAML::Mark& mark, std::string path, std::string mess
   // Keys are the user's text too: a "p\rort" key must not break the line.
   e.path = printable(path);
   e.message = printable(message);
-  // A message that quotes a megabyte name stays readable.
-  constexpr std::size_t max_message = 400;
-  if (e.message.size() > max_message) {
-    truncate_utf8(e.message, max_message);
-    e.message += "…";
+  // A message that quotes a megabyte name, or a path through a key as long
+  // as a paragraph (found by fuzz_config), stays one readable line.
+  constexpr std::size_t max_path = 200, max_message = 400;
+  for (auto [text, limit] : {std::pair{&e.path, max_path}, std::pair{&e.message, max_message}}) {
+    if (text->size() <= limit) continue;
+    truncate_utf8(*text, limit);
+    *text += "…";
   }
   if (!reported_.insert({e.line, e.column, e.path}).second) return;
   // A generated file can hold a million mistakes; the first ones say enough.

@@ -98,6 +98,13 @@ TEST(diagnostics, cut_a_message_quoting_a_megabyte_name) {
   EXPECT_TRUE(d.errors()[0].message.starts_with("unknown metric aaa"));
 }
 
+TEST(diagnostics, cut_a_path_through_a_paragraph_long_key) {
+  diagnostics d("f.yaml");
+  d.add(YAML::Mark(), "probes[0]." + std::string(5000, 'k'), "unknown key");
+  EXPECT_LE(d.errors()[0].path.size(), 210u);
+  EXPECT_EQ(d.errors()[0].message, "unknown key");
+}
+
 TEST(quoted, shows_the_start_and_the_size_of_a_long_value) {
   EXPECT_EQ(vitals::quoted(std::string(1000, 'x')), "\"" + std::string(117, 'x') + "…\" (1000 bytes)");
   EXPECT_EQ(vitals::quoted("a\"b\\c\r\xff"), "\"a\\\"b\\\\c\\r\\xff\"");
