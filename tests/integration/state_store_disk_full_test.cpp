@@ -28,14 +28,7 @@ namespace {
 using namespace std::chrono_literals;
 using alerts::wall_clock;
 
-alerts::alert_instance alert_on(const std::string& probe) {
-  alerts::alert_instance a;
-  a.rule = "ProbeDown";
-  a.label_values = {{"alertname", "ProbeDown"}, {"probe", probe}, {"kind", "port"}, {"severity", "high"}};
-  a.state = alerts::alert_state::firing;
-  a.summary = probe + " (port) is down";
-  return a;
-}
+alerts::alert_instance alert_on(const std::string& probe) { return test::probe_down_on(probe); }
 
 class state_store_disk_full : public ::testing::Test {
 protected:

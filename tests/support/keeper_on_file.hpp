@@ -22,6 +22,17 @@
 
 namespace vitals::test {
 
+// A firing ProbeDown on `probe`, as the alert engine would hand it over.
+inline alerts::alert_instance probe_down_on(const std::string& probe) {
+  alerts::alert_instance a;
+  a.rule = "ProbeDown";
+  a.label_values = {{"alertname", "ProbeDown"}, {"probe", probe}, {"kind", "port"}, {"severity", "high"}};
+  a.state = alerts::alert_state::firing;
+  a.summary = probe + " (port) is down";
+  a.runbook_url = "file:///usr/share/doc/vitals/runbooks/ProbeDown.md";
+  return a;
+}
+
 struct keeper_on_file {
   asio::io_context io{1};
   asio::thread_pool pool{1};

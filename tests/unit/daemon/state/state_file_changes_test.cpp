@@ -33,10 +33,7 @@ incident an_incident(std::int64_t id) {
 }
 
 alerts::alert_instance alert_on(const std::string& probe) {
-  alerts::alert_instance a;
-  a.rule = "ProbeDown";
-  a.label_values = {{"alertname", "ProbeDown"}, {"probe", probe}, {"kind", "port"}, {"severity", "high"}};
-  a.state = alerts::alert_state::firing;
+  auto a = test::probe_down_on(probe);
   a.active_since = a.fired_at = a.last_seen = t0;
   return a;
 }

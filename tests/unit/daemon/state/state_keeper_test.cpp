@@ -26,15 +26,7 @@ using alerts::wall_clock;
 
 const auto t0 = wall_clock::time_point{} + std::chrono::hours(24 * 365 * 56);
 
-alerts::alert_instance alert_on(const std::string& probe) {
-  alerts::alert_instance a;
-  a.rule = "ProbeDown";
-  a.label_values = {{"alertname", "ProbeDown"}, {"probe", probe}, {"kind", "port"}, {"severity", "high"}};
-  a.state = alerts::alert_state::firing;
-  a.summary = probe + " (port) is down";
-  a.runbook_url = "file:///usr/share/doc/vitals/runbooks/ProbeDown.md";
-  return a;
-}
+alerts::alert_instance alert_on(const std::string& probe) { return test::probe_down_on(probe); }
 
 incident an_incident(std::int64_t id, wall_clock::time_point started, std::optional<wall_clock::time_point> resolved) {
   incident i;
