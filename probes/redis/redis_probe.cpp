@@ -1,6 +1,7 @@
 #include "probes/redis/redis_probe.hpp"
 
 #include "probes/core/node_reader.hpp"
+#include "probes/core/pool_call.hpp"
 #include "probes/core/probe_settings.hpp"
 #include "probes/core/units.hpp"
 #include "probes/net/host_addresses.hpp"
@@ -11,7 +12,6 @@
 #include "probes/redis/redis_address.hpp"
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -131,10 +131,6 @@ failure_class classify_link(const redis_link_error& e, std::string_view during) 
 }  // namespace
 
 namespace {
-
-asio::awaitable<memory_limit> read_local_memory_limit(std::optional<long> pid) {
-  co_return local_memory_limit(pid);
-}
 
 // What a run learnt besides INFO.
 struct run_facts {
@@ -420,8 +416,14 @@ asio::awaitable<probe_result> redis_probe::run() {
   if (info.number("maxmemory").value_or(0) <= 0 && local) {
     std::optional<long> pid;
     if (auto p = info.number("process_id")) pid = static_cast<long>(*p);
-    // /proc and /sys reads block: on the pool, then back on the loop.
-    facts.limit = co_await asio::co_spawn(ctx_->pool, read_local_memory_limit(pid), asio::use_awaitable);
+    // /proc and /sys reads block: on the pool, then back on the loop. Not
+    // co_spawn on the pool: a run cancelled by its deadline would signal
+    // the pool coroutine from the pool thread while the loop thread frees
+    // the cancellation slot (a race ASan found); pool_call leaves at once.
+    auto call = pool_call<memory_limit>::start(*ctx_,
+                                               [pid](const std::atomic<bool>&) { return local_memory_limit(pid); });
+    co_await call->wait("reading the memory limit");
+    facts.limit = std::move(call->value());
   }
   co_return summarize(info, facts);
 }
