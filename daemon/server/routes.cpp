@@ -5,12 +5,15 @@
 #include "daemon/sched/scheduler.hpp"
 #include "daemon/server/status_views.hpp"
 #include "daemon/state/state_keeper.hpp"
+#include "daemon/server/status_assets.hpp"
 #include "probes/core/units.hpp"
+#include "probes/core/valid_text.hpp"
 
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <optional>
 
@@ -54,7 +57,137 @@ http_response incidents(const route_context& ctx, const boost::urls::url_view& u
   return http_response{200, "application/json", incidents_json(list), {}, {}};
 }
 
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// A Host header or an Origin's authority: its host (lower case, an IPv6
+// address without brackets) and port, or nullopt when it is not one.
+struct authority {
+  std::string host;
+  std::optional<std::uint16_t> port;
+  bool bracketed = false;  // "[::1]"
+};
+
+std::optional<authority> parse_authority(std::string_view text) {
+  authority a;
+  std::string_view rest;
+  if (text.starts_with('[')) {
+    const auto close = text.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    a.host = lower(text.substr(1, close - 1));
+    a.bracketed = true;
+    rest = text.substr(close + 1);
+  } else {
+    const auto colon = text.find(':');
+    a.host = lower(text.substr(0, colon));
+    if (colon != std::string_view::npos) rest = text.substr(colon);
+  }
+  if (a.host.empty()) return std::nullopt;
+  if (rest.empty()) return a;
+  if (rest[0] != ':') return std::nullopt;
+  rest.remove_prefix(1);
+  std::uint16_t port = 0;
+  const auto [end, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), port);
+  if (ec != std::errc() || end != rest.data() + rest.size() || port == 0) return std::nullopt;
+  a.port = port;
+  return a;
+}
+
+// Host without a port means the scheme's default: when the server listens
+// on 80 or 443 that may be us; on any other port it is not.
+bool port_is(const authority& a, std::uint16_t port) {
+  return a.port ? *a.port == port : (port == 80 || port == 443);
+}
+
+bool host_names_this_server(const authority& h, const listen_hosts& hosts, const std::string& host_name) {
+  const auto port = hosts.listening.port();
+  for (const auto& entry : hosts.allowed) {
+    const auto a = parse_authority(entry);
+    if (a && a->host == h.host && (a->port ? h.port == a->port : (!h.port || *h.port == port))) return true;
+  }
+  if (!port_is(h, port)) return false;
+  const auto listening = hosts.listening.address();
+  boost::system::error_code ec;
+  const auto literal = asio::ip::make_address(h.host, ec);
+  // A name may be pointed at this address by anyone who owns it (DNS
+  // rebinding): only the loopback name, this host's own name when it listens
+  // everywhere, and the allowed hosts are trusted. An address in the URL
+  // cannot be rebound.
+  if (ec) return h.host == "localhost" || (listening.is_unspecified() && h.host == lower(host_name));
+  if (h.bracketed != literal.is_v6()) return false;  // "::1" or "[127.0.0.1]" is not how a URL writes them
+  return literal.is_loopback() || listening.is_unspecified() || literal == listening;
+}
+
+// An Origin that is not the Host the request was sent to came from a page
+// of another site.
+std::optional<std::string> foreign_origin(const std::string& origin, const authority& host) {
+  const auto shown = "Origin \"" + printable(origin) + "\"";
+  const auto scheme_end = origin.find("://");
+  const auto scheme = lower(std::string_view(origin).substr(0, scheme_end));
+  const auto a = scheme_end == std::string::npos || (scheme != "http" && scheme != "https")
+                     ? std::nullopt
+                     : parse_authority(std::string_view(origin).substr(scheme_end + 3));
+  if (!a) return shown + " is not this server (a sandboxed page, a file or another scheme)";
+  const std::uint16_t fallback = scheme == "https" ? 443 : 80;
+  if (a->host != host.host || a->port.value_or(fallback) != host.port.value_or(fallback))
+    return shown + " is another site than the Host it was sent to";
+  return std::nullopt;
+}
+
+bool is_json(const std::string* content_type) {
+  if (!content_type) return false;
+  std::string_view media = *content_type;
+  media = media.substr(0, media.find(';'));
+  while (!media.empty() && media.back() == ' ') media.remove_suffix(1);
+  while (!media.empty() && media.front() == ' ') media.remove_prefix(1);
+  return lower(media) == "application/json";
+}
+
+http_response reload_later(const route_context& ctx) {
+  http_response later;
+  later.deferred = [reload = ctx.reload](std::function<void(http_response)> reply) {
+    reload([reply = std::move(reply)](bool ok, const std::string& errors) {
+      reply(ok ? http_response::text(200, "config reloaded")
+               : http_response::text(500, "config rejected, previous config kept:\n" + errors));
+    });
+  };
+  return later;
+}
+
+std::optional<http_response> static_asset_response(const std::string& path) {
+  const auto asset = find_status_asset(path);
+  if (!asset) return std::nullopt;
+  http_response r{200, std::string(asset->content_type), std::string(asset->body), {}, {}};
+  // Its URL on the page carries a hash of the content: a new build's page
+  // asks for a new URL, so a cached copy never outlives its version.
+  r.headers.emplace_back("Cache-Control", "public, max-age=31536000, immutable");
+  return r;
+}
+
 }  // namespace
+
+std::optional<std::string> cross_site_refusal(const http_request& req, const listen_hosts& hosts,
+                                              const std::string& host_name) {
+  const auto* host_header = req.header("Host");
+  if (!host_header) return "refused: the request has no Host header";
+  const auto host = parse_authority(*host_header);
+  if (!host || !host_names_this_server(*host, hosts, host_name))
+    return "refused: Host \"" + printable(*host_header) +
+           "\" does not name this server (a site can point its own name at it); add it to server.allowed_hosts "
+           "if it does";
+  if (const auto* origin = req.header("Origin"))
+    if (auto why = foreign_origin(*origin, *host)) return "refused: " + *why;
+  if (const auto* site = req.header("Sec-Fetch-Site"); site && (*site == "cross-site" || *site == "same-site"))
+    return "refused: the browser sent it from another site (Sec-Fetch-Site: " + printable(*site) + ")";
+  if (!req.header("X-Requested-With") && !is_json(req.header("Content-Type")))
+    return "refused: a web page could send this request; add the header X-Requested-With (any value) or "
+           "Content-Type: application/json, e.g. curl -X POST -H 'X-Requested-With: vitalsd' " +
+           printable(*host_header) + printable(req.target);
+  return std::nullopt;
+}
 
 http_response route(const route_context& ctx, const http_request& req) {
   const auto parsed = boost::urls::parse_origin_form(req.target);
@@ -67,14 +200,14 @@ http_response route(const route_context& ctx, const http_request& req) {
     if (req.method != "POST" && req.method != "PUT") return method_not_allowed("POST");
     if (!ctx.lifecycle_enabled())
       return http_response::text(403, "lifecycle API disabled; set server.enable_lifecycle: true");
-    http_response later;
-    later.deferred = [reload = ctx.reload](std::function<void(http_response)> reply) {
-      reload([reply = std::move(reply)](bool ok, const std::string& errors) {
-        reply(ok ? http_response::text(200, "config reloaded")
-                 : http_response::text(500, "config rejected, previous config kept:\n" + errors));
-      });
-    };
-    return later;
+    // Without the listen address nothing can be checked: refused, not let through.
+    if (!ctx.hosts) return http_response::text(403, "refused: the server does not know its listen address");
+    if (auto why = cross_site_refusal(req, ctx.hosts(), ctx.host_name)) return http_response::text(403, *why);
+    return reload_later(ctx);
+  }
+  if (path.starts_with("/static/")) {
+    if (!get) return method_not_allowed("GET");
+    if (auto asset = static_asset_response(path)) return std::move(*asset);
   }
   if (path == "/metrics" || path == "/-/healthy" || path == "/-/ready" || path == "/api/v1/probes" ||
       path == "/api/v1/alerts" || path == "/api/v1/incidents" || path == "/") {

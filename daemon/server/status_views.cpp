@@ -1,5 +1,6 @@
 #include "daemon/server/status_views.hpp"
 
+#include "daemon/server/status_assets.hpp"
 #include "probes/core/time_format.hpp"
 #include "probes/core/valid_text.hpp"
 
@@ -133,39 +134,6 @@ void evidence_details(std::ostringstream& out, const Items& items, const char* w
   out << "</dl></details>";
 }
 
-constexpr const char* page_style = R"css(
-:root{--up:#1a7f37;--down:#cf222e;--pending:#9a6700;--unknown:#6e7781;--line:#d0d7de;--muted:#57606a}
-*{box-sizing:border-box}
-body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;padding:1rem 1.25rem;color:#1f2328;background:#fff}
-header{display:flex;flex-wrap:wrap;gap:.25rem 1rem;align-items:baseline}
-h1{font-size:1.4rem;margin:0}h2{font-size:1.1rem;margin:1.5rem 0 .5rem}
-.summary{color:var(--muted)}.summary b.bad{color:var(--down)}
-table{border-collapse:collapse;width:100%}
-th,td{padding:.35rem .6rem;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
-th{font-size:.8rem;text-transform:uppercase;color:var(--muted)}
-.badge{display:inline-block;min-width:4.5em;text-align:center;padding:.05rem .45rem;border-radius:1rem;color:#fff;font-weight:600;font-size:.8rem}
-.badge.up,.badge.resolved{background:var(--up)}.badge.down,.badge.firing{background:var(--down)}
-.badge.pending{background:var(--pending)}.badge.unknown{background:var(--unknown)}
-tr.down td.cause{color:var(--down);font-weight:600}
-.muted{color:var(--muted)}
-details summary{cursor:pointer;color:var(--muted);font-size:.85rem}
-dl{display:grid;grid-template-columns:max-content 1fr;gap:.1rem .75rem;margin:.3rem 0;font-size:.85rem}
-dt{color:var(--muted)}dd{margin:0;word-break:break-word;font-family:ui-monospace,monospace}
-footer{margin-top:1.5rem;font-size:.85rem;color:var(--muted)}
-a{color:#0969da}
-@media (max-width:720px){
- table,tbody,tr,td{display:block;width:100%}
- thead{display:none}
- tr{border:1px solid var(--line);border-radius:.5rem;margin:.6rem 0;padding:.3rem}
- td{border:0;padding:.2rem .4rem}
- td[data-label]::before{content:attr(data-label) ": ";color:var(--muted);font-size:.8rem}
-}
-)css";
-
-// Reloads every 10 s, unless the reader has evidence open.
-constexpr const char* page_script =
-    "setInterval(function(){if(!document.querySelector('details[open]'))location.reload()},10000);";
-
 }  // namespace
 
 std::string status_page_html(const status_page& page) {
@@ -181,7 +149,7 @@ std::string status_page_html(const status_page& page) {
   out << "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
          "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
       << "<title>" << (down || firing ? "✗ " : "") << "vitals — " << html_escape(page.host) << "</title>"
-      << "<style>" << page_style << "</style></head><body>"
+      << "<link rel=\"stylesheet\" href=\"" << status_asset_url("/static/status.css") << "\"></head><body>"
       << "<header><h1>vitals — " << html_escape(page.host) << "</h1><span class=\"summary\">"
       << page.probes.size() << " probes, " << (down ? "<b class=\"bad\">" : "<b>") << down << " down</b>";
   if (unknown) out << ", " << unknown << " not run yet";
@@ -294,8 +262,8 @@ std::string status_page_html(const status_page& page) {
   }
   out << "</section><footer><a href=\"/metrics\">/metrics</a> · <a href=\"/api/v1/probes\">/api/v1/probes</a> · "
          "<a href=\"/api/v1/alerts\">/api/v1/alerts</a> · <a href=\"/api/v1/incidents\">/api/v1/incidents</a>"
-         " · refreshes every 10 s</footer><script>"
-      << page_script << "</script></body></html>";
+         "<span id=\"refresh\"></span></footer><script src=\""
+      << status_asset_url("/static/status.js") << "\"></script></body></html>";
   return valid_document(out.str());
 }
 

@@ -35,10 +35,11 @@ struct status_page {
   std::vector<incident> incidents;             // recent, oldest first
 };
 
-// GET /: a self-contained HTML page (no external assets, a few lines of
-// inline script to refresh itself): alerts with runbook links, every probe
-// with its state, cause and evidence, recent incidents. Readable on a
-// narrow screen.
+// GET /: an HTML page with no inline style or script (its stylesheet and
+// the script that refreshes it come from /static/, see status_assets.hpp,
+// so a strict Content-Security-Policy holds) and nothing from elsewhere:
+// alerts with runbook links, every probe with its state, cause and
+// evidence, recent incidents. Readable on a narrow screen.
 std::string status_page_html(const status_page& page);
 
 }  // namespace vitals

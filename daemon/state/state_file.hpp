@@ -48,4 +48,19 @@ wal_files wal_files_of(const std::string& path);
 // whatever file is put at the path next.
 void remove_wal_files(const std::string& path, const wal_files& ours);
 
+// The state file holds every probe's evidence, so it is private to the
+// daemon's user: created 0600 whatever the umask (SQLite gives its -wal and
+// -shm files the database file's mode). Nothing is there yet: creates it
+// empty (no one can open it with wider rights meanwhile); something is
+// (EEXIST, another process was first): leaves it. False with `ec` otherwise.
+bool create_private_file(const std::string& path, std::error_code& ec);
+
+// One line saying who else can reach the state when the directory `path` is
+// in lets anyone but its owner in (mode beyond 0700) or the file is readable
+// by them, with the command that closes it; nullopt when both are private.
+// The daemon never changes them itself: the directory is made by systemd or
+// the package (a missing one may be a volume not mounted yet, so the store
+// waits for it), and its mode is the administrator's to decide.
+std::optional<std::string> exposure_warning(const std::string& path);
+
 }  // namespace vitals

@@ -40,6 +40,7 @@ struct state_keeper::impl {
     std::vector<saved_alert> alerts;
     std::vector<incident> incidents;
     std::int64_t max_id = 0;
+    std::optional<std::string> exposure;  // see exposure_warning()
   };
 
   // Runs on the pool.
@@ -177,7 +178,11 @@ asio::awaitable<std::vector<saved_alert>> state_keeper::open(std::string path, r
   const auto now = wall_clock::now();
   self->plan.read_started();
   auto call = pool_call<impl::load_result>::start(
-      self->ctx, [self, now, keep](const std::atomic<bool>&) { return self->load(now, keep); });
+      self->ctx, [self, now, keep, path](const std::atomic<bool>&) {
+        auto l = self->load(now, keep);
+        l.exposure = exposure_warning(path);  // after load() made the file, so its mode is the one it keeps
+        return l;
+      });
   impl::load_result l;
   try {
     co_await call->wait("opening the state store");
@@ -185,6 +190,8 @@ asio::awaitable<std::vector<saved_alert>> state_keeper::open(std::string path, r
   } catch (const std::exception& e) {
     l.problem = e.what();
   }
+  // Once, at start: the modes are not the daemon's to change (state_file.hpp).
+  if (l.exposure) spdlog::warn("state: {}", *l.exposure);
   const bool health_changed = self->plan.read_finished(l.ok);
   self->plan.pruned_at(now);  // load() pruned
   if (!l.ok) {

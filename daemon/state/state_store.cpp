@@ -120,6 +120,12 @@ bool state_store::open() {
     problem_ = shown_ + " is empty (0 bytes), so what it held is gone; left untouched (remove it to start a new one)";
     return false;
   }
+  // SQLite would make it 0644 less the umask; made here, it is 0600 from
+  // its first moment, and so are the -wal and -shm SQLite copies it to.
+  if (std::error_code ec; !existed && mode_ == mode::read_write && !create_private_file(path_, ec)) {
+    problem_ = "cannot create " + shown_ + ": " + ec.message();
+    return false;
+  }
   const int flags = mode_ == mode::read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   if (sqlite3_open_v2(path_.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
     fail("cannot open " + shown_);

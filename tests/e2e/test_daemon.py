@@ -159,7 +159,7 @@ class DaemonTest(unittest.TestCase):
                  what="two runs")
         before = sample(d.metrics(), "vitals_probe_runs_total", probe="open-port", result="ok")
         d.write_config(config(self.probes["open"], self.probes["closed"]))
-        status, body = d.get("/-/reload", method="POST")
+        status, body = d.get("/-/reload", method="POST", headers={"X-Requested-With": "vitals-e2e"})
         self.assertEqual(status, 200, body)
         after = sample(d.metrics(), "vitals_probe_runs_total", probe="open-port", result="ok")
         self.assertGreaterEqual(after, before)  # not reset to 0
@@ -167,8 +167,9 @@ class DaemonTest(unittest.TestCase):
     def test_reload_endpoint_is_forbidden_unless_enabled(self):
         d = Daemon(config(self.probes["open"], lifecycle=False))
         self.addCleanup(d.stop)
-        status, _ = d.get("/-/reload", method="POST")
+        status, body = d.get("/-/reload", method="POST", headers={"X-Requested-With": "vitals-e2e"})
         self.assertEqual(status, 403)
+        self.assertIn("server.enable_lifecycle", body)
 
     def test_http_surface(self):
         d = self.start("open")

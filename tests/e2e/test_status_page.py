@@ -262,7 +262,7 @@ class StatusPageAssetsTest(unittest.TestCase):
         d, _ = start_daemon_with_a_firing_alert(self)
         status, html = d.get("/")
         self.assertEqual(status, 200)
-        self.assertIn("<style>", html)  # the page's own stylesheet, inline
+        self.assertIn('<link rel="stylesheet" href="/static/status.css', html)  # its own stylesheet, from the daemon
         foreign, runbooks = foreign_assets(html, d.base + "/")
         self.assertEqual(foreign, [], "the status page loads assets from elsewhere")
         # Runbook links may leave the daemon: they are navigation, not assets.

@@ -6,6 +6,7 @@
 #include "daemon/alerts/alert_engine.hpp"
 #include "daemon/metrics/metrics.hpp"
 #include "daemon/sched/scheduler.hpp"
+#include "daemon/server/status_assets.hpp"
 #include "daemon/state/state_keeper.hpp"
 #include "probes/core/probe_registry.hpp"
 #include "probes/core/valid_text.hpp"
@@ -30,12 +31,40 @@ struct daemon_parts {
   alerts::engine alert_engine;
   state_keeper keeper{io, pool, telemetry};
   std::string host = "web-1";
-  route_context ctx{telemetry, sched, alert_engine, keeper, host, [] { return true; }, [] { return false; },
-                    [](reload_done) {}};
+  bool lifecycle = false;
+  int reloads = 0;  // reloads the routes asked the app for
+  route_context ctx{telemetry,
+                    sched,
+                    alert_engine,
+                    keeper,
+                    host,
+                    [] { return true; },
+                    [this] { return lifecycle; },
+                    [this](reload_done done) {
+                      ++reloads;
+                      done(true, "");
+                    },
+                    [] { return listen_hosts{{asio::ip::make_address("127.0.0.1"), 9273}, {}}; }};
 
   ~daemon_parts() { pool.join(); }
-  http_response get(std::string target) { return route(ctx, {"GET", std::move(target), ""}); }
+  http_response get(std::string target) { return route(ctx, {"GET", std::move(target), "", {}}); }
+
+  // A POST /-/reload with these headers, answered: the deferred reply when
+  // the routes start a reload.
+  http_response reload(std::vector<std::pair<std::string, std::string>> headers) {
+    auto r = route(ctx, {"POST", "/-/reload", "", std::move(headers)});
+    if (!r.deferred) return r;
+    http_response answer;
+    r.deferred([&](http_response final_answer) { answer = std::move(final_answer); });
+    return answer;
+  }
 };
+
+const std::string* header_of(const http_response& r, const std::string& name) {
+  for (const auto& [k, v] : r.headers)
+    if (k == name) return &v;
+  return nullptr;
+}
 
 TEST(routes, incidents_are_valid_utf8_with_their_evidence_when_stored_with_raw_bytes) {
   daemon_parts d;
@@ -58,6 +87,64 @@ TEST(routes, incidents_are_valid_utf8_with_their_evidence_when_stored_with_raw_b
   EXPECT_EQ(i.at("summary").as_string(), "port 3001 is held by " + fffd);
   EXPECT_EQ(i.at("evidence").at("cause").as_string(), "owned by " + fffd);
   EXPECT_EQ(i.at("evidence").at("evidence").at("owner").as_string(), fffd + " (pid 7)");
+}
+
+TEST(routes, a_plain_reload_post_is_refused_and_nothing_reloads) {
+  daemon_parts d;
+  d.lifecycle = true;
+  const auto r = d.reload({{"Host", "127.0.0.1:9273"}});
+  EXPECT_EQ(r.status, 403u);
+  EXPECT_NE(r.body.find("X-Requested-With"), std::string::npos) << r.body;
+  EXPECT_EQ(d.reloads, 0);
+}
+
+TEST(routes, a_reload_post_with_a_custom_header_to_this_server_reloads) {
+  daemon_parts d;
+  d.lifecycle = true;
+  const auto r = d.reload({{"Host", "127.0.0.1:9273"}, {"X-Requested-With", "curl"}});
+  EXPECT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(d.reloads, 1);
+}
+
+TEST(routes, a_disabled_lifecycle_says_so_before_anything_else) {
+  daemon_parts d;
+  const auto r = d.reload({{"Host", "127.0.0.1:9273"}, {"X-Requested-With", "curl"}});
+  EXPECT_EQ(r.status, 403u);
+  EXPECT_NE(r.body.find("server.enable_lifecycle"), std::string::npos) << r.body;
+  EXPECT_EQ(d.reloads, 0);
+}
+
+TEST(routes, the_status_page_has_no_inline_style_or_script_and_links_its_assets) {
+  daemon_parts d;
+  const auto page = d.get("/");
+  ASSERT_EQ(page.status, 200u);
+  for (const char* inline_code : {"<style", "<script>", " style=", " onload=", " onclick=", "javascript:"})
+    EXPECT_EQ(page.body.find(inline_code), std::string::npos) << inline_code;
+  EXPECT_NE(page.body.find("<link rel=\"stylesheet\" href=\"/static/status.css?v="), std::string::npos);
+  EXPECT_NE(page.body.find("<script src=\"/static/status.js?v="), std::string::npos);
+}
+
+TEST(routes, the_status_assets_are_served_with_their_type_and_cached) {
+  daemon_parts d;
+  const auto css = d.get("/static/status.css?v=123");
+  ASSERT_EQ(css.status, 200u);
+  EXPECT_EQ(css.content_type, "text/css; charset=utf-8");
+  EXPECT_NE(css.body.find(".badge.down"), std::string::npos);
+  ASSERT_TRUE(header_of(css, "Cache-Control"));
+  EXPECT_NE(header_of(css, "Cache-Control")->find("max-age="), std::string::npos);
+  const auto js = d.get("/static/status.js");
+  ASSERT_EQ(js.status, 200u);
+  EXPECT_EQ(js.content_type, "text/javascript; charset=utf-8");
+  EXPECT_NE(js.body.find("location.reload()"), std::string::npos);
+  EXPECT_EQ(d.get("/static/other.js").status, 404u);
+  EXPECT_EQ(route(d.ctx, {"POST", "/static/status.js", "", {}}).status, 405u);
+}
+
+TEST(routes, an_asset_url_changes_with_its_content) {
+  const auto css = status_asset_url("/static/status.css");
+  const auto js = status_asset_url("/static/status.js");
+  EXPECT_TRUE(css.starts_with("/static/status.css?v=")) << css;
+  EXPECT_NE(css.substr(css.find('=')), js.substr(js.find('=')));
 }
 
 }  // namespace

@@ -1,0 +1,84 @@
+#include "daemon/server/status_assets.hpp"
+
+#include <array>
+#include <cstdint>
+#include <cstdio>
+
+namespace vitals {
+
+namespace {
+
+constexpr std::string_view status_css = R"css(
+:root{--up:#1a7f37;--down:#cf222e;--pending:#9a6700;--unknown:#6e7781;--line:#d0d7de;--muted:#57606a}
+*{box-sizing:border-box}
+body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;padding:1rem 1.25rem;color:#1f2328;background:#fff}
+header{display:flex;flex-wrap:wrap;gap:.25rem 1rem;align-items:baseline}
+h1{font-size:1.4rem;margin:0}h2{font-size:1.1rem;margin:1.5rem 0 .5rem}
+.summary{color:var(--muted)}.summary b.bad{color:var(--down)}
+table{border-collapse:collapse;width:100%}
+th,td{padding:.35rem .6rem;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
+th{font-size:.8rem;text-transform:uppercase;color:var(--muted)}
+.badge{display:inline-block;min-width:4.5em;text-align:center;padding:.05rem .45rem;border-radius:1rem;color:#fff;font-weight:600;font-size:.8rem}
+.badge.up,.badge.resolved{background:var(--up)}.badge.down,.badge.firing{background:var(--down)}
+.badge.pending{background:var(--pending)}.badge.unknown{background:var(--unknown)}
+tr.down td.cause{color:var(--down);font-weight:600}
+.muted{color:var(--muted)}
+details summary{cursor:pointer;color:var(--muted);font-size:.85rem}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.1rem .75rem;margin:.3rem 0;font-size:.85rem}
+dt{color:var(--muted)}dd{margin:0;word-break:break-word;font-family:ui-monospace,monospace}
+footer{margin-top:1.5rem;font-size:.85rem;color:var(--muted)}
+a{color:#0969da}
+@media (max-width:720px){
+ table,tbody,tr,td{display:block;width:100%}
+ thead{display:none}
+ tr{border:1px solid var(--line);border-radius:.5rem;margin:.6rem 0;padding:.3rem}
+ td{border:0;padding:.2rem .4rem}
+ td[data-label]::before{content:attr(data-label) ": ";color:var(--muted);font-size:.8rem}
+}
+)css";
+
+// Refreshes the page every 10 s, unless the reader has evidence open, and
+// says so in the footer: without the script nothing claims to refresh.
+constexpr std::string_view status_js = R"js("use strict";
+(function () {
+  var note = document.getElementById("refresh");
+  if (note) note.textContent = " · refreshes every 10 s";
+  setInterval(function () {
+    if (!document.querySelector("details[open]")) location.reload();
+  }, 10000);
+})();
+)js";
+
+struct entry {
+  std::string_view path;
+  status_asset asset;
+};
+
+constexpr std::array<entry, 2> assets{{
+    {"/static/status.css", {"text/css; charset=utf-8", status_css}},
+    {"/static/status.js", {"text/javascript; charset=utf-8", status_js}},
+}};
+
+// FNV-1a: a cache key, not a digest anyone relies on for integrity.
+std::uint32_t fnv1a(std::string_view s) {
+  std::uint32_t h = 2166136261u;
+  for (unsigned char c : s) h = (h ^ c) * 16777619u;
+  return h;
+}
+
+}  // namespace
+
+std::optional<status_asset> find_status_asset(std::string_view path) {
+  for (const auto& e : assets)
+    if (e.path == path) return e.asset;
+  return std::nullopt;
+}
+
+std::string status_asset_url(std::string_view path) {
+  const auto asset = find_status_asset(path);
+  char version[16];
+  std::snprintf(version, sizeof version, "%08x", asset ? fnv1a(asset->body) : 0u);
+  return std::string(path) + "?v=" + version;
+}
+
+}  // namespace vitals
