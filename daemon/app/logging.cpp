@@ -7,17 +7,34 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <mutex>
+
 namespace vitals {
 
 namespace {
 
+// Pool threads log too: the redactor is swapped under a lock and each
+// message works on its own copy (a shared pointer inside), never blocking
+// a swap while it redacts.
+std::mutex log_secrets_lock;
+redactor log_secrets;
+
+redactor current_log_secrets() {
+  std::lock_guard lock(log_secrets_lock);
+  return log_secrets;
+}
+
 // Messages quote targets and the host (a probe's cause, a client's request
 // target, a file path), whose bytes can be anything: each line is made
-// valid UTF-8 here, once for every message.
+// valid UTF-8 here, once for every message. And whatever a message quotes,
+// a secret from the config in it is "<redacted>": this is the one place
+// every log line passes, in both formats.
 std::string_view valid_payload(const spdlog::details::log_msg& msg, std::string& repaired) {
   const std::string_view payload(msg.payload.data(), msg.payload.size());
-  if (is_valid_utf8(payload)) return payload;
+  const redactor secrets = current_log_secrets();
+  if (secrets.empty() && is_valid_utf8(payload)) return payload;
   repaired = valid_utf8(payload);
+  secrets.redact(repaired);
   return repaired;
 }
 
@@ -61,6 +78,11 @@ public:
 };
 
 }  // namespace
+
+void set_log_secrets(redactor secrets) {
+  std::lock_guard lock(log_secrets_lock);
+  log_secrets = std::move(secrets);
+}
 
 bool setup_logging(const log_settings& settings) {
   const auto level = spdlog::level::from_str(settings.level);

@@ -2,6 +2,7 @@
 #include "probes/core/units.hpp"
 
 #include "daemon/app/config.hpp"
+#include "daemon/app/logging.hpp"
 #include "daemon/app/runtime.hpp"
 #include "daemon/sched/scheduler.hpp"
 #include "probes/core/valid_text.hpp"
@@ -66,8 +67,9 @@ int run_rules(const std::string& config_path) {
     print_errors(loaded.errors);
     return 2;
   }
+  // The rules were redacted when loaded; the whole text once more, as every output is.
   std::cout << "# Alert rules of " << config_path << ", as vitalsd evaluates them.\n"
-            << alerts::prometheus_rule_file(loaded.cfg->alert_rules);
+            << loaded.cfg->secrets.redacted(alerts::prometheus_rule_file(loaded.cfg->alert_rules));
   return 0;
 }
 
@@ -78,6 +80,8 @@ int run_check(const check_options& options) {
     print_errors(loaded.errors);
     return 2;
   }
+  const redactor& secrets = loaded.cfg->secrets;
+  set_log_secrets(secrets);
   std::vector<const probe_spec*> selected;
   for (const auto& spec : loaded.cfg->probes)
     if (!options.probe || spec.settings.name == *options.probe) selected.push_back(&spec);
@@ -93,6 +97,7 @@ int run_check(const check_options& options) {
         rt.io,
         [&, i]() -> asio::awaitable<void> {
           outcomes[i] = co_await run_with_deadline(*selected[i]->instance, selected[i]->settings.timeout);
+          redact(outcomes[i]->result, secrets);
           --pending;
         },
         asio::detached);
@@ -107,10 +112,12 @@ int run_check(const check_options& options) {
   const char* reset = options.color ? "\033[0m" : "";
 
   std::size_t name_w = 5, kind_w = 4, target_w = 6;
+  std::vector<std::string> targets;
   for (const auto* s : selected) {
+    targets.push_back(shown(secrets.redacted(s->instance->target())));
     name_w = std::max(name_w, width(s->settings.name));
     kind_w = std::max(kind_w, width(s->settings.type));
-    target_w = std::max(target_w, width(shown(s->instance->target())));
+    target_w = std::max(target_w, width(targets.back()));
   }
   std::ostringstream out;
   out << "  " << pad("PROBE", name_w) << "  " << pad("KIND", kind_w) << "  " << pad("TARGET", target_w) << "  "
@@ -122,7 +129,7 @@ int run_check(const check_options& options) {
     const bool ok = o.result.ok;
     failed += ok ? 0 : 1;
     out << (ok ? green : red) << (ok ? "✓" : "✗") << reset << " " << pad(s.settings.name, name_w) << "  "
-        << pad(s.settings.type, kind_w) << "  " << pad(shown(s.instance->target()), target_w) << "  "
+        << pad(s.settings.type, kind_w) << "  " << pad(targets[i], target_w) << "  "
         << (ok ? format_seconds(o.duration_seconds) : pad(format_seconds(o.duration_seconds), 9) + "  ");
     if (!ok)
       out << red << shown(o.result.error) << reset << " " << dim << "[" << shown(o.result.reason) << "]" << reset;

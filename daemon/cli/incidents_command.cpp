@@ -51,10 +51,21 @@ void print_text(const std::vector<incident>& list, std::chrono::milliseconds sin
   }
 }
 
+// Rows are written redacted by the daemon; a row written before a secret
+// was one (or by an older version) is redacted here on its way out.
+void redact_incidents(std::vector<incident>& list, const redactor& secrets) {
+  if (secrets.empty()) return;
+  for (auto& i : list) {
+    for (auto* text : {&i.alertname, &i.severity, &i.summary, &i.runbook_url, &i.evidence_json}) secrets.redact(*text);
+    for (auto& [k, v] : i.labels) secrets.redact(v);
+  }
+}
+
 }  // namespace
 
 int run_incidents(const incidents_options& options) {
   std::string path;
+  redactor secrets;  // the config's, when one is read
   if (options.state_path) {
     path = *options.state_path;
   } else {
@@ -66,20 +77,24 @@ int run_incidents(const incidents_options& options) {
       return 2;
     }
     path = loaded.cfg->state.path;
+    secrets = loaded.cfg->secrets;
   }
   struct stat st{};
   if (::stat(path.c_str(), &st) != 0) {
-    std::cerr << "vitalsd: no state database at " << printable(path) << " (has vitalsd run with this config?)\n";
+    std::cerr << "vitalsd: no state database at " << printable(secrets.redacted(path))
+              << " (has vitalsd run with this config?)\n";
     return 1;
   }
   state_store store(path, state_store::mode::read_only);
   const auto stored = store.load_incidents(std::chrono::system_clock::now() - options.since,
                                            std::numeric_limits<std::size_t>::max());
   if (!stored) {
-    std::cerr << "vitalsd: cannot read " << printable(path) << ": " << printable(store.problem()) << "\n";
+    std::cerr << "vitalsd: cannot read " << printable(secrets.redacted(path)) << ": "
+              << printable(secrets.redacted(store.problem())) << "\n";
     return 1;
   }
-  const auto list = valid_utf8_incidents(*stored);  // rows an earlier version stored with raw bytes
+  auto list = valid_utf8_incidents(*stored);  // rows an earlier version stored with raw bytes
+  redact_incidents(list, secrets);
   if (options.json)
     std::cout << incidents_json(list) << "\n";
   else

@@ -23,14 +23,17 @@ std::string valid_body(boost::json::value body) {
 }
 
 boost::json::object alert_json(const outgoing_alert& o, const alert_sender& from) {
+  // Rules and results are redacted where they enter the daemon; this is
+  // the last door before a receiver, so it checks once more.
+  const auto shown = [&](const std::string& text) { return from.secrets.redacted(text); };
   boost::json::object labels;
-  for (const auto& [k, v] : o.alert.label_values) labels[k] = v;
+  for (const auto& [k, v] : o.alert.label_values) labels[k] = shown(v);
   labels["instance"] = from.instance;
   boost::json::object annotations;
-  if (!o.alert.summary.empty()) annotations["summary"] = o.alert.summary;
-  if (!o.alert.description.empty()) annotations["description"] = o.alert.description;
-  if (!o.alert.runbook_url.empty()) annotations["runbook_url"] = o.alert.runbook_url;
-  if (!o.alert.evidence.empty()) annotations["evidence"] = o.alert.evidence;
+  if (!o.alert.summary.empty()) annotations["summary"] = shown(o.alert.summary);
+  if (!o.alert.description.empty()) annotations["description"] = shown(o.alert.description);
+  if (!o.alert.runbook_url.empty()) annotations["runbook_url"] = shown(o.alert.runbook_url);
+  if (!o.alert.evidence.empty()) annotations["evidence"] = shown(o.alert.evidence);
   boost::json::object a;
   a["labels"] = std::move(labels);
   a["annotations"] = std::move(annotations);

@@ -3,6 +3,7 @@
 // The JSON bodies the notifier POSTs. Pure functions of the batch.
 
 #include "daemon/notify/alert_batcher.hpp"
+#include "probes/core/redaction.hpp"
 
 #include <string>
 #include <vector>
@@ -10,10 +11,13 @@
 namespace vitals {
 
 // Who sends: `instance` (the host name) becomes every alert's `instance`
-// label; `generator_url` (the status page) its generatorURL.
+// label; `generator_url` (the status page) its generatorURL. Every label
+// and annotation is redacted with `secrets` (the config's) as it is
+// written into a body.
 struct alert_sender {
   std::string instance;
   std::string generator_url;
+  redactor secrets{};
 };
 
 // Alertmanager API v2: a JSON array of alerts with labels, annotations

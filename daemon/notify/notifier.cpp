@@ -32,6 +32,7 @@ struct receiver {
   explicit receiver(std::size_t max_queue) : queue(max_queue) {}
   std::string kind;  // alertmanager | webhook
   web_url url;
+  std::string shown_url;  // for the log: redacted
   std::string bearer;  // webhook only
   delivery_queue queue;
   std::unique_ptr<asio::steady_timer> wake;
@@ -141,10 +142,11 @@ struct notifier::impl : std::enable_shared_from_this<notifier::impl> {
         if (const auto label = result_label(step.result); !label.empty())
           self->telemetry.notification_result(r->kind, std::string(label));
         if (step.result == delivery_result::rejected)
-          spdlog::warn("notify: {} {} refused a batch with status {}", r->kind, r->url.text(), status);
+          spdlog::warn("notify: {} {} refused a batch with status {}", r->kind, r->shown_url, status);
         if (step.result == delivery_result::failed)
-          spdlog::warn("notify: {} {} unreachable after {} attempts ({}); batch dropped", r->kind, r->url.text(),
-                       delivery_queue::max_attempts, status ? "status " + std::to_string(status) : problem);
+          spdlog::warn("notify: {} {} unreachable after {} attempts ({}); batch dropped", r->kind, r->shown_url,
+                       delivery_queue::max_attempts,
+                       status ? "status " + std::to_string(status) : self->sender.secrets.redacted(problem));
         if (step.result != delivery_result::retry) break;
         backoff.expires_after(step.retry_after);
         boost::system::error_code ec;
@@ -168,7 +170,8 @@ notifier::notifier(asio::io_context& io, metrics& m, std::string instance, std::
 
 notifier::~notifier() { impl_->stop_receivers(); }
 
-void notifier::configure(const notify_settings& s) {
+void notifier::configure(const notify_settings& s, redactor secrets) {
+  impl_->sender.secrets = std::move(secrets);
   // Unchanged settings keep their receivers and whatever they have queued.
   if (!impl_->receivers.empty() && s == impl_->settings) return;
   // The old loops own their receivers and end at their next wake-up.
@@ -182,6 +185,7 @@ void notifier::configure(const notify_settings& s) {
     auto r = std::make_shared<receiver>(s.max_queue);
     r->kind = kind;
     r->url = *url;
+    r->shown_url = impl_->sender.secrets.redacted(url->text());
     r->bearer = bearer;
     r->wake = std::make_unique<asio::steady_timer>(impl_->io);
     r->running = true;
@@ -216,7 +220,7 @@ bool read_notify_settings(node_reader& r, notify_settings& out) {
         if (!n.IsScalar())
           item.error_here("expected a URL");
         else if (!parse_web_url(n.Scalar(), false, why))
-          item.error_here("\"" + n.Scalar() + "\" " + why);
+          item.error_here(item.shown_value(n) + " " + why);
         else
           out.alertmanager_urls.push_back(n.Scalar());
       }

@@ -8,6 +8,7 @@
 
 #include "daemon/alerts/alert_engine.hpp"
 #include "daemon/notify/notify_settings.hpp"
+#include "probes/core/redaction.hpp"
 
 #include <boost/asio/io_context.hpp>
 
@@ -31,7 +32,9 @@ public:
   notifier(const notifier&) = delete;
   notifier& operator=(const notifier&) = delete;
 
-  void configure(const notify_settings& s);
+  // `secrets` (the config's) redact every body and every receiver's URL
+  // and error in the log; the URLs themselves are used as written.
+  void configure(const notify_settings& s, redactor secrets = {});
 
   // After an evaluation: announces what started firing or resolved, and
   // re-sends every firing alert once per resend_interval (with endsAt a few

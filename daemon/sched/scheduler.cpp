@@ -19,13 +19,17 @@
 namespace vitals {
 
 struct scheduler::entry {
-  entry(asio::io_context& io, probe_spec s)
+  entry(asio::io_context& io, probe_spec s, const redactor& secrets)
       : spec(std::move(s)),
+        // Once: a path from the config need not be UTF-8, and a URL's
+        // query may hold a secret.
+        target(valid_utf8(secrets.redacted(spec.instance->target()))),
         timer(io),
         tracker({spec.settings.failure_threshold, spec.settings.success_threshold,
                  spec.settings.effective_failure_window()}) {}
 
   probe_spec spec;
+  std::string target;  // what status() shows: valid UTF-8, redacted
   asio::steady_timer timer;
   health_tracker tracker;
   steady_clock::time_point next_due{};
@@ -103,6 +107,18 @@ void make_valid_utf8(probe_result& result) {
     for (auto& [name, value] : s.labels) make_valid_utf8(value);  // names are the kind's own constants
 }
 
+void redact(probe_result& result, const redactor& secrets) {
+  if (secrets.empty()) return;
+  secrets.redact(result.error);
+  secrets.redact(result.reason);
+  for (auto& [key, text] : result.evidence) {
+    secrets.redact(key);
+    secrets.redact(text);
+  }
+  for (auto& s : result.samples)
+    for (auto& [name, value] : s.labels) secrets.redact(value);
+}
+
 steady_clock::duration random_initial_offset(steady_clock::duration interval) {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   if (interval <= steady_clock::duration::zero()) return {};
@@ -115,7 +131,8 @@ scheduler::scheduler(asio::io_context& io, run_sink& sink, offset_picker pick_of
 
 scheduler::~scheduler() { stop(); }
 
-void scheduler::apply(const std::vector<probe_spec>& probes) {
+void scheduler::apply(const std::vector<probe_spec>& probes, redactor secrets) {
+  secrets_ = std::move(secrets);
   std::map<std::string, std::shared_ptr<entry>, std::less<>> next;
   for (const auto& spec : probes) {
     auto it = entries_.find(spec.settings.name);
@@ -128,7 +145,7 @@ void scheduler::apply(const std::vector<probe_spec>& probes) {
       retire(it->second);
       entries_.erase(it);
     }
-    auto e = std::make_shared<entry>(io_, spec);
+    auto e = std::make_shared<entry>(io_, spec, secrets_);
     next.emplace(spec.settings.name, e);
     sink_.probe_added(e->spec.settings);
     start(e);
@@ -195,6 +212,7 @@ asio::awaitable<void> scheduler::run_once(std::shared_ptr<entry> e) {
   }
   e->in_flight = false;
   if (e->stopped || !out) co_return;
+  redact(out->result, secrets_);
 
   if (out->timed_out) ++e->runs_timed_out;
   else if (out->result.ok) ++e->runs_ok;
@@ -220,7 +238,7 @@ namespace {
 probe_status status_from(const auto& e) {
   probe_status s;
   s.settings = e.spec.settings;
-  s.target = valid_utf8(e.spec.instance->target());  // a path from the config need not be UTF-8
+  s.target = e.target;
   s.up = e.tracker.up();
   s.last = e.last;
   s.in_flight = e.in_flight;

@@ -3,6 +3,7 @@
 #include "daemon/sched/health_tracker.hpp"
 #include "probes/core/probe.hpp"
 #include "probes/core/probe_settings.hpp"
+#include "probes/core/redaction.hpp"
 
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/io_context.hpp>
@@ -67,6 +68,11 @@ asio::awaitable<run_outcome> run_with_deadline(probe& p, std::chrono::millisecon
 // /metrics, JSON, logs and the state store never see raw bytes.
 void make_valid_utf8(probe_result& result);
 
+// Every text in `result` (the same as make_valid_utf8's) with the config's
+// secrets "<redacted>": a target may echo a header, a query or a password
+// back into a cause, evidence or a label, whatever key it came under.
+void redact(probe_result& result, const redactor& secrets);
+
 // What /api/v1/probes and the status page show about one probe.
 struct probe_status {
   probe_settings settings;
@@ -95,7 +101,10 @@ public:
   // First start and every reload. Probes whose fingerprint is unchanged keep
   // their timers, thresholds and last result; changed ones restart; removed
   // ones are stopped (an in-flight run is cancelled) and their series removed.
-  void apply(const std::vector<probe_spec>& probes);
+  // `secrets` redacts every result from now on and each new probe's target
+  // (redact() above), before anything else sees them: the metrics, the
+  // alerts, the state store, the API and the log read them clean.
+  void apply(const std::vector<probe_spec>& probes, redactor secrets = {});
 
   // Stops scheduling and cancels every in-flight run.
   void stop();
@@ -116,6 +125,7 @@ private:
   asio::io_context& io_;
   run_sink& sink_;
   offset_picker pick_offset_;
+  redactor secrets_;
   std::map<std::string, std::shared_ptr<entry>, std::less<>> entries_;
 };
 

@@ -57,6 +57,13 @@ void diagnostics::add(const YAML::Mark& mark, std::string path, std::string mess
   // A message that quotes a megabyte name, or a path through a key as long
   // as a paragraph (found by fuzz_config), stays one readable line.
   constexpr std::size_t max_path = 200, max_message = 400;
+  // Secrets are hidden before the cut, which could leave the start of one.
+  // A text that will not be cut waits for refresh_secrets() if secrets came
+  // since the last build: substitution adds secrets and errors in turn, and
+  // building the redactor for each error would cost as many builds.
+  if (e.path.size() > max_path || e.message.size() > max_message) refresh_secrets();
+  secrets_.redact(e.path);
+  secrets_.redact(e.message);
   for (auto [text, limit] : {std::pair{&e.path, max_path}, std::pair{&e.message, max_message}}) {
     if (text->size() <= limit) continue;
     truncate_utf8(*text, limit);
@@ -71,6 +78,24 @@ void diagnostics::add(const YAML::Mark& mark, std::string path, std::string mess
     return;
   }
   errors_.push_back(std::move(e));
+}
+
+void diagnostics::add_secret(std::string value) {
+  // A value used in many places is one secret: no rebuild for it.
+  if (value.empty() || !secret_set_.insert(value).second) return;
+  secret_values_.push_back(std::move(value));
+  secrets_stale_ = true;
+}
+
+void diagnostics::refresh_secrets() const {
+  if (!secrets_stale_) return;
+  secrets_ = redactor(secret_values_);
+  secrets_stale_ = false;
+  // Errors added before a value was known could not hide it yet.
+  for (auto& e : errors_) {
+    secrets_.redact(e.path);
+    secrets_.redact(e.message);
+  }
 }
 
 std::string quoted(std::string_view text) {

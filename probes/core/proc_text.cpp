@@ -1,5 +1,7 @@
 #include "probes/core/proc_text.hpp"
 
+#include "probes/core/command_line_redaction.hpp"
+
 #include <fcntl.h>
 #include <pwd.h>
 #include <unistd.h>
@@ -100,8 +102,13 @@ std::optional<process_identity> read_process_identity(const std::string& proc_di
     o.exe_name = slash == std::string::npos ? argv0 : argv0.substr(slash + 1);
     std::replace(text.begin(), text.end(), '\0', ' ');
     while (!text.empty() && text.back() == ' ') text.pop_back();
-    truncate_utf8(text, process_identity::max_cmdline);
-    o.cmdline = std::move(text);
+    // Redacted before the cut, which could leave a password without the
+    // "--password=" that marks it; a cut says so.
+    o.cmdline = redact_command_line(text);
+    if (o.cmdline.size() > process_identity::max_cmdline) {
+      truncate_utf8(o.cmdline, process_identity::max_cmdline);
+      o.cmdline += "…";
+    }
   } else if (err == ENOENT || err == ESRCH) {
     return std::nullopt;
   }

@@ -51,7 +51,9 @@ struct process_identity {
   std::string process;  // comm
   uid_t uid = 0;
   std::string user;     // name, or the uid as text when unknown
-  std::string cmdline;  // argv joined by spaces, at most max_cmdline bytes
+  // argv joined by spaces, secret-looking arguments redacted
+  // (redact_command_line), cut at max_cmdline bytes and then "…".
+  std::string cmdline;
   std::string exe_name; // basename of argv[0]: the full name when comm (15 bytes) is cut short
 
   static constexpr std::size_t max_cmdline = 200;

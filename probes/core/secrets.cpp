@@ -75,6 +75,7 @@ std::optional<expansion> expand(const std::string& text, const YAML::Mark& mark,
       }
       out.text += value;
       out.substituted = true;
+      diags.add_secret(value);
     } else if (reference.starts_with("file:") && reference.size() > 5) {
       std::string file = reference.substr(5);
       std::string content;
@@ -89,6 +90,7 @@ std::optional<expansion> expand(const std::string& text, const YAML::Mark& mark,
       if (content.ends_with('\r')) content.pop_back();
       out.text += content;
       out.substituted = true;
+      diags.add_secret(std::move(content));
     } else {
       diags.add(mark, path,
                 "unknown reference " + quoted("${" + reference + "}") +

@@ -210,7 +210,8 @@ asio::awaitable<probe_result> process_probe::run() {
                        format_bytes(static_cast<double>(p.rss_bytes)) + ", growth " +
                        (own_growth ? format_rate(*own_growth) : std::string("n/a")) + ", fds " +
                        (p.open_fds ? std::to_string(*p.open_fds) : std::string("?")) + "/" +
-                       (p.max_fds ? std::to_string(*p.max_fds) : std::string("unlimited")) + ": " + p.cmdline;
+                       (p.max_fds ? std::to_string(*p.max_fds) : std::string("unlimited")) +
+                       (s.show_cmdline ? ": " + p.cmdline : std::string());
     ev.emplace_back("top " + std::to_string(i + 1), std::move(text));
   }
 
@@ -279,6 +280,7 @@ probe_builder process_probe::create(const probe_settings&, node_reader& r) {
     return window < std::chrono::seconds(1) ? "must be at least 1s, got " + shown : std::string();
   });
   r.read_size("rss_limit", s.rss_limit, [](std::uint64_t limit) { return limit == 0 ? "must be more than 0" : ""; });
+  r.read("show_cmdline", s.show_cmdline);
 
   if (r.failed()) return {};
   return [s = std::move(s)](const probe_context& ctx) { return std::make_unique<process_probe>(s, ctx); };

@@ -33,6 +33,7 @@ public:
     std::int64_t min_count = 1;
     std::chrono::steady_clock::duration growth_window = std::chrono::minutes(10);
     std::optional<std::uint64_t> rss_limit;             // overrides the cgroup's memory.max
+    bool show_cmdline = true;                           // command lines in evidence (redacted even so)
     std::string proc_root = "/proc";                    // tests point these at fakes
     std::string cgroup_root = "/sys/fs/cgroup";
   };

@@ -1,6 +1,7 @@
 #include "probes/process/process_scan.hpp"
 
 #include "probes/core/cgroup_memory.hpp"
+#include "probes/core/command_line_redaction.hpp"
 
 #include "probes/core/proc_text.hpp"
 
@@ -215,8 +216,14 @@ process_scan_result scan_processes(const process_matcher& matcher, const std::st
     info.comm = stat->comm;
     info.uid = uid;
     info.user = users.name(uid);
-    truncate_utf8(cmdline, process_info::max_cmdline);
-    info.cmdline = std::move(cmdline);
+    // Redacted before the cut, which could leave a password without the
+    // "--password=" that marks it. A cut says so ("…"), which also lets the
+    // config's secrets hide a part the cut left (redactor).
+    info.cmdline = redact_command_line(cmdline);
+    if (info.cmdline.size() > process_info::max_cmdline) {
+      truncate_utf8(info.cmdline, process_info::max_cmdline);
+      info.cmdline += "…";
+    }
     info.rss_bytes = stat->rss_pages > 0 ? static_cast<std::uint64_t>(stat->rss_pages) * page_bytes : 0;
     info.cpu_seconds =
         static_cast<double>(stat->utime_ticks + stat->stime_ticks) / static_cast<double>(clock_ticks_per_second);

@@ -34,7 +34,8 @@ struct process_info {
   std::string comm;
   uid_t uid = 0;
   std::string user;                     // name, or the uid as text
-  std::string cmdline;                  // argv joined by spaces, at most max_cmdline bytes
+  std::string cmdline;                  // argv joined by spaces, secret-looking arguments redacted
+                                        // (redact_command_line), cut at max_cmdline bytes ("…" then)
   std::uint64_t rss_bytes = 0;
   double cpu_seconds = 0;               // utime + stime
   std::optional<std::size_t> open_fds;  // nullopt: /proc/<pid>/fd not readable

@@ -209,7 +209,7 @@ TEST(socket_owner_index_scan, owner_is_found_through_fd_links_with_comm_user_and
   EXPECT_FALSE(snap.permission_denied);
 }
 
-TEST(socket_owner_index_scan, long_cmdline_is_cut_to_200_bytes) {
+TEST(socket_owner_index_scan, long_cmdline_is_cut_to_200_bytes_and_says_so) {
   SKIP_UNLESS_LITTLE_ENDIAN();
   fake_proc proc;
   proc.write("net/tcp", tcp_header + tcp_line("0100007F:0BB9", "0A", 0, 1001));
@@ -221,8 +221,25 @@ TEST(socket_owner_index_scan, long_cmdline_is_cut_to_200_bytes) {
 
   ASSERT_TRUE(by_inode(snap, 1001)->owner.has_value());
   const auto& cmdline = by_inode(snap, 1001)->owner->cmdline;
-  EXPECT_EQ(cmdline.size(), socket_owner::max_cmdline);
-  EXPECT_EQ(cmdline.substr(0, 14), "/usr/bin/node ");
+  EXPECT_EQ(cmdline, "/usr/bin/node " + std::string(socket_owner::max_cmdline - 14, 'x') + "…");
+}
+
+TEST(socket_owner_index_scan, a_password_in_the_owners_command_line_is_redacted_before_the_cut) {
+  // Cut first, "--db-password=" could fall on one side and the value on the other.
+  SKIP_UNLESS_LITTLE_ENDIAN();
+  fake_proc proc;
+  proc.write("net/tcp", tcp_header + tcp_line("0100007F:0BB9", "0A", 0, 1001));
+  const std::string argv = "/usr/bin/node\0"s + std::string(165, 'a') + "\0--db-password=hunter2hunter2\0"s;
+  proc.process(77, "node", 0, argv);
+  proc.fd(77, 9, "socket:[1001]");
+
+  auto snap = socket_owner_index::scan(proc.root());
+
+  ASSERT_TRUE(by_inode(snap, 1001)->owner.has_value());
+  const auto& cmdline = by_inode(snap, 1001)->owner->cmdline;
+  // The value starts 6 bytes before the cut: none of it may show.
+  EXPECT_EQ(cmdline.find("hunter"), std::string::npos) << cmdline;
+  EXPECT_NE(cmdline.find("--db-password=<re"), std::string::npos) << cmdline;
 }
 
 TEST(socket_owner_index_scan, process_that_vanished_mid_scan_is_skipped) {
