@@ -86,8 +86,19 @@ struct metrics::impl {
                           .Name("vitals_http_connections_dropped_total")
                           .Help("HTTP connections the server closed before their client did: evicted (idle or "
                                 "incomplete, to admit a newer one), refused (at a limit, every connection being "
-                                "answered), idle_timeout, request_timeout")
+                                "answered), idle_timeout, request_timeout, tls_handshake")
                           .Register(*registry_)),
+        http_refused_(prometheus::BuildCounter()
+                          .Name("vitals_http_requests_refused_total")
+                          .Help("HTTP requests refused before they were answered: missing_credentials and "
+                                "wrong_credentials (401), auth_busy (503), rate_limited (429)")
+                          .Register(*registry_)),
+        web_config_ok_(prometheus::BuildGauge()
+                           .Name("vitals_web_config_last_reload_successful")
+                           .Help("1 when the web config (TLS, basic auth) last loaded, 0 when it failed and the "
+                                 "previous one is still in use")
+                           .Register(*registry_)
+                           .Add({})),
         lag_(prometheus::BuildHistogram()
                  .Name("vitals_scheduler_lag_seconds")
                  .Help("How late probe timers fired relative to their due time")
@@ -101,8 +112,11 @@ struct metrics::impl {
         .Add({{"version", std::string(version())}, {"revision", std::string(revision())}})
         .Set(1);
     // Every reason from the start: rate() needs the zero before the first drop.
-    for (const auto* reason : {"evicted", "refused", "idle_timeout", "request_timeout"})
+    for (const auto* reason : {"evicted", "refused", "idle_timeout", "request_timeout", "tls_handshake"})
       http_dropped_.Add({{"reason", reason}});
+    for (const auto* reason : {"missing_credentials", "wrong_credentials", "auth_busy", "rate_limited"})
+      http_refused_.Add({{"reason", reason}});
+    web_config_ok_.Set(1);
     for (const auto& kind : registry.kinds())
       for (const auto& m : kind.metrics) {
         declared_[kind.type].insert(m.name);
@@ -137,6 +151,8 @@ struct metrics::impl {
   prometheus::Family<prometheus::Gauge>& queue_;
   prometheus::Gauge& store_healthy_;
   prometheus::Family<prometheus::Counter>& http_dropped_;
+  prometheus::Family<prometheus::Counter>& http_refused_;
+  prometheus::Gauge& web_config_ok_;
   prometheus::Histogram& lag_;
   self_metrics self_;
 
@@ -327,6 +343,12 @@ void metrics::state_store_health(bool healthy) { impl_->store_healthy_.Set(healt
 void metrics::http_connection_dropped(std::string_view reason) {
   impl_->http_dropped_.Add({{"reason", std::string(reason)}}).Increment();
 }
+
+void metrics::http_request_refused(std::string_view reason) {
+  impl_->http_refused_.Add({{"reason", std::string(reason)}}).Increment();
+}
+
+void metrics::web_config_loaded(bool ok) { impl_->web_config_ok_.Set(ok ? 1 : 0); }
 
 std::string metrics::serialize() const {
   std::string out;

@@ -49,8 +49,16 @@ public:
 
   // vitals_http_connections_dropped_total{reason}: one more connection the
   // HTTP server closed against its client's will; reason evicted | refused |
-  // idle_timeout | request_timeout (http_server.hpp says what each means).
+  // idle_timeout | request_timeout | tls_handshake (http_server.hpp says
+  // what each means).
   void http_connection_dropped(std::string_view reason);
+
+  // vitals_http_requests_refused_total{reason}: missing_credentials |
+  // wrong_credentials | auth_busy | rate_limited.
+  void http_request_refused(std::string_view reason);
+
+  // vitals_web_config_last_reload_successful.
+  void web_config_loaded(bool ok);
 
   // Prometheus text exposition format 0.0.4.
   std::string serialize() const;

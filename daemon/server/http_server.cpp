@@ -1,13 +1,17 @@
 #include "daemon/server/http_server.hpp"
 
+#include "daemon/server/web_security.hpp"
 #include "probes/net/host_addresses.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/core/flat_stream.hpp>
 #include <boost/beast/http.hpp>
 
 #include <spdlog/spdlog.h>
@@ -52,8 +56,13 @@ std::string seconds_text(std::chrono::milliseconds d) { return fmt::format("{:g}
 
 // Why the server closed a connection its client still had open; the names
 // are the reasons of connection_drop_hook and of the metric.
-enum class drop { evicted, refused, idle_timeout, request_timeout };
-constexpr std::array<std::string_view, 4> drop_names{"evicted", "refused", "idle_timeout", "request_timeout"};
+enum class drop { evicted, refused, idle_timeout, request_timeout, tls_handshake };
+constexpr std::array<std::string_view, 5> drop_names{"evicted", "refused", "idle_timeout", "request_timeout",
+                                                     "tls_handshake"};
+
+// Password checks queued for bcrypt at most; more are refused with 503
+// rather than queued for longer than a scrape waits.
+constexpr int max_pending_auth = 16;
 
 // One line per reason per 10 s at most: a flood must not flood the log too.
 constexpr auto drop_log_interval = std::chrono::seconds(10);
@@ -62,16 +71,25 @@ constexpr auto drop_log_interval = std::chrono::seconds(10);
 // which each began waiting for its current request, oldest first: the
 // order in which waiting connections are evicted.
 struct connection {
-  connection(tcp::socket socket, const tcp::endpoint& peer)
-      : stream(std::move(socket)), peer(peer), client(client_of(peer.address())) {}
+  connection(tcp::socket socket, const tcp::endpoint& peer, std::shared_ptr<const web_security> security)
+      : stream(std::move(socket)), peer(peer), client(client_of(peer.address())), security(std::move(security)) {}
 
-  beast::tcp_stream stream;
+  // TLS writes each buffer it is given as records of its own: flat_stream
+  // gathers a response's header and body into one write.
+  using tls_stream = beast::flat_stream<asio::ssl::stream<beast::tcp_stream&>>;
+
+  beast::tcp_stream stream;  // TCP, under the TLS layer when there is one
+  std::unique_ptr<tls_stream> tls;
   tcp::endpoint peer;
   asio::ip::address client;  // what the per-client cap counts
   bool answering = false;    // a complete request is being answered: never evicted
   bool evicted = false;      // closed by the server to admit another; no longer counted
   asio::steady_timer* awaiting_reply = nullptr;  // while a deferred response is awaited; stop() wakes it
+  std::shared_ptr<const web_security> security;  // as when accepted; null: plain, open
 };
+
+// The request path without its query, for deciding whether it needs credentials.
+std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
 
 // A response a handler gives later; shared with its reply function, which
 // may outlive the connection.
@@ -91,6 +109,12 @@ asio::ip::address client_of(const asio::ip::address& peer) {
   auto bytes = peer.to_v6().to_bytes();
   std::fill(bytes.begin() + 8, bytes.end(), 0);
   return asio::ip::address_v6(bytes);
+}
+
+const std::string* http_request::header(std::string_view name) const {
+  for (const auto& [k, v] : headers)
+    if (beast::iequals(k, name)) return &v;
+  return nullptr;
 }
 
 std::optional<std::uint64_t> log_throttle::admit(std::chrono::steady_clock::time_point now) {
@@ -146,7 +170,10 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
       socket.close(ec);
       return;
     }
-    connections_.emplace_back(std::move(socket), peer);
+    // A response goes out as soon as it is written: without this a TLS
+    // response split over two segments waits for the client's delayed ACK.
+    socket.set_option(tcp::no_delay(true), ec);
+    connections_.emplace_back(std::move(socket), peer, security_);
     ++open_;
     ++per_client_[client];
     asio::co_spawn(io_, session(std::prev(connections_.end())), asio::detached);
@@ -178,6 +205,7 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
   // client has done its part and only waits for the loop, which a flood of
   // connects can keep busy for longer than it takes to fill every slot.
   static bool header_arrived(connection& c) {
+    if (c.tls) return false;  // encrypted: nothing to see
     std::array<char, 8 * 1024> peeked;
     const auto n = ::recv(c.stream.socket().native_handle(), peeked.data(), peeked.size(), MSG_PEEK | MSG_DONTWAIT);
     return n > 0 && std::string_view(peeked.data(), static_cast<std::size_t>(n)).find("\r\n\r\n") !=
@@ -200,7 +228,8 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
   }
 
   http_response dispatch(const http::request<http::string_body>& req) {
-    http_request r{std::string(req.method_string()), std::string(req.target()), req.body()};
+    http_request r{std::string(req.method_string()), std::string(req.target()), req.body(), {}};
+    for (const auto& field : req) r.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
     try {
       return handler_(r);
     } catch (const std::exception& ex) {
@@ -233,26 +262,31 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
   }
 
   // Sends one response under the request deadline; the error, if any, ends the connection.
-  asio::awaitable<boost::system::error_code> write(beast::tcp_stream& stream, const http_response& out,
+  template <class Stream>
+  asio::awaitable<boost::system::error_code> write(connection& c, Stream& stream, const http_response& out,
                                                    unsigned version, bool keep_alive) {
     http::response<http::string_body> res{static_cast<http::status>(out.status), version};
     res.set(http::field::server, "vitalsd");
     res.set(http::field::content_type, out.content_type);
+    for (const auto& [k, v] : default_security_headers()) res.set(k, v);
     for (const auto& [k, v] : out.headers) res.set(k, v);
+    if (c.security)
+      for (const auto& [k, v] : c.security->config().headers) res.set(k, v);
     res.keep_alive(keep_alive);
     res.body() = out.body;
     res.prepare_payload();
-    stream.expires_after(limits_.request_timeout);
+    c.stream.expires_after(limits_.request_timeout);
     auto [ec, n] = co_await http::async_write(stream, res, use_tuple);
     co_return ec;
   }
 
   // Waits up to idle_timeout for the first byte of the next request, new
   // connection or kept-alive, unless a pipelined one is already buffered.
-  asio::awaitable<boost::system::error_code> await_request(connection& c, beast::flat_buffer& buffer) {
+  template <class Stream>
+  asio::awaitable<boost::system::error_code> await_request(connection& c, Stream& stream, beast::flat_buffer& buffer) {
     if (buffer.size() > 0) co_return boost::system::error_code{};
     c.stream.expires_after(limits_.idle_timeout);
-    auto [ec, n] = co_await c.stream.async_read_some(buffer.prepare(4096), use_tuple);
+    auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_tuple);
     buffer.commit(n);
     co_return ec;
   }
@@ -260,12 +294,13 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
   // Reads the rest of a request under one deadline from its first byte, so
   // a client trickling bytes (slowloris) is cut off. Answers what is not
   // HTTP, or too large, before the error ends the connection.
-  asio::awaitable<boost::system::error_code> read_request(connection& c, beast::flat_buffer& buffer,
+  template <class Stream>
+  asio::awaitable<boost::system::error_code> read_request(connection& c, Stream& stream, beast::flat_buffer& buffer,
                                                           http::request_parser<http::string_body>& parser) {
     parser.header_limit(8 * 1024);
     parser.body_limit(limits_.max_request_bytes);
     c.stream.expires_after(limits_.request_timeout);
-    auto [ec, n] = co_await http::async_read(c.stream, buffer, parser, use_tuple);
+    auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_tuple);
     unsigned status = 0;
     if (ec == http::error::body_limit) status = 413;
     else if (ec == http::error::header_limit) status = 431;
@@ -273,7 +308,7 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
              ec != http::error::end_of_stream && ec != http::error::partial_message)
       status = 400;  // the client sent something that is not HTTP/1.x
     if (status != 0 && c.stream.socket().is_open())
-      co_await write(c.stream, http_response::text(status, "bad request: " + ec.message()), 11, false);
+      co_await write(c, stream, http_response::text(status, "bad request: " + ec.message()), 11, false);
     co_return ec;
   }
 
@@ -291,26 +326,11 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
   asio::awaitable<void> session(connection_list::iterator it) {
     auto self = shared_from_this();
     connection& c = *it;
-    beast::flat_buffer buffer;
-    for (;;) {
-      if (auto ec = co_await await_request(c, buffer)) {
-        if (ec == beast::error::timeout) timed_out(c, drop::idle_timeout);
-        break;
-      }
-      http::request_parser<http::string_body> parser;
-      if (auto ec = co_await read_request(c, buffer, parser)) {
-        if (ec == beast::error::timeout) timed_out(c, drop::request_timeout);
-        break;
-      }
-      c.answering = true;
-      const auto& req = parser.get();
-      const auto out = co_await answer(c, req);
-      const bool keep_alive = req.keep_alive() && !stopping_;  // stop() may have come while it was answered
-      const auto written = co_await write(c.stream, out, req.version(), keep_alive);
-      if (written == beast::error::timeout) timed_out(c, drop::request_timeout);
-      if (written || !keep_alive) break;
-      c.answering = false;
-      connections_.splice(connections_.end(), connections_, it);  // waiting again: now the newest waiter
+    if (c.security && c.security->tls()) {
+      c.tls = std::make_unique<connection::tls_stream>(c.stream, *c.security->tls());
+      if (co_await handshake(c)) co_await serve(it, *c.tls);
+    } else {
+      co_await serve(it, c.stream);
     }
     if (!c.evicted) {
       boost::system::error_code ignored;
@@ -319,6 +339,107 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
       release(c);
     }
     connections_.erase(it);
+  }
+
+  // Until it is done the connection is waiting: a flood of handshakes that
+  // never finish gives way like a flood of idle connections.
+  asio::awaitable<bool> handshake(connection& c) {
+    c.stream.expires_after(limits_.request_timeout);
+    auto [ec] = co_await c.tls->next_layer().async_handshake(asio::ssl::stream_base::server, use_tuple);
+    if (!ec) co_return true;
+    if (c.evicted || stopping_) co_return false;
+    if (auto more = count(drop::tls_handshake))
+      spdlog::debug("http: TLS handshake with {} failed: {}{}", endpoint_text(c.peer),
+                    ec == beast::error::timeout ? "not done within " + seconds_text(limits_.request_timeout)
+                                                : ec.message(),
+                    *more);
+    co_return false;
+  }
+
+  template <class Stream>
+  asio::awaitable<void> serve(connection_list::iterator it, Stream& stream) {
+    connection& c = *it;
+    beast::flat_buffer buffer;
+    for (;;) {
+      if (auto ec = co_await await_request(c, stream, buffer)) {
+        if (ec == beast::error::timeout) timed_out(c, drop::idle_timeout);
+        break;
+      }
+      http::request_parser<http::string_body> parser;
+      if (auto ec = co_await read_request(c, stream, buffer, parser)) {
+        if (ec == beast::error::timeout) timed_out(c, drop::request_timeout);
+        break;
+      }
+      c.answering = true;
+      const auto& req = parser.get();
+      // Not a conditional expression: GCC 12 loses temporaries of a
+      // co_await inside one.
+      http_response out;
+      if (auto refusal = co_await admit_request(c, req)) out = std::move(*refusal);
+      else out = co_await answer(c, req);
+      const bool keep_alive = req.keep_alive() && !stopping_;  // stop() may have come while it was answered
+      const auto written = co_await write(c, stream, out, req.version(), keep_alive);
+      if (written == beast::error::timeout) timed_out(c, drop::request_timeout);
+      if (written || !keep_alive) break;
+      c.answering = false;
+      connections_.splice(connections_.end(), connections_, it);  // waiting again: now the newest waiter
+    }
+  }
+
+  // The rate limit and basic auth of the connection's web config: a
+  // response refusing the request, or nothing when it may be answered.
+  // bcrypt runs on auth_pool_, never on the loop.
+  asio::awaitable<std::optional<http_response>> admit_request(connection& c,
+                                                              const http::request<http::string_body>& req) {
+    if (!c.security) co_return std::nullopt;
+    if (!take_rate_token(c.security->config())) co_return refuse("rate_limited", 429, "too many requests");
+    if (!c.security->needs_auth(path_of(req.target()))) co_return std::nullopt;
+    const auto it = req.find(http::field::authorization);
+    const std::string header = it == req.end() ? std::string() : std::string(it->value());
+    const auto& auth = c.security->auth();
+    auto verdict = auth.quick_check(it == req.end() ? nullptr : &header);
+    if (!verdict) {
+      if (pending_auth_ >= max_pending_auth) co_return refuse("auth_busy", 503, "too many password checks at once");
+      ++pending_auth_;
+      const auth_verdict checked = co_await asio::co_spawn(auth_pool_, verify(c.security, header), asio::use_awaitable);
+      verdict = checked;
+      --pending_auth_;
+    }
+    if (*verdict == auth_verdict::allowed) co_return std::nullopt;
+    const bool missing = *verdict == auth_verdict::missing;
+    auto out = refuse(missing ? "missing_credentials" : "wrong_credentials", 401, "unauthorized");
+    out.headers.emplace_back("WWW-Authenticate", "Basic realm=\"vitalsd\", charset=\"UTF-8\"");
+    co_return out;
+  }
+
+  // A coroutine of its own, taking its arguments by value: what it reads
+  // lives in its frame (a capturing lambda's captures would not).
+  static asio::awaitable<auth_verdict> verify(std::shared_ptr<const web_security> security, std::string header) {
+    co_return security->auth().verify(header);
+  }
+
+  http_response refuse(std::string_view reason, unsigned status, const char* text) {
+    if (on_refusal_) on_refusal_(reason);
+    return http_response::text(status, text);
+  }
+
+  // A token bucket of `burst` tokens, one more each `interval`.
+  bool take_rate_token(const web_config& cfg) {
+    if (!cfg.rate_interval) return true;
+    const auto now = std::chrono::steady_clock::now();
+    const double capacity = cfg.rate_burst;
+    if (rate_config_ != &cfg) {
+      rate_config_ = &cfg;
+      rate_tokens_ = capacity;
+      rate_last_ = now;
+    }
+    const double refill = std::chrono::duration<double>(now - rate_last_) /
+                          std::chrono::duration<double>(*cfg.rate_interval);
+    rate_tokens_ = std::min(capacity, rate_tokens_ + refill);
+    rate_last_ = now;
+    if (rate_tokens_ < 1) return false;
+    rate_tokens_ -= 1;
+    return true;
   }
 
   asio::io_context& io_;
@@ -330,11 +451,17 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
   connection_list connections_;  // evicted ones stay until their session has ended
   std::size_t open_ = 0;         // connections not evicted
   std::map<asio::ip::address, int> per_client_;  // open connections by client_of(peer)
-  std::array<log_throttle, drop_names.size()> throttles_{log_throttle(drop_log_interval),
-                                                         log_throttle(drop_log_interval),
-                                                         log_throttle(drop_log_interval),
-                                                         log_throttle(drop_log_interval)};
+  std::array<log_throttle, drop_names.size()> throttles_{
+      log_throttle(drop_log_interval), log_throttle(drop_log_interval), log_throttle(drop_log_interval),
+      log_throttle(drop_log_interval), log_throttle(drop_log_interval)};
   bool stopping_ = false;
+  std::shared_ptr<const web_security> security_;  // for connections accepted from now on
+  request_refusal_hook on_refusal_;
+  int pending_auth_ = 0;
+  const web_config* rate_config_ = nullptr;  // whose bucket rate_tokens_ is
+  double rate_tokens_ = 0;
+  std::chrono::steady_clock::time_point rate_last_;
+  asio::thread_pool auth_pool_{1};  // bcrypt: one check at a time, off the loop
 };
 
 http_server::http_server(asio::io_context& io, http_handler handler, http_limits limits,
@@ -343,7 +470,12 @@ http_server::http_server(asio::io_context& io, http_handler handler, http_limits
 
 http_server::~http_server() {
   stop();
-  impl_->on_drop_ = nullptr;  // sessions may wind down after us; what the hook captured may not
+  impl_->on_drop_ = nullptr;  // sessions may wind down after us; what the hooks captured may not
+  impl_->on_refusal_ = nullptr;
+  // A password check still running posts its result to the loop: let it
+  // finish while the loop is still there.
+  impl_->auth_pool_.stop();
+  impl_->auth_pool_.join();
 }
 
 tcp::endpoint http_server::listen(const std::string& host_port) {
@@ -368,5 +500,11 @@ void http_server::stop() {
 }
 
 std::size_t http_server::connections() const { return impl_->open_; }
+
+void http_server::secure(std::shared_ptr<const web_security> security) { impl_->security_ = std::move(security); }
+
+std::shared_ptr<const web_security> http_server::security() const { return impl_->security_; }
+
+void http_server::on_refusal(request_refusal_hook hook) { impl_->on_refusal_ = std::move(hook); }
 
 }  // namespace vitals

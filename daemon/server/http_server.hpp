@@ -16,12 +16,17 @@
 namespace vitals {
 
 namespace asio = boost::asio;
+class web_security;
 
 // Beast stays inside http_server.cpp; handlers see these plain types.
 struct http_request {
   std::string method;  // "GET", "POST", …
   std::string target;  // path and query, e.g. "/metrics"
   std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // as sent, in order
+
+  // The first header of that name (case-insensitive), or nullptr.
+  const std::string* header(std::string_view name) const;
 };
 
 struct http_response {
@@ -57,10 +62,17 @@ struct http_limits {
 // Called once for each connection the server closes against the client's
 // will, with the reason: "evicted" (closed while waiting, to admit a newer
 // one), "refused" (at a limit with every connection answering),
-// "idle_timeout" (no request begun within idle_timeout) or
+// "idle_timeout" (no request begun within idle_timeout),
 // "request_timeout" (a request, or its response, not done within
-// request_timeout). On the loop thread.
+// request_timeout) or "tls_handshake" (the TLS handshake failed or did not
+// finish within request_timeout). On the loop thread.
 using connection_drop_hook = std::function<void(std::string_view reason)>;
+
+// Called once for each request refused before its handler saw it, with
+// the reason: "missing_credentials" and "wrong_credentials" (401),
+// "auth_busy" (503: too many password checks already queued) or
+// "rate_limited" (429, the web config's rate_limit). On the loop thread.
+using request_refusal_hook = std::function<void(std::string_view reason)>;
 
 // The client an address counts as for max_connections_per_client: every
 // loopback address is one client (a local user can pick any 127.x source
@@ -84,8 +96,11 @@ private:
   std::uint64_t held_back_ = 0;
 };
 
-// HTTP/1.1 server on the loop: one coroutine per connection, keep-alive,
-// every read and write under a deadline. Malformed requests get 400, too
+// HTTP/1.1 server on the loop, optionally over TLS: one coroutine per
+// connection, keep-alive, every read and write under a deadline. Every
+// response carries default_security_headers() (web_security.hpp).
+// Passwords are checked with bcrypt on the server's own thread, never on
+// the loop. Malformed requests get 400, too
 // large ones 413/431. Clients that connect and send nothing, or trickle a
 // request, cannot lock others out: when the server or one client is at its
 // connection limit, a new connection evicts the oldest waiting connection
@@ -103,6 +118,13 @@ public:
   // starts accepting. Returns the bound endpoint (port 0 picks a free port).
   // Throws boost::system::system_error / std::invalid_argument when it cannot.
   asio::ip::tcp::endpoint listen(const std::string& host_port);
+
+  // What connections accepted from now on get: TLS, basic auth, headers
+  // and rate limit from a web config; null for plain HTTP without
+  // credentials. Open connections keep what they were accepted with.
+  void secure(std::shared_ptr<const web_security> security);
+  std::shared_ptr<const web_security> security() const;
+  void on_refusal(request_refusal_hook hook);
 
   // Stops accepting and closes every open connection.
   void stop();

@@ -1,10 +1,13 @@
 #include "probes/core/yaml_bounds.hpp"
 
 #include "probes/core/diagnostics.hpp"
+#include "probes/core/valid_text.hpp"
 
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <sstream>
 #include <string>
 #include <variant>
@@ -145,6 +148,39 @@ bool check_yaml_node_count(const std::string& text, diagnostics& diags, const ya
 bool check_yaml_bounds(const YAML::Node& root, diagnostics& diags, const yaml_bounds& bounds) {
   bounds_walk walk(diags, bounds);
   return walk.visit(root);
+}
+
+bool load_bounded_yaml(const std::string& text, YAML::Node& root, diagnostics& diags, const yaml_bounds& bounds) {
+  // YAML is UTF-8; a raw byte would otherwise flow into labels and logs.
+  if (const auto bad = first_invalid_utf8(text); bad != std::string::npos) {
+    const auto line_start = text.rfind('\n', bad == 0 ? 0 : bad - 1);
+    YAML::Mark at;
+    at.line = static_cast<int>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(bad), '\n'));
+    at.column = static_cast<int>(line_start == std::string::npos || bad == 0 ? bad : bad - line_start - 1);
+    diags.add(at, "", "the file is not valid UTF-8 here (byte " + printable(text.substr(bad, 1)) + ")");
+    return false;
+  }
+  std::vector<YAML::Node> documents;
+  try {
+    if (!check_yaml_node_count(text, diags, bounds)) return false;
+    documents = YAML::LoadAll(text);
+  } catch (const YAML::DeepRecursion& e) {
+    // yaml-cpp's own guard, whose message is only "bad file".
+    diags.add(e.mark, "", "invalid YAML: nested too deeply");
+    return false;
+  } catch (const YAML::Exception& e) {
+    diags.add(e.mark, "", "invalid YAML: " + e.msg);
+    return false;
+  }
+  // YAML::Load would silently ignore everything after a second "---".
+  if (documents.size() > 1) {
+    diags.add(documents[1].Mark(), "", "a config file holds one YAML document, but another one starts here");
+    return false;
+  }
+  root = documents.empty() ? YAML::Node() : documents[0];
+  // First, before anything walks it: no alias cycle, bounded expansion.
+  if (!check_yaml_bounds(root, diags, bounds)) return false;
+  return true;
 }
 
 }  // namespace vitals

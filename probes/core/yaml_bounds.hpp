@@ -36,4 +36,11 @@ bool check_yaml_node_count(const std::string& text, diagnostics& diags, const ya
 // cycle, too deep, too many nodes or too much text) and returns false.
 bool check_yaml_bounds(const YAML::Node& root, diagnostics& diags, const yaml_bounds& bounds = {});
 
+// Parses a file's text as one YAML document within `bounds`: valid UTF-8,
+// not too many nodes, no second document, no alias cycle, bounded
+// expansion. Returns the root (a null node for an empty file), or false
+// after reporting each problem at file:line:column.
+bool load_bounded_yaml(const std::string& text, YAML::Node& root, diagnostics& diags,
+                       const yaml_bounds& bounds = {});
+
 }  // namespace vitals
