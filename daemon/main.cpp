@@ -1,6 +1,7 @@
 // vitalsd: parse argv, set up logging, hand over to the command.
 #include "daemon/app/app.hpp"
 #include "daemon/app/logging.hpp"
+#include "daemon/app/root_warning.hpp"
 #include "daemon/cli/check_command.hpp"
 #include "daemon/cli/cli.hpp"
 #include "daemon/cli/incidents_command.hpp"
@@ -54,7 +55,8 @@ int main(int argc, char** argv) {
     }
     case command_line::command::run:
       vitals::setup_logging({});
-      return vitals::app(cl.config_path).run();
+      vitals::warn_when_root_outside_systemd(cl.config_path);
+      return vitals::app(cl.config_path, cl.web_config_file.value_or("")).run();
   }
   return 2;
 }

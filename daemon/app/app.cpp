@@ -10,6 +10,7 @@
 #include "daemon/sched/scheduler.hpp"
 #include "daemon/server/http_server.hpp"
 #include "daemon/server/routes.hpp"
+#include "daemon/server/web_security.hpp"
 #include "daemon/state/state_keeper.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -35,11 +36,22 @@ namespace {
 // of it, writing the alert state the rest.
 constexpr auto drain_limit = std::chrono::milliseconds(3500);
 constexpr auto final_write_limit = std::chrono::milliseconds(1000);
+// How often the web config and the certificate files it names are looked
+// at for changes (a renewed certificate is served without a reload).
+constexpr auto web_files_check_period = std::chrono::seconds(2);
+
+// A config with its web config (TLS, basic auth) loaded too: a reload is
+// one unit, so a bad certificate rejects it and keeps everything running.
+struct full_load {
+  load_result config;
+  web_security_load web;
+};
 }  // namespace
 
 struct app::impl {
-  explicit impl(std::string path)
+  impl(std::string path, std::string web_override)
       : config_path(std::move(path)),
+        web_config_override(std::move(web_override)),
         telemetry(rt.registry),
         sched(rt.io, telemetry),
         keeper(rt.io, rt.pool, telemetry),
@@ -62,8 +74,7 @@ struct app::impl {
     systemd.reloading();
     asio::post(loader, [this, previous = current, callers = std::exchange(waiting_reloads, {})]() mutable {
       // Unchanged probes keep their instance: nothing is built just to be dropped.
-      auto loaded = std::make_shared<load_result>(
-          load_config_file(config_path, rt.registry, {.build = &rt.ctx, .previous = previous.get()}));
+      auto loaded = std::make_shared<full_load>(load_everything(previous.get()));
       // Applied — or dropped, with the probes it built — on the loop.
       asio::post(rt.io, [this, loaded = std::move(loaded), previous = std::move(previous), callers = std::move(callers)] {
         std::string errors;
@@ -81,7 +92,72 @@ struct app::impl {
     return std::to_string(sched.size()) + " probes from " + config_path;
   }
 
-  bool apply(const load_result& loaded, std::string& errors_out) {
+  // The config file and its web config, on the loader thread (or before
+  // the loop runs).
+  full_load load_everything(const config* previous) {
+    full_load out{load_config_file(config_path, rt.registry, {.build = &rt.ctx, .previous = previous}), {}};
+    if (!out.config.cfg) return out;
+    out.web = load_web_security(web_config_path(*out.config.cfg));
+    if (!out.web.ok()) {
+      out.config.errors.insert(out.config.errors.end(), out.web.errors.begin(), out.web.errors.end());
+      out.config.cfg = nullptr;
+    }
+    return out;
+  }
+
+  // --web.config.file, else server.web_config_file relative to the config file.
+  std::string web_config_path(const config& cfg) const {
+    if (!web_config_override.empty()) return web_config_override;
+    const auto& file = cfg.server.web_config_file;
+    if (file.empty() || file.front() == '/') return file;
+    const auto slash = config_path.rfind('/');
+    return slash == std::string::npos ? file : config_path.substr(0, slash + 1) + file;
+  }
+
+  void secure(const web_security_load& web) {
+    server->secure(web.security);
+    telemetry.web_config_loaded(true);
+    if (!web.security) return;
+    const auto& w = web.security->config();
+    spdlog::info("web config {}: {}, {} basic-auth user(s)", w.file,
+                 w.tls ? (w.tls->client_auth_type == client_auth::require_and_verify ? "TLS with client certificates"
+                                                                                    : "TLS")
+                       : "plain HTTP",
+                 w.basic_auth_users.size());
+  }
+
+  // A renewed certificate (or an edited web config) is taken up without a
+  // reload: the files are looked at on the loader thread, and a bad new
+  // set keeps the one in use.
+  asio::awaitable<void> watch_web_files() {
+    asio::steady_timer tick(rt.io);
+    for (;;) {
+      tick.expires_after(web_files_check_period);
+      boost::system::error_code ec;
+      co_await tick.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (ec || stopping) co_return;
+      auto running = server->security();
+      if (!running || loading) continue;
+      asio::post(loader, [this, running, path = running->config().file] {
+        if (!running->files_changed()) return;
+        auto web = std::make_shared<web_security_load>(load_web_security(path));
+        asio::post(rt.io, [this, running, web] {
+          if (stopping || server->security() != running) return;  // a reload came first
+          if (!web->ok()) {
+            for (const auto& e : web->errors) spdlog::error("web config: {}", e.str());
+            spdlog::error("web config: changed files rejected; still serving with the previous ones");
+            telemetry.web_config_loaded(false);
+            return;
+          }
+          spdlog::info("web config: files changed, reloaded");
+          secure(*web);
+        });
+      });
+    }
+  }
+
+  bool apply(const full_load& everything, std::string& errors_out) {
+    const auto& loaded = everything.config;
     if (!loaded.cfg) {
       for (const auto& e : loaded.errors) {
         spdlog::error("config: {}", e.str());
@@ -92,6 +168,7 @@ struct app::impl {
       return false;
     }
     const auto& next = *loaded.cfg;
+    apply_secrets(next);
     if (!setup_logging(next.log)) spdlog::warn("config: log settings not applied");
     if (current && (next.server.listen != current->server.listen ||
                     next.server.max_connections != current->server.max_connections ||
@@ -100,14 +177,23 @@ struct app::impl {
       spdlog::warn("config: server.listen and server limits change only on restart");
     if (current && next.state.path != current->state.path)
       spdlog::warn("config: state.path changes only on restart; still using {}", current->state.path);
-    sched.apply(next.probes);
+    secure(everything.web);
+    sched.apply(next.probes, secrets);
     close_incidents(alert_engine.set_rules(next.alert_rules), "its rule changed or was removed");
     keeper.set_retention(retention_of(next.state));
-    if (notify) notify->configure(next.notifications);
+    if (notify) notify->configure(next.notifications, secrets);
     current = loaded.cfg;
     telemetry.config_loaded(true);
     spdlog::info("config: loaded {} ({} probes)", config_path, next.probes.size());
     return true;
+  }
+
+  // The secrets of every config applied so far (bounded): an old answer
+  // or an unchanged probe may still quote one. The log is redacted with
+  // them before anything of the new config is logged.
+  void apply_secrets(const config& next) {
+    secrets = redactor::merge(secrets, next.secrets);
+    set_log_secrets(secrets);
   }
 
   route_context routes() {
@@ -118,7 +204,8 @@ struct app::impl {
                          host_name,
                          [this] { return ready; },
                          [this] { return current->server.enable_lifecycle; },
-                         [this](reload_done done) { reload(std::move(done)); }};
+                         [this](reload_done done) { reload(std::move(done)); },
+                         [this] { return listen_hosts{listening, current->server.allowed_hosts}; }};
   }
 
   asio::awaitable<void> handle_signals() {
@@ -304,6 +391,7 @@ struct app::impl {
   }
 
   std::string config_path;
+  std::string web_config_override;  // --web.config.file
   runtime rt;
   metrics telemetry;
   scheduler sched;
@@ -314,28 +402,33 @@ struct app::impl {
   std::unique_ptr<http_server> server;  // made once the first config gives its limits
   asio::signal_set signals;
   std::shared_ptr<const config> current;
+  redactor secrets;  // see apply_secrets
   bool ready = false;
   bool stopping = false;
   bool loading = false;                      // a config is being loaded off the loop
   std::vector<reload_done> waiting_reloads;  // asked for while loading: served by the next load
   service_notify systemd;
   std::string host_name;
+  asio::ip::tcp::endpoint listening;  // as bound; POST /-/reload checks Host against it
   // Last member: destroyed first, joining a load still running before
   // anything it reads goes away.
   asio::thread_pool loader{1};
 };
 
-app::app(std::string config_path) : impl_(std::make_unique<impl>(std::move(config_path))) {}
+app::app(std::string config_path, std::string web_config_file)
+    : impl_(std::make_unique<impl>(std::move(config_path), std::move(web_config_file))) {}
 app::~app() = default;
 
 int app::run() {
   auto& m = *impl_;
-  auto loaded = load_config_file(m.config_path, m.rt.registry, m.rt.ctx);
+  auto everything = m.load_everything(nullptr);
+  const auto& loaded = everything.config;
   if (!loaded.cfg) {
     for (const auto& e : loaded.errors) spdlog::error("config: {}", e.str());
     return 2;
   }
   const auto& cfg = *loaded.cfg;
+  m.apply_secrets(cfg);
   if (!setup_logging(cfg.log)) spdlog::warn("config: log settings not applied");
 
   try {
@@ -347,8 +440,12 @@ int app::run() {
                     .max_request_bytes = cfg.server.max_request_bytes},
         [&m](std::string_view reason) { m.telemetry.http_connection_dropped(reason); });
     const auto endpoint = m.server->listen(cfg.server.listen);
+    m.listening = endpoint;
+    m.server->on_refusal([&m](std::string_view reason) { m.telemetry.http_request_refused(reason); });
+    m.secure(everything.web);
     const auto host = endpoint.address().to_string();
-    const std::string self_url = "http://" + (endpoint.address().is_v6() ? "[" + host + "]" : host) + ":" +
+    const std::string scheme = everything.web.security && everything.web.security->tls() ? "https://" : "http://";
+    const std::string self_url = scheme + (endpoint.address().is_v6() ? "[" + host + "]" : host) + ":" +
                                  std::to_string(endpoint.port()) + "/";
     spdlog::info("listening on {} (metrics at /metrics)", self_url);
     char hostname[256] = {};
@@ -357,7 +454,7 @@ int app::run() {
     // Listening on every address: links in alerts name the host instead
     // of 0.0.0.0, which would lead the reader to their own machine.
     const std::string link_url = endpoint.address().is_unspecified()
-                                     ? "http://" + m.host_name + ":" + std::to_string(endpoint.port()) + "/"
+                                     ? scheme + m.host_name + ":" + std::to_string(endpoint.port()) + "/"
                                      : self_url;
     m.notify = std::make_unique<notifier>(m.rt.io, m.telemetry, hostname, link_url);
   } catch (const std::exception& ex) {
@@ -365,15 +462,16 @@ int app::run() {
     return 1;
   }
 
-  m.sched.apply(cfg.probes);
+  m.sched.apply(cfg.probes, m.secrets);
   m.alert_engine.set_rules(cfg.alert_rules);
-  m.notify->configure(cfg.notifications);
+  m.notify->configure(cfg.notifications, m.secrets);
   m.current = loaded.cfg;
   m.telemetry.config_loaded(true);
   spdlog::info("vitalsd started: {} probes from {}", cfg.probes.size(), m.config_path);
 
   asio::co_spawn(m.rt.io, m.handle_signals(), asio::detached);
   asio::co_spawn(m.rt.io, m.evaluate_alerts(), asio::detached);
+  asio::co_spawn(m.rt.io, m.watch_web_files(), asio::detached);
   if (const auto period = m.systemd.watchdog_period())
     asio::co_spawn(m.rt.io, m.feed_watchdog(*period), asio::detached);
   m.rt.io.run();

@@ -9,7 +9,8 @@ namespace vitals {
 // HTTP, reloads on SIGHUP, stops on SIGTERM/SIGINT. All the wiring lives here.
 class app {
 public:
-  explicit app(std::string config_path);
+  // `web_config_file`, when not empty, overrides server.web_config_file.
+  explicit app(std::string config_path, std::string web_config_file = {});
   ~app();
   app(const app&) = delete;
   app& operator=(const app&) = delete;

@@ -5,11 +5,8 @@
 #include "probes/core/secrets.hpp"
 #include "probes/core/text_file.hpp"
 #include "probes/core/units.hpp"
-#include "probes/core/valid_text.hpp"
 #include "probes/core/yaml_bounds.hpp"
 #include "probes/net/host_addresses.hpp"
-
-#include <yaml-cpp/depthguard.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -65,6 +62,15 @@ void read_server(node_reader& r, server_settings& s) {
       r.error("max_request_size", "must be more than 0 bytes");
     else
       s.max_request_bytes = *v;
+  }
+  if (auto v = r.string("web_config_file")) s.web_config_file = *v;
+  if (auto hosts = r.sequence("allowed_hosts")) {
+    for (auto& item : *hosts) {
+      if (item.node().IsScalar() && !item.node().Scalar().empty())
+        s.allowed_hosts.push_back(item.node().Scalar());
+      else
+        item.error_here("expected a host name or host:port");
+    }
   }
   r.finish();
 }
@@ -227,6 +233,9 @@ void read_probe(node_reader& item, config& cfg, const probe_registry& registry, 
       } else if (!valid_probe_name(*name)) {
         item.error("name", item.shown("name") +
                                " may contain only letters, digits and _ . : - (it becomes the probe label)");
+      } else if (item.is_secret("name")) {
+        // A secret would be <redacted> in every label, log and alert: no name at all.
+        item.error("name", "cannot come from ${env:…} or ${file:…}: the name is shown everywhere");
       } else {
         int line = item.node()["name"].Mark().line + 1;
         auto [first, inserted] = first_line_of_name.emplace(*name, line);
@@ -324,8 +333,36 @@ void read_config(const YAML::Node& root, config& cfg, diagnostics& diags, const 
   top.finish();
 }
 
+// A rule's text reaches every alert, the state file and every receiver,
+// where a secret in it would be <redacted> anyway: it is redacted here,
+// once. `when` is parsed again from its redacted text, so it selects series
+// by their labels as /metrics shows them, redacted the same way. A built-in
+// rule's text is the daemon's own; only its runbook URL is the user's.
+void redact_rules(config& cfg, diagnostics& diags) {
+  const auto& secrets = cfg.secrets;
+  for (auto& r : cfg.alert_rules) {
+    secrets.redact(r.runbook_url);
+    if (r.builtin) continue;
+    if (secrets.redacted(r.name) != r.name)
+      diags.add(YAML::Mark::null_mark(), "alerts.rules", "an alert name cannot come from ${env:…} or ${file:…}");
+    for (auto* text : {&r.summary, &r.description}) secrets.redact(*text);
+    for (auto& [key, value] : r.labels) secrets.redact(value);
+    if (!r.when || secrets.redacted(r.when->text()) == r.when->text()) continue;
+    auto parsed = alerts::parse_expr(secrets.redacted(r.when->text()));
+    if (!parsed.value) {
+      diags.add(YAML::Mark::null_mark(), "alerts.rules",
+                "rule " + r.name + ": a value from ${env:…} or ${file:…} in when must be a whole label value");
+      continue;
+    }
+    r.when = std::move(parsed.value);
+    r.when_text = r.when->text();
+  }
+}
+
 load_result finish_load(std::shared_ptr<config> cfg, diagnostics& diags) {
   load_result result;
+  cfg->secrets = diags.secrets();
+  if (!cfg->secrets.empty()) redact_rules(*cfg, diags);
   if (diags.ok()) {
     result.cfg = std::move(cfg);
     return result;
@@ -346,35 +383,8 @@ load_result load_config_text(const std::string& text, const std::string& file_na
   auto cfg = std::make_shared<config>();
   cfg->file = file_name;
   try {
-    // YAML is UTF-8; a raw byte would otherwise flow into labels and logs.
-    if (const auto bad = first_invalid_utf8(text); bad != std::string::npos) {
-      const auto line_start = text.rfind('\n', bad == 0 ? 0 : bad - 1);
-      YAML::Mark at;
-      at.line = static_cast<int>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(bad), '\n'));
-      at.column = static_cast<int>(line_start == std::string::npos || bad == 0 ? bad : bad - line_start - 1);
-      diags.add(at, "", "the file is not valid UTF-8 here (byte " + printable(text.substr(bad, 1)) + ")");
-      return finish_load(cfg, diags);
-    }
-    std::vector<YAML::Node> documents;
-    try {
-      if (!check_yaml_node_count(text, diags)) return finish_load(cfg, diags);
-      documents = YAML::LoadAll(text);
-    } catch (const YAML::DeepRecursion& e) {
-      // yaml-cpp's own guard, whose message is only "bad file".
-      diags.add(e.mark, "", "invalid YAML: nested too deeply");
-      return finish_load(cfg, diags);
-    } catch (const YAML::Exception& e) {
-      diags.add(e.mark, "", "invalid YAML: " + e.msg);
-      return finish_load(cfg, diags);
-    }
-    // YAML::Load would silently ignore everything after a second "---".
-    if (documents.size() > 1) {
-      diags.add(documents[1].Mark(), "", "a config file holds one YAML document, but another one starts here");
-      return finish_load(cfg, diags);
-    }
-    YAML::Node root = documents.empty() ? YAML::Node() : documents[0];
-    // First, before anything walks it: no alias cycle, bounded expansion.
-    if (!check_yaml_bounds(root, diags)) return finish_load(cfg, diags);
+    YAML::Node root;
+    if (!load_bounded_yaml(text, root, diags)) return finish_load(cfg, diags);
     substitute_secrets(root, diags);
     read_config(root, *cfg, diags, registry, options);
   } catch (const std::exception& e) {

@@ -4,6 +4,7 @@
 #include "daemon/notify/notify_settings.hpp"
 #include "probes/core/diagnostics.hpp"
 #include "probes/core/probe_settings.hpp"
+#include "probes/core/redaction.hpp"
 
 #include <chrono>
 #include <cstddef>
@@ -22,6 +23,12 @@ struct server_settings {
   int max_connections = 64;           // concurrent HTTP connections
   duration header_timeout{10'000};    // whole request must arrive within this (slowloris)
   std::uint64_t max_request_bytes = 64 * 1024;
+  // An exporter-toolkit web config (TLS, client certificates, basic auth,
+  // headers); --web.config.file overrides it. Relative to the config file.
+  std::string web_config_file;
+  // Host header values POST /-/reload accepts besides the listen address
+  // and the loopback names (a name a reverse proxy forwards, say).
+  std::vector<std::string> allowed_hosts;
 };
 
 struct log_settings {
@@ -45,6 +52,9 @@ struct config {
   std::vector<alerts::rule> alert_rules;  // built-ins (unless alerts.defaults is false) and the user's
   std::chrono::milliseconds alert_evaluation_interval{5000};  // alerts.evaluation_interval
   notify_settings notifications;  // read from notify:
+  // Every value filled in from ${env:…}/${file:…}: "<redacted>" in every
+  // output. The alert rules above are already redacted with it.
+  redactor secrets;
 };
 
 struct load_result {

@@ -6,7 +6,8 @@ std::string usage_text() {
   return R"(vitalsd — runs health probes, exports Prometheus metrics, names the cause.
 
 Usage:
-  vitalsd [run] [-c FILE]                 run the daemon
+  vitalsd [run] [-c FILE] [--web.config.file FILE]
+                                          run the daemon
   vitalsd check [-c FILE] [--probe NAME]  run every probe (or one) once and print a table;
                                           exit 0 all ok, 1 some failed, 2 config error
   vitalsd validate [-c FILE]              check the config file only; exit 0 ok, 2 errors
@@ -18,6 +19,10 @@ Usage:
 
 Options:
   -c, --config FILE   config file (default /etc/vitals/vitals.yaml)
+  --web.config.file FILE
+                      with run: TLS, client certificates, basic auth and
+                      headers, in the exporter-toolkit web config format
+                      (overrides server.web_config_file)
   --probe NAME        with check: run only this probe
   --since DURATION    with incidents: those that started within it (default 24h)
   --json              with incidents: print JSON, as GET /api/v1/incidents does
@@ -62,6 +67,13 @@ command_line parse_command_line(const std::vector<std::string>& args) {
       out.cmd = command_line::command::version;
     } else if (flag == "-c" || flag == "--config") {
       if (auto v = value(flag)) out.config_path = *v;
+      else return out;
+    } else if (flag == "--web.config.file") {
+      if (out.cmd != command_line::command::run) {
+        out.error = "--web.config.file works only with run";
+        return out;
+      }
+      if (auto v = value(flag)) out.web_config_file = *v;
       else return out;
     } else if (flag == "--probe") {
       if (out.cmd != command_line::command::check) {

@@ -47,20 +47,23 @@ def comm_of(pid):
 class Daemon:
     """vitalsd run -c FILE, with its stderr collected line by line."""
 
-    def __init__(self, config_text, extra_env=None):
+    def __init__(self, config_text, extra_env=None, extra_args=()):
         self.dir = tempfile.TemporaryDirectory(prefix="vitals-e2e-")
         self.config_path = os.path.join(self.dir.name, "vitals.yaml")
         self.write_config(config_text)
         env = dict(os.environ, **(extra_env or {}))
-        self.proc = subprocess.Popen([VITALSD, "run", "-c", self.config_path], stderr=subprocess.PIPE,
+        self.proc = subprocess.Popen([VITALSD, "run", "-c", self.config_path, *extra_args], stderr=subprocess.PIPE,
                                      stdout=subprocess.DEVNULL, text=True, env=env)
         self.lines = []
         self._lock = threading.Lock()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        line = wait_for(lambda: self.find_log(r"listening on http://([0-9.]+):(\d+)/"), what="listening line")
-        m = re.search(r"listening on http://([0-9.]+):(\d+)/", line)
-        self.base = f"http://{m.group(1)}:{m.group(2)}"
+        listening = r"listening on (https?)://([0-9.]+):(\d+)/"
+        line = wait_for(lambda: self.proc.poll() is not None or self.find_log(listening), what="listening line")
+        assert self.proc.poll() is None, "vitalsd exited:\n" + "\n".join(self.log())
+        m = re.search(listening, line)
+        self.port = int(m.group(3))
+        self.base = f"{m.group(1)}://{m.group(2)}:{m.group(3)}"
 
     def _read(self):
         for line in self.proc.stderr:
@@ -84,8 +87,8 @@ class Daemon:
         with open(self.config_path, "w") as f:
             f.write(text)
 
-    def get(self, path, method="GET"):
-        req = urllib.request.Request(self.base + path, method=method)
+    def get(self, path, method="GET", headers=None):
+        req = urllib.request.Request(self.base + path, method=method, headers=headers or {})
         try:
             with urllib.request.urlopen(req, timeout=10) as r:
                 return r.status, r.read().decode()
