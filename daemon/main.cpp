@@ -31,7 +31,7 @@ int main(int argc, char** argv) {
       std::cout << "vitalsd " << vitals::version() << " (" << vitals::revision() << ")\n";
       return 0;
     case command_line::command::validate:
-      return vitals::run_validate(cl.config_path);
+      return vitals::run_validate(cl.config_path, cl.web_config_file.value_or(""));
     case command_line::command::rules:
       return vitals::run_rules(cl.config_path);
     case command_line::command::incidents: {

@@ -97,21 +97,12 @@ struct app::impl {
   full_load load_everything(const config* previous) {
     full_load out{load_config_file(config_path, rt.registry, {.build = &rt.ctx, .previous = previous}), {}};
     if (!out.config.cfg) return out;
-    out.web = load_web_security(web_config_path(*out.config.cfg));
+    out.web = load_web_security(web_config_path(*out.config.cfg, web_config_override));
     if (!out.web.ok()) {
       out.config.errors.insert(out.config.errors.end(), out.web.errors.begin(), out.web.errors.end());
       out.config.cfg = nullptr;
     }
     return out;
-  }
-
-  // --web.config.file, else server.web_config_file relative to the config file.
-  std::string web_config_path(const config& cfg) const {
-    if (!web_config_override.empty()) return web_config_override;
-    const auto& file = cfg.server.web_config_file;
-    if (file.empty() || file.front() == '/') return file;
-    const auto slash = config_path.rfind('/');
-    return slash == std::string::npos ? file : config_path.substr(0, slash + 1) + file;
   }
 
   void secure(const web_security_load& web) {

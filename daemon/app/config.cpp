@@ -394,6 +394,14 @@ load_result load_config_text(const std::string& text, const std::string& file_na
   return finish_load(cfg, diags);
 }
 
+std::string web_config_path(const config& cfg, const std::string& override) {
+  if (!override.empty()) return override;
+  const auto& file = cfg.server.web_config_file;
+  if (file.empty() || file.front() == '/') return file;
+  const auto slash = cfg.file.rfind('/');
+  return slash == std::string::npos ? file : cfg.file.substr(0, slash + 1) + file;
+}
+
 load_result load_config_file(const std::string& path, const probe_registry& registry, load_options options) {
   std::string text;
   if (int err = read_text_file(path, text, max_config_bytes); err != 0) {

@@ -71,6 +71,11 @@ struct load_options {
                                          // keeps its instance instead of being built again
 };
 
+// The web config file to use: `override` (--web.config.file) when given,
+// else server.web_config_file taken relative to the config file's
+// directory; empty for none.
+std::string web_config_path(const config& cfg, const std::string& override);
+
 // Reads, substitutes secrets and validates. Never throws for bad input:
 // every problem comes back in `errors` with file:line:column. A file is at
 // most max_config_bytes, and what it expands to through aliases is bounded

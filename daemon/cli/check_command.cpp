@@ -4,6 +4,7 @@
 #include "daemon/app/config.hpp"
 #include "daemon/app/logging.hpp"
 #include "daemon/app/runtime.hpp"
+#include "daemon/server/web_config.hpp"
 #include "daemon/sched/scheduler.hpp"
 #include "probes/core/valid_text.hpp"
 
@@ -50,7 +51,7 @@ probe_registry builtin_registry() {
 
 }  // namespace
 
-int run_validate(const std::string& config_path) {
+int run_validate(const std::string& config_path, const std::string& web_config_file) {
   auto loaded = load_config_file(config_path, builtin_registry());
   if (!loaded.cfg) {
     print_errors(loaded.errors);
@@ -58,6 +59,17 @@ int run_validate(const std::string& config_path) {
     return 2;
   }
   std::cout << config_path << ": ok, " << loaded.cfg->probes.size() << " probes\n";
+  // The web config is read and checked too; the certificates it names are
+  // not loaded (validate opens nothing a run would build).
+  const auto web = web_config_path(*loaded.cfg, web_config_file);
+  if (web.empty()) return 0;
+  const auto parsed = load_web_config(web);
+  if (!parsed.config) {
+    print_errors(parsed.errors);
+    std::cerr << web << ": " << parsed.errors.size() << " error(s)\n";
+    return 2;
+  }
+  std::cout << web << ": ok\n";
   return 0;
 }
 

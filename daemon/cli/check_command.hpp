@@ -17,7 +17,8 @@ struct check_options {
 int run_check(const check_options& options);
 
 // `vitalsd validate`: 0 ok, 2 errors (one per line on stderr).
-int run_validate(const std::string& config_path);
+// Checks the config file and the web config it names (or `web_config_file`).
+int run_validate(const std::string& config_path, const std::string& web_config_file = {});
 
 // `vitalsd rules`: the active alert rules (built-in and the file's) as a
 // Prometheus rule file on stdout; exit 0, or 2 on config errors.

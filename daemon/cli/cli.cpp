@@ -10,7 +10,9 @@ Usage:
                                           run the daemon
   vitalsd check [-c FILE] [--probe NAME]  run every probe (or one) once and print a table;
                                           exit 0 all ok, 1 some failed, 2 config error
-  vitalsd validate [-c FILE]              check the config file only; exit 0 ok, 2 errors
+  vitalsd validate [-c FILE] [--web.config.file FILE]
+                                          check the config file (and web config) only;
+                                          exit 0 ok, 2 errors
   vitalsd rules [-c FILE]                 print the active alert rules as a Prometheus rule file
   vitalsd incidents [-c FILE] [--since 24h] [--json] [--state PATH]
                                           print the incident log from the state store
@@ -20,9 +22,9 @@ Usage:
 Options:
   -c, --config FILE   config file (default /etc/vitals/vitals.yaml)
   --web.config.file FILE
-                      with run: TLS, client certificates, basic auth and
-                      headers, in the exporter-toolkit web config format
-                      (overrides server.web_config_file)
+                      with run and validate: TLS, client certificates, basic
+                      auth and headers, in the exporter-toolkit web config
+                      format (overrides server.web_config_file)
   --probe NAME        with check: run only this probe
   --since DURATION    with incidents: those that started within it (default 24h)
   --json              with incidents: print JSON, as GET /api/v1/incidents does
@@ -69,8 +71,8 @@ command_line parse_command_line(const std::vector<std::string>& args) {
       if (auto v = value(flag)) out.config_path = *v;
       else return out;
     } else if (flag == "--web.config.file") {
-      if (out.cmd != command_line::command::run) {
-        out.error = "--web.config.file works only with run";
+      if (out.cmd != command_line::command::run && out.cmd != command_line::command::validate) {
+        out.error = "--web.config.file works only with run and validate";
         return out;
       }
       if (auto v = value(flag)) out.web_config_file = *v;

@@ -10,7 +10,7 @@ struct command_line {
   enum class command { run, check, validate, rules, incidents, help, version };
   command cmd = command::run;
   std::string config_path = "/etc/vitals/vitals.yaml";
-  std::optional<std::string> web_config_file;  // run --web.config.file FILE
+  std::optional<std::string> web_config_file;  // run/validate --web.config.file FILE
   std::optional<std::string> probe;  // check --probe NAME
   std::optional<std::string> state_path;  // incidents --state PATH
   std::optional<std::string> since;       // incidents --since DURATION

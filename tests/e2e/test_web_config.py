@@ -311,9 +311,19 @@ class WebConfigTest(unittest.TestCase):
                 f.write("tls_server_config:\n  cert_file: a.crt\n  key_fil: a.key\n")
             out = subprocess.run([VITALSD, "run", "-c", config, "--web.config.file", web], capture_output=True,
                                  text=True, timeout=30)
+            checked = subprocess.run([VITALSD, "validate", "-c", config, "--web.config.file", web],
+                                     capture_output=True, text=True, timeout=30)
+            with open(web, "w") as f:
+                f.write("tls_server_config:\n  cert_file: a.crt\n  key_file: a.key\n")
+            fixed = subprocess.run([VITALSD, "validate", "-c", config, "--web.config.file", web],
+                                   capture_output=True, text=True, timeout=30)
         self.assertEqual(out.returncode, 2, out.stderr)
         self.assertIn(f"{web}:3:3: tls_server_config.key_fil", out.stderr)
         self.assertIn("key_file", out.stderr)
+        self.assertEqual(checked.returncode, 2, "validate checks the web config too")
+        self.assertIn(f"{web}:3:3: tls_server_config.key_fil", checked.stderr)
+        self.assertEqual(fixed.returncode, 0, fixed.stderr)
+        self.assertIn(f"{web}: ok", fixed.stdout)
 
 
 if __name__ == "__main__":

@@ -36,3 +36,14 @@ TEST(cli, version_and_help_flags) {
   EXPECT_EQ(parse_command_line({"--version"}).cmd, cmd::version);
   EXPECT_EQ(parse_command_line({"-h"}).cmd, cmd::help);
 }
+
+TEST(cli, web_config_file_goes_with_run_and_validate_in_either_spelling) {
+  const auto run = parse_command_line({"-c", "v.yaml", "--web.config.file", "web.yml"});
+  EXPECT_EQ(run.cmd, cmd::run);
+  EXPECT_EQ(run.web_config_file, "web.yml");
+  const auto validate = parse_command_line({"validate", "--web.config.file=web.yml"});
+  EXPECT_EQ(validate.web_config_file, "web.yml");
+  EXPECT_TRUE(validate.error.empty());
+  EXPECT_EQ(parse_command_line({"check", "--web.config.file", "web.yml"}).error,
+            "--web.config.file works only with run and validate");
+}
