@@ -25,20 +25,9 @@ import time
 import urllib.error
 import urllib.request
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+from bench_proc import cpu_seconds, free_port
+
 HEADER = b"GET /metrics HTTP/1.1\r\nHost: vitals\r\nX-Slow: " + b"x" * 8000  # never finished at 1 byte/s
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def fetch(url, timeout):

@@ -29,21 +29,11 @@ import tempfile
 import time
 import warnings
 
+from bench_proc import cpu_seconds, free_port
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.dirname(os.path.dirname(HERE))
 PASSWORD = "bench password"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def make_pki(d):
@@ -111,7 +101,7 @@ def measure(pid, port, tls_ctx, path, scrapes, keep_alive):
             conn = connect()
         t = time.perf_counter()
         size = scrape(conn)
-        latencies.append(time.perf_counter() - t if keep_alive else time.perf_counter() - t)
+        latencies.append(time.perf_counter() - t)
     cpu = cpu_seconds(pid) - before
     conn.close()
     latencies.sort()

@@ -9,16 +9,14 @@
 #include "daemon/alerts/alert_rules.hpp"
 
 #include "support/alert_rule.hpp"
+#include "support/shell_command.hpp"
 #include "support/temp_env.hpp"
 
 #include <gtest/gtest.h>
 
-#include <sys/wait.h>
-
 #include <algorithm>
 #include <array>
 #include <chrono>
-#include <cstdio>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -48,16 +46,6 @@ std::string selector_text(const input& in) {
     first = false;
   }
   return t + "}";
-}
-
-std::string run(const std::string& command) {
-  std::string out;
-  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
-  if (p == nullptr) return "popen failed";
-  char buf[512];
-  while (std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
-  const int status = ::pclose(p);
-  return (WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "ok\n" : "FAILED\n") + out;
 }
 
 // The engine's firing alerts after each 15 s step's evaluation.
@@ -199,7 +187,7 @@ TEST(alert_promtool, prometheus_fires_what_the_engine_fires_when_it_fires_it) {
     EXPECT_GT(states[r.name].second, 0) << "promtool never checks " << r.name << " inactive";
   }
 
-  const auto result = run("cd " + dir.path() + " && promtool test rules test.yml");
+  const auto result = test::run_shell("cd " + dir.path() + " && promtool test rules test.yml");
   EXPECT_EQ(result.rfind("ok\n", 0), 0u) << "promtool disagrees with the engine:\n" << result;
 
   // promtool really compares: claiming a rule inactive at the first step
@@ -212,7 +200,7 @@ TEST(alert_promtool, prometheus_fires_what_the_engine_fires_when_it_fires_it) {
     while (first < firing.size() && !fires(firing[first])) ++first;
     ASSERT_LT(first, firing.size()) << r.name;
     { std::ofstream(dir.path() + "/wrong.yml") << suite_text(inputs, rules, firing, std::pair{r.name, first}); }
-    const auto wrong = run("cd " + dir.path() + " && promtool test rules wrong.yml");
+    const auto wrong = test::run_shell("cd " + dir.path() + " && promtool test rules wrong.yml");
     EXPECT_EQ(wrong.rfind("FAILED\n", 0), 0u) << "promtool accepts " << r.name << " missing at step " << first << ":\n"
                                               << wrong;
   }

@@ -9,13 +9,11 @@
 #include "daemon/alerts/alert_rules.hpp"
 
 #include "support/alert_rule.hpp"
+#include "support/shell_command.hpp"
 #include "support/temp_env.hpp"
 
 #include <gtest/gtest.h>
 
-#include <sys/wait.h>
-
-#include <cstdio>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -47,16 +45,6 @@ const std::vector<std::string> values = {
     "a.b",   "a\\b",  "a\"b",  "x y",   "\t",   "123",   "api-12", "web-7",       "api-", "α",   "αβγ",
     "Ǆ",     "ǆ",     "ǅ",     "STRASSE", "straße", "x",  "xxx",   "a b",         "\n",   "ab ab", "_",
 };
-
-std::string run(const std::string& command) {
-  std::string out;
-  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
-  if (p == nullptr) return "popen failed";
-  char buf[512];
-  while (std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
-  const int status = ::pclose(p);
-  return (WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "ok\n" : "FAILED\n") + out;
-}
 
 // A YAML double-quoted scalar holding `s` exactly.
 std::string yaml_quoted(const std::string& s) {
@@ -148,12 +136,12 @@ TEST(regex_promtool, every_expression_matches_the_same_values_as_in_prometheus) 
   test::temp_dir dir;
   { std::ofstream(dir.path() + "/rules.yml") << prometheus_rule_file(rules); }
   { std::ofstream(dir.path() + "/test.yml") << suite_text(rules, firing); }
-  const auto result = run("cd " + dir.path() + " && promtool test rules test.yml");
+  const auto result = test::run_shell("cd " + dir.path() + " && promtool test rules test.yml");
   EXPECT_EQ(result.rfind("ok\n", 0), 0u) << "promtool and the engine match different values:\n" << result;
 
   // promtool really compares: one match left out must fail the suite.
   { std::ofstream(dir.path() + "/wrong.yml") << suite_text(rules, firing, std::pair{firing[0].rule, firing[0].label_values.at("v")}); }
-  const auto wrong = run("cd " + dir.path() + " && promtool test rules wrong.yml");
+  const auto wrong = test::run_shell("cd " + dir.path() + " && promtool test rules wrong.yml");
   EXPECT_EQ(wrong.rfind("FAILED\n", 0), 0u) << "promtool accepts a suite missing a match:\n" << wrong;
 }
 
