@@ -3,11 +3,6 @@
 #include "daemon/alerts/alert_template.hpp"
 
 #include <algorithm>
-#include <charconv>
-#include <cmath>
-#include <cstdio>
-#include <cstdlib>
-#include <limits>
 #include <optional>
 #include <set>
 #include <utility>
@@ -32,15 +27,40 @@ std::vector<alert_instance> engine::set_rules(std::vector<rule> rules) {
     for (auto& [l, a] : instances) dropped.push_back(std::move(a));
   rules_ = std::move(rules);
   instances_ = std::move(kept);
+  ++generation_;
   return dropped;
 }
 
-std::vector<transition> engine::evaluate(const std::vector<series>& all, wall_clock::time_point now) {
-  std::vector<transition> changes;
+engine::query engine::prepare() const {
+  query q;
+  q.generation = generation_;
   for (const auto& r : rules_) {
+    q.exprs.push_back(r.when);
+    std::set<std::string> names;
+    r.when->metric_names(names);
+    q.names.insert(names.begin(), names.end());
+  }
+  return q;
+}
+
+std::vector<std::vector<series>> engine::match(const query& q, const std::vector<series>& all) {
+  std::vector<std::vector<series>> out;
+  out.reserve(q.exprs.size());
+  for (const auto& e : q.exprs) out.push_back(e->eval(all));
+  return out;
+}
+
+std::vector<transition> engine::evaluate(const std::vector<series>& all, wall_clock::time_point now) {
+  return apply(match(prepare(), all), now);
+}
+
+std::vector<transition> engine::apply(const std::vector<std::vector<series>>& matches, wall_clock::time_point now) {
+  std::vector<transition> changes;
+  for (std::size_t i = 0; i < rules_.size() && i < matches.size(); ++i) {
+    const auto& r = rules_[i];
     auto& instances = instances_[r.name];
     std::set<labels> seen;
-    for (const auto& s : r.when->eval(all)) {
+    for (const auto& s : matches[i]) {
       labels l = s.label_values;
       for (const auto& [k, v] : r.labels) l[k] = v;
       l["alertname"] = r.name;
@@ -138,59 +158,17 @@ std::vector<alert_instance> engine::active() const {
 }
 
 // ---------------------------------------------------------------------------
-// Exposition text.
+// Series from a snapshot.
 
-std::vector<series> parse_exposition(std::string_view text) {
+std::vector<series> select_series(const metrics_snapshot& snapshot, const metric_name_set& names) {
   std::vector<series> out;
-  while (!text.empty()) {
-    const auto nl = text.find('\n');
-    std::string_view line = text.substr(0, nl);
-    text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
-    if (line.empty() || line.front() == '#') continue;
-    series s;
-    std::size_t i = 0;
-    while (i < line.size() && line[i] != '{' && line[i] != ' ') ++i;
-    s.name = std::string(line.substr(0, i));
-    if (i < line.size() && line[i] == '{') {
-      ++i;
-      while (i < line.size() && line[i] != '}') {
-        const auto eq = line.find('=', i);
-        if (eq == std::string_view::npos || eq + 1 >= line.size() || line[eq + 1] != '"') break;
-        std::string name(line.substr(i, eq - i));
-        std::string value;
-        std::size_t j = eq + 2;
-        for (; j < line.size() && line[j] != '"'; ++j) {
-          if (line[j] == '\\' && j + 1 < line.size()) {
-            ++j;
-            value += line[j] == 'n' ? '\n' : line[j];
-          } else {
-            value += line[j];
-          }
-        }
-        s.label_values.emplace(std::move(name), std::move(value));
-        i = j + 1;
-        if (i < line.size() && line[i] == ',') ++i;
-      }
-      // An unclosed quote or label set (found by fuzz_exposition): not a sample line.
-      if (i >= line.size() || line[i] != '}') continue;
-      ++i;
-    }
-    while (i < line.size() && line[i] == ' ') ++i;
-    const auto end = line.find(' ', i);
-    const std::string number(line.substr(i, end == std::string_view::npos ? std::string_view::npos : end - i));
-    if (number == "NaN") {
-      s.value = std::numeric_limits<double>::quiet_NaN();
-    } else if (number == "+Inf" || number == "Inf") {
-      s.value = std::numeric_limits<double>::infinity();
-    } else if (number == "-Inf") {
-      s.value = -std::numeric_limits<double>::infinity();
-    } else {
-      char* parsed_end = nullptr;
-      s.value = std::strtod(number.c_str(), &parsed_end);
-      if (number.empty() || parsed_end != number.c_str() + number.size()) continue;  // not a sample line
-    }
-    out.push_back(std::move(s));
-  }
+  if (names.empty()) return out;
+  snapshot.visit(names, [&out](const sample_view& s) {
+    series& x = out.emplace_back();
+    x.name = s.name;
+    for (const auto& [k, v] : s.labels) x.label_values.emplace_hint(x.label_values.end(), k, v);
+    x.value = s.value;
+  });
   return out;
 }
 

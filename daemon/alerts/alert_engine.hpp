@@ -6,11 +6,13 @@
 // Pure and clock-free: the caller passes the series and the time.
 
 #include "daemon/alerts/alert_rules.hpp"
+#include "daemon/metrics/metrics_snapshot.hpp"
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -57,7 +59,28 @@ public:
   // instances dropped that way, so their incidents can be closed.
   std::vector<alert_instance> set_rules(std::vector<rule> rules);
 
-  // One evaluation over `all` at `now`; returns what changed, in rule order.
+  // What an evaluation reads, taken on the loop and usable on any thread:
+  // the rules' expressions (immutable once parsed) and the metric names
+  // they select.
+  struct query {
+    std::uint64_t generation = 0;  // of the rules it was taken from
+    std::vector<std::shared_ptr<const expr>> exprs;  // in rule order
+    metric_name_set names;
+  };
+  query prepare() const;
+
+  // Each rule's expression over `all`, in rule order. Pure: any thread.
+  static std::vector<std::vector<series>> match(const query& q, const std::vector<series>& all);
+
+  // Judges the instances on `matches` from a query of the current rules
+  // (generation() unchanged since prepare()) at `now`; returns what
+  // changed, in rule order.
+  std::vector<transition> apply(const std::vector<std::vector<series>>& matches, wall_clock::time_point now);
+
+  // Changes with every set_rules().
+  std::uint64_t generation() const { return generation_; }
+
+  // One evaluation over `all` at `now`: match() and apply() in one go.
   std::vector<transition> evaluate(const std::vector<series>& all, wall_clock::time_point now);
 
   // Every pending and firing instance.
@@ -85,13 +108,13 @@ public:
 
 private:
   std::vector<rule> rules_;
+  std::uint64_t generation_ = 0;
   // rule name -> label set -> instance
   std::map<std::string, std::map<labels, alert_instance>> instances_;
 };
 
-// The series of a Prometheus text exposition (what /metrics serves):
-// the input of evaluate(). Comment lines and histogram buckets' `le` labels
-// are kept as Prometheus would keep them.
-std::vector<series> parse_exposition(std::string_view text);
+// The series of a snapshot of /metrics whose names are in `names` (none
+// when it is empty): the input of match(), read without a text round trip.
+std::vector<series> select_series(const metrics_snapshot& snapshot, const metric_name_set& names);
 
 }  // namespace vitals::alerts

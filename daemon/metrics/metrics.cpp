@@ -1,6 +1,5 @@
 #include "daemon/metrics/metrics.hpp"
 
-#include "daemon/metrics/exposition.hpp"
 #include "daemon/metrics/self_metrics.hpp"
 #include "probes/core/probe_registry.hpp"
 #include "probes/core/version.hpp"
@@ -9,16 +8,15 @@
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
-#include <prometheus/text_serializer.h>
 
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <atomic>
 #include <cassert>
 #include <chrono>
 #include <map>
 #include <set>
-#include <unordered_map>
 
 namespace vitals {
 
@@ -28,32 +26,12 @@ double unix_seconds(std::chrono::system_clock::time_point t) {
   return std::chrono::duration<double>(t.time_since_epoch()).count();
 }
 
-constexpr std::array<double, 13> duration_buckets{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                                   0.25,  0.5,    1,     2.5,  5,     10};
-
-// Everything /metrics shows about one probe. Plain numbers on the loop
-// thread: no locks and no per-series objects, so a scrape of 10,000 probes
-// is a walk over this map (prometheus-cpp's Collect + TextSerializer cost
-// four times as much, and its per-series objects most of the memory).
-struct probe_series {
-  std::string kind;
-  bool has_result = false;  // success/up/last_run appear with the first result
-  bool success = false;
-  bool up = false;
-  std::string reason;  // the last run's, when it failed
-  double last_run = 0;
-  std::array<std::uint64_t, duration_buckets.size() + 1> buckets{};  // per bucket, last is +Inf
-  double duration_sum = 0;
-  std::uint64_t duration_count = 0;
-  std::uint64_t ok = 0, fail = 0, timeout = 0, skipped = 0;
-  std::vector<sample> samples;  // the kind-specific series of the last run
-};
-
 }  // namespace
 
 struct metrics::impl {
   explicit impl(const probe_registry& registry)
-      : registry_(std::make_shared<prometheus::Registry>()),
+      : kinds_(std::make_shared<kind_families>(registry)),
+        registry_(std::make_shared<prometheus::Registry>()),
         reload_ok_(prometheus::BuildGauge()
                        .Name("vitals_config_last_reload_successful")
                        .Help("Whether the last configuration load succeeded (1) or was rejected (0)")
@@ -118,10 +96,7 @@ struct metrics::impl {
       http_refused_.Add({{"reason", reason}});
     web_config_ok_.Set(1);
     for (const auto& kind : registry.kinds())
-      for (const auto& m : kind.metrics) {
-        declared_[kind.type].insert(m.name);
-        if (family_index_.emplace(m.name, kind_families_.size()).second) kind_families_.push_back(m);
-      }
+      for (const auto& m : kind.metrics) declared_[kind.type].insert(m.name);
   }
 
   // A sample its kind did not declare is a bug in the probe (a mistyped
@@ -138,9 +113,19 @@ struct metrics::impl {
     }
   }
 
-  void write_probe_series(std::string& out) const;
-  void write_kind_samples(std::string& out) const;
+  // The probe's series, ready to be written: a copy when a snapshot still
+  // shares the current one (snapshots never change).
+  probe_series* writable(const std::string& name) {
+    const auto it = probes_.find(name);
+    if (it == probes_.end()) return nullptr;
+    if (it->second.use_count() > 1) it->second = std::make_shared<probe_series>(*it->second);
+    // The last snapshot let go of it on another thread: see its reads done
+    // before this thread writes.
+    else std::atomic_thread_fence(std::memory_order_acquire);
+    return it->second.get();
+  }
 
+  std::shared_ptr<const kind_families> kinds_;
   // The daemon's own series: few, so prometheus-cpp's types serve them.
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Gauge& reload_ok_;
@@ -156,124 +141,21 @@ struct metrics::impl {
   prometheus::Histogram& lag_;
   self_metrics self_;
 
-  std::vector<metric_info> kind_families_;
-  std::unordered_map<std::string_view, std::size_t> family_index_;
   std::map<std::string_view, std::set<std::string_view, std::less<>>, std::less<>> declared_;  // kind -> names
   std::set<std::string> undeclared_seen_;
-  std::map<std::string, probe_series, std::less<>> probes_;  // ordered: a stable exposition
+  // Ordered: a stable exposition. Only the loop thread changes a count of
+  // these pointers (snapshots are taken there), so a count of one means no
+  // snapshot shares it.
+  std::map<std::string, std::shared_ptr<probe_series>, std::less<>> probes_;
 };
-
-namespace {
-
-void append_common_labels(std::string& out, const std::string& probe, const probe_series& p) {
-  exposition::append_label(out, "kind", p.kind, true);
-  exposition::append_label(out, "probe", probe);
-}
-
-void append_gauge_line(std::string& out, std::string_view name, const std::string& probe, const probe_series& p,
-                       double value) {
-  out += name;
-  out += '{';
-  append_common_labels(out, probe, p);
-  out += "} ";
-  exposition::append_value(out, value);
-  out += '\n';
-}
-
-}  // namespace
-
-void metrics::impl::write_probe_series(std::string& out) const {
-  using exposition::append_header;
-  append_header(out, "vitals_probe_success", "Whether the probe's last run succeeded (1) or failed (0)", "gauge");
-  for (const auto& [name, p] : probes_)
-    if (p.has_result) append_gauge_line(out, "vitals_probe_success", name, p, p.success ? 1 : 0);
-
-  append_header(out, "vitals_probe_up", "Probe state after failure and success thresholds: 1 up, 0 down", "gauge");
-  for (const auto& [name, p] : probes_)
-    if (p.has_result) append_gauge_line(out, "vitals_probe_up", name, p, p.up ? 1 : 0);
-
-  append_header(out, "vitals_probe_failure_info",
-                "Always 1 while the probe's last run failed; reason names the cause (refused, timeout, locked, ...)",
-                "gauge");
-  for (const auto& [name, p] : probes_) {
-    if (!p.has_result || p.success) continue;
-    out += "vitals_probe_failure_info{";
-    append_common_labels(out, name, p);
-    exposition::append_label(out, "reason", p.reason);
-    out += "} 1\n";
-  }
-
-  append_header(out, "vitals_probe_last_run_timestamp_seconds", "Unix time at which the probe's last run finished",
-                "gauge");
-  for (const auto& [name, p] : probes_)
-    if (p.has_result) append_gauge_line(out, "vitals_probe_last_run_timestamp_seconds", name, p, p.last_run);
-
-  append_header(out, "vitals_probe_runs_total",
-                "Probe runs by result: ok, fail, timeout, or skipped (previous run still in flight)", "counter");
-  for (const auto& [name, p] : probes_) {
-    for (const auto& [result, count] : {std::pair{"ok", p.ok}, std::pair{"fail", p.fail},
-                                        std::pair{"timeout", p.timeout}, std::pair{"skipped", p.skipped}}) {
-      out += "vitals_probe_runs_total{";
-      append_common_labels(out, name, p);
-      exposition::append_label(out, "result", result);
-      out += "} ";
-      exposition::append_value(out, static_cast<double>(count));
-      out += '\n';
-    }
-  }
-
-  append_header(out, "vitals_probe_duration_seconds", "Duration of probe runs, measured by the scheduler",
-                "histogram");
-  for (const auto& [name, p] : probes_) {
-    std::uint64_t cumulative = 0;
-    for (std::size_t i = 0; i < p.buckets.size(); ++i) {
-      cumulative += p.buckets[i];
-      out += "vitals_probe_duration_seconds_bucket{";
-      append_common_labels(out, name, p);
-      out += ",le=\"";
-      if (i < duration_buckets.size()) exposition::append_value(out, duration_buckets[i]);
-      else out += "+Inf";
-      out += "\"} ";
-      exposition::append_value(out, static_cast<double>(cumulative));
-      out += '\n';
-    }
-    append_gauge_line(out, "vitals_probe_duration_seconds_sum", name, p, p.duration_sum);
-    append_gauge_line(out, "vitals_probe_duration_seconds_count", name, p, static_cast<double>(p.duration_count));
-  }
-}
-
-void metrics::impl::write_kind_samples(std::string& out) const {
-  // Group by family first: the format wants each family's lines together.
-  std::vector<std::vector<std::pair<const std::string*, const sample*>>> by_family(kind_families_.size());
-  for (const auto& [name, p] : probes_) {
-    for (const auto& s : p.samples) {
-      auto it = family_index_.find(s.name);
-      if (it == family_index_.end()) continue;  // not declared by its kind: a probe bug, never exported
-      by_family[it->second].emplace_back(&name, &s);
-    }
-  }
-  for (std::size_t f = 0; f < kind_families_.size(); ++f) {
-    if (by_family[f].empty()) continue;
-    const auto& info = kind_families_[f];
-    exposition::append_header(out, info.name, info.help, info.kind == metric_kind::counter ? "counter" : "gauge");
-    for (const auto& [probe, s] : by_family[f]) {
-      out += info.name;
-      out += '{';
-      exposition::append_label(out, "probe", *probe, true);
-      for (const auto& [k, v] : s->labels) exposition::append_label(out, k, v);
-      out += "} ";
-      exposition::append_value(out, s->value);
-      out += '\n';
-    }
-  }
-}
 
 metrics::metrics(const probe_registry& registry) : impl_(std::make_unique<impl>(registry)) {}
 metrics::~metrics() = default;
 
 void metrics::probe_added(const probe_settings& s) {
-  probe_series p;
-  p.kind = s.type;
+  auto p = std::make_shared<probe_series>();
+  p->name = s.name;
+  p->kind = s.type;
   impl_->probes_.insert_or_assign(s.name, std::move(p));
 }
 
@@ -282,16 +164,16 @@ void metrics::probe_removed(const probe_settings& s) {
 }
 
 void metrics::run_finished(const probe_settings& s, const run_outcome& out, std::optional<bool> up) {
-  auto it = impl_->probes_.find(s.name);
-  if (it == impl_->probes_.end()) return;
-  auto& p = it->second;
+  auto* found = impl_->writable(s.name);
+  if (!found) return;
+  auto& p = *found;
   p.has_result = true;
   p.success = out.result.ok;
   p.reason = out.result.ok ? "" : out.timed_out ? "timeout" : out.result.reason.empty() ? "error" : out.result.reason;
   p.up = up.value_or(out.result.ok);
   p.last_run = unix_seconds(out.finished_at);
   std::size_t bucket = 0;
-  while (bucket < duration_buckets.size() && out.duration_seconds > duration_buckets[bucket]) ++bucket;
+  while (bucket < probe_duration_buckets.size() && out.duration_seconds > probe_duration_buckets[bucket]) ++bucket;
   ++p.buckets[bucket];
   p.duration_sum += out.duration_seconds;
   ++p.duration_count;
@@ -301,7 +183,7 @@ void metrics::run_finished(const probe_settings& s, const run_outcome& out, std:
 }
 
 void metrics::run_skipped(const probe_settings& s) {
-  if (auto it = impl_->probes_.find(s.name); it != impl_->probes_.end()) ++it->second.skipped;
+  if (auto* p = impl_->writable(s.name)) ++p->skipped;
 }
 
 void metrics::scheduler_lag(double seconds) { impl_->lag_.Observe(seconds < 0 ? 0 : seconds); }
@@ -350,16 +232,16 @@ void metrics::http_request_refused(std::string_view reason) {
 
 void metrics::web_config_loaded(bool ok) { impl_->web_config_ok_.Set(ok ? 1 : 0); }
 
-std::string metrics::serialize() const {
-  std::string out;
-  out.reserve(1024 + impl_->probes_.size() * 2600);  // about what one port probe takes
-  impl_->write_probe_series(out);
-  impl_->write_kind_samples(out);
-  auto families = impl_->registry_->Collect();
+std::shared_ptr<const metrics_snapshot> metrics::snapshot() const {
+  std::vector<std::shared_ptr<const probe_series>> probes;
+  probes.reserve(impl_->probes_.size());
+  for (const auto& [name, p] : impl_->probes_) probes.push_back(p);
+  auto own = impl_->registry_->Collect();
   auto self = impl_->self_.Collect();
-  families.insert(families.end(), std::make_move_iterator(self.begin()), std::make_move_iterator(self.end()));
-  out += prometheus::TextSerializer().Serialize(families);
-  return out;
+  own.insert(own.end(), std::make_move_iterator(self.begin()), std::make_move_iterator(self.end()));
+  return std::make_shared<const metrics_snapshot>(std::move(probes), impl_->kinds_, std::move(own));
 }
+
+std::string metrics::serialize() const { return snapshot()->text(); }
 
 }  // namespace vitals

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "daemon/metrics/metrics_snapshot.hpp"
 #include "daemon/sched/scheduler.hpp"
 
 #include <array>
@@ -13,9 +14,10 @@ namespace vitals {
 class probe_registry;
 
 // Every vitals_* series (DESIGN §5) and the process_* self metrics. Per-probe
-// series are plain numbers written straight into the exposition (they are
-// most of it); the daemon's own few series use prometheus-cpp. Fed by the
-// scheduler through run_sink; read by GET /metrics. Loop thread only.
+// series are plain numbers (they are most of the exposition); the daemon's
+// own few series use prometheus-cpp. Fed by the scheduler through run_sink;
+// read through snapshots, which GET /metrics serialises and the alert
+// engine selects from off the loop. Loop thread only.
 class metrics final : public run_sink {
 public:
   explicit metrics(const probe_registry& registry);
@@ -60,7 +62,11 @@ public:
   // vitals_web_config_last_reload_successful.
   void web_config_loaded(bool ok);
 
-  // Prometheus text exposition format 0.0.4.
+  // What /metrics shows now, frozen: cheap to take (it shares each probe's
+  // series until the loop next writes to them), readable from any thread.
+  std::shared_ptr<const metrics_snapshot> snapshot() const;
+
+  // The snapshot's text exposition, format 0.0.4.
   std::string serialize() const;
 
   static constexpr std::string_view content_type = "text/plain; version=0.0.4; charset=utf-8";

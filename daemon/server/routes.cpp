@@ -3,12 +3,16 @@
 #include "daemon/alerts/alert_engine.hpp"
 #include "daemon/metrics/metrics.hpp"
 #include "daemon/sched/scheduler.hpp"
+#include "daemon/server/compression.hpp"
 #include "daemon/server/status_views.hpp"
 #include "daemon/state/state_keeper.hpp"
 #include "daemon/server/status_assets.hpp"
+#include "probes/core/probe.hpp"
 #include "probes/core/units.hpp"
 #include "probes/core/valid_text.hpp"
 
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
 
@@ -157,6 +161,32 @@ http_response reload_later(const route_context& ctx) {
   return later;
 }
 
+// /metrics: a snapshot taken now, serialised (and gzipped when the client
+// accepts it) on the pool, so a large exposition never holds the loop; the
+// answer is written from the loop when it is ready.
+http_response metrics_later(const route_context& ctx, const http_request& req) {
+  const auto* accept = req.header("Accept-Encoding");
+  const bool gzip = accept && accepts_gzip(*accept);
+  http_response later;
+  later.deferred = [snap = ctx.telemetry.snapshot(), gzip, pool = &ctx.work.pool,
+                    loop = ctx.work.loop()](std::function<void(http_response)> reply) {
+    asio::post(*pool, [snap, gzip, loop, reply = std::move(reply)]() mutable {
+      http_response r{200, std::string(metrics::content_type), {}, {}, {}};
+      r.headers.emplace_back("Vary", "Accept-Encoding");
+      if (gzip) {
+        gzip_writer z;
+        snap->write([&z](std::string_view piece) { z.write(piece); });
+        r.body = z.finish();
+        r.headers.emplace_back("Content-Encoding", "gzip");
+      } else {
+        r.body = snap->text();
+      }
+      asio::post(loop, [reply = std::move(reply), r = std::move(r)]() mutable { reply(std::move(r)); });
+    });
+  };
+  return later;
+}
+
 std::optional<http_response> static_asset_response(const std::string& path) {
   const auto asset = find_status_asset(path);
   if (!asset) return std::nullopt;
@@ -213,8 +243,7 @@ http_response route(const route_context& ctx, const http_request& req) {
       path == "/api/v1/alerts" || path == "/api/v1/incidents" || path == "/") {
     if (!get) return method_not_allowed("GET");
   }
-  if (path == "/metrics")
-    return http_response{200, std::string(metrics::content_type), ctx.telemetry.serialize(), {}, {}};
+  if (path == "/metrics") return metrics_later(ctx, req);
   if (path == "/-/healthy") return http_response::text(200, "vitalsd is healthy");
   if (path == "/-/ready") {
     if (!ctx.ready()) return http_response::text(503, "vitalsd is starting");

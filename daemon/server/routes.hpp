@@ -11,6 +11,7 @@ namespace vitals {
 
 class metrics;
 class scheduler;
+struct probe_context;
 class state_keeper;
 namespace alerts {
 class engine;
@@ -38,6 +39,7 @@ struct route_context {
   std::function<bool()> lifecycle_enabled;         // server.enable_lifecycle of the running config
   std::function<void(reload_done)> reload;          // POST /-/reload; answers when the reload is done
   std::function<listen_hosts()> hosts;              // for POST /-/reload's Host and Origin
+  const probe_context& work;                        // its pool serialises /metrics off the loop
 };
 
 // Why a state-changing request (POST /-/reload) is refused as one another
@@ -53,7 +55,8 @@ struct route_context {
 std::optional<std::string> cross_site_refusal(const http_request& req, const listen_hosts& hosts,
                                               const std::string& host_name);
 
-// Answers one request: /metrics, /, /api/v1/{probes,alerts,incidents},
+// Answers one request: /metrics (serialised on the pool, gzipped when the
+// client accepts it), /, /api/v1/{probes,alerts,incidents},
 // /-/{healthy,ready,reload} (docs/api.md). Unknown paths get 404, wrong
 // methods 405 with Allow, bad query parameters 400 naming the parameter.
 http_response route(const route_context& ctx, const http_request& req);

@@ -113,6 +113,22 @@ class DaemonTest(unittest.TestCase):
                      "process_resident_memory_bytes", "vitals_port_open"]:
             self.assertIn(name, text)
 
+    def test_a_scraper_asking_for_gzip_gets_it_and_reads_the_same_exposition(self):
+        d = self.start("open", "closed")
+        self.wait_all_ran(d, ["open-port", "closed-port"])
+        r = subprocess.run(["curl", "-sS", "--compressed", "-D", "-", d.base + "/metrics"],
+                           capture_output=True, text=True, timeout=20)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        head, _, body = r.stdout.partition("\n\n")
+        self.assertRegex(head, r"(?im)^content-encoding: gzip$")
+        self.assertRegex(head, r"(?im)^vary: accept-encoding$")
+        check = subprocess.run([shutil.which("promtool"), "check", "metrics"], input=body, capture_output=True,
+                               text=True)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+        self.assertIn('vitals_probe_up{kind="port",probe="open-port"} 1', body)
+        # A client that does not ask gets plain text.
+        self.assertIn('vitals_probe_up{kind="port",probe="closed-port"} 0', d.metrics())
+
     def test_loop_keeps_serving_while_a_probe_times_out(self):
         d = self.start("open", "hanging")
         # Scrape continuously while the hanging probe keeps timing out.

@@ -1,5 +1,5 @@
 // Alert states as Prometheus keeps them: pending, firing after `for`,
-// resolved, held by keep_firing_for; templates; reading /metrics text.
+// resolved, held by keep_firing_for; templates.
 
 #include "daemon/alerts/alert_engine.hpp"
 
@@ -8,7 +8,6 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <cmath>
 #include <map>
 #include <string>
 #include <vector>
@@ -101,35 +100,6 @@ TEST(alert_engine, unchanged_rules_keep_their_state_across_a_reload) {
   EXPECT_EQ(active[0].rule, "ProbeDown");
   // ProbeDown fires 60 s after its first sighting, before the reload; Other fires at once.
   EXPECT_EQ(kinds(e.evaluate(up(0, 1), t0 + 60s)), (names{"firing api", "firing db"}));
-}
-
-TEST(alert_exposition, reads_what_metrics_serves) {
-  const auto all = parse_exposition(
-      "# HELP vitals_probe_up Probe state\n"
-      "# TYPE vitals_probe_up gauge\n"
-      "vitals_probe_up{kind=\"port\",probe=\"api\"} 0\n"
-      "vitals_port_owner_info{probe=\"api\",port=\"3001\",process=\"say \\\"hi\\\"\",pid=\"42\"} 1\n"
-      "vitals_probe_duration_seconds_bucket{kind=\"port\",probe=\"api\",le=\"+Inf\"} 12\n"
-      "process_open_fds 17\n"
-      "vitals_http_json_value{probe=\"h\",field=\"x\"} NaN\n"
-      "vitals_scheduler_lag_seconds_sum 1.5e-05\n");
-  ASSERT_EQ(all.size(), 6u);
-  EXPECT_EQ(all[0].name, "vitals_probe_up");
-  EXPECT_EQ(all[0].label_values.at("probe"), "api");
-  EXPECT_EQ(all[0].value, 0);
-  EXPECT_EQ(all[1].label_values.at("process"), "say \"hi\"");
-  EXPECT_EQ(all[2].label_values.at("le"), "+Inf");
-  EXPECT_EQ(all[3].name, "process_open_fds");
-  EXPECT_EQ(all[3].value, 17);
-  EXPECT_TRUE(std::isnan(all[4].value));
-  EXPECT_DOUBLE_EQ(all[5].value, 1.5e-05);
-}
-
-TEST(alert_exposition, skips_a_line_with_an_unclosed_quote_or_label_set) {
-  // Found by fuzz_exposition: an unclosed quote read past the line's end.
-  const auto all = parse_exposition("a{b=\"c\nok{x=\"1\" 2\nd{e=\"f\" 3\nup 1\n");
-  ASSERT_EQ(all.size(), 1u);
-  EXPECT_EQ(all[0].name, "up");
 }
 
 // --- Restoring what a previous run saved ---------------------------------

@@ -3,6 +3,7 @@
 #include "daemon/metrics/exposition.hpp"
 #include "probes/core/probe_registry.hpp"
 #include "probes/core/valid_text.hpp"
+#include "support/fake_kind.hpp"
 
 #include <gtest/gtest.h>
 
@@ -14,38 +15,9 @@ using namespace std::string_literals;
 
 namespace {
 
-struct fake_kind {
-  static constexpr std::string_view type = "fake";
-  static probe_builder create(const probe_settings&, node_reader&) { return {}; }
-  static std::span<const metric_info> metrics() {
-    static constexpr std::array infos{metric_info{"vitals_fake_value", "A value for tests", metric_kind::gauge},
-                                      metric_info{"vitals_fake_events_total", "Events", metric_kind::counter}};
-    return infos;
-  }
-  static std::span<const builtin_alert> alerts() { return {}; }
-};
-
-probe_registry fake_registry() {
-  probe_registry r;
-  r.add<fake_kind>();
-  return r;
-}
-
-probe_settings settings(std::string name) {
-  probe_settings s;
-  s.name = std::move(name);
-  s.type = "fake";
-  return s;
-}
-
-run_outcome outcome(bool ok, std::vector<sample> samples = {}) {
-  run_outcome o;
-  o.result = ok ? probe_result::success() : probe_result::failure("refused", "connection refused");
-  o.result.samples = std::move(samples);
-  o.duration_seconds = 0.003;
-  o.finished_at = std::chrono::system_clock::time_point{std::chrono::seconds(1700000000)};
-  return o;
-}
+using test::fake_registry;
+probe_settings settings(std::string name) { return test::fake_settings(std::move(name)); }
+run_outcome outcome(bool ok, std::vector<sample> samples = {}) { return test::fake_outcome(ok, std::move(samples)); }
 
 bool has_line(const std::string& text, const std::string& line) {
   return text.find("\n" + line + "\n") != std::string::npos || text.rfind(line + "\n", 0) == 0;

@@ -10,11 +10,14 @@
 #include "daemon/state/state_keeper.hpp"
 #include "probes/core/probe_registry.hpp"
 #include "probes/core/valid_text.hpp"
+#include "support/gunzip.hpp"
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
 
 namespace vitals {
@@ -30,6 +33,7 @@ struct daemon_parts {
   scheduler sched{io, telemetry};
   alerts::engine alert_engine;
   state_keeper keeper{io, pool, telemetry};
+  probe_context work{io, pool};
   std::string host = "web-1";
   bool lifecycle = false;
   int reloads = 0;  // reloads the routes asked the app for
@@ -44,9 +48,22 @@ struct daemon_parts {
                       ++reloads;
                       done(true, "");
                     },
-                    [] { return listen_hosts{{asio::ip::make_address("127.0.0.1"), 9273}, {}}; }};
+                    [] { return listen_hosts{{asio::ip::make_address("127.0.0.1"), 9273}, {}}; },
+                    work};
 
   ~daemon_parts() { pool.join(); }
+
+  // The response, waited for when the routes answer later (/metrics is
+  // written on the pool and handed back to the loop).
+  http_response answered(http_response r) {
+    if (!r.deferred) return r;
+    std::optional<http_response> out;
+    r.deferred([&](http_response final_answer) { out = std::move(final_answer); });
+    const auto guard = asio::make_work_guard(io);
+    io.restart();
+    while (!out) io.run_one();
+    return std::move(*out);
+  }
   http_response get(std::string target) { return route(ctx, {"GET", std::move(target), "", {}}); }
 
   // A POST /-/reload with these headers, answered: the deferred reply when
@@ -64,6 +81,33 @@ const std::string* header_of(const http_response& r, const std::string& name) {
   for (const auto& [k, v] : r.headers)
     if (k == name) return &v;
   return nullptr;
+}
+
+// The exposition up to the daemon's process_* series, which move on their own (CPU, RSS).
+std::string before_process_series(const std::string& text) { return text.substr(0, text.find("# HELP process_")); }
+
+TEST(routes, metrics_are_written_off_the_loop_and_gzipped_when_the_client_accepts_it) {
+  daemon_parts d;
+  probe_settings api;
+  api.name = "api";
+  api.type = "port";
+  d.telemetry.probe_added(api);
+  const auto expected = before_process_series(d.telemetry.serialize());
+
+  auto plain = d.get("/metrics");
+  ASSERT_TRUE(plain.deferred);  // nothing is serialised on the loop
+  plain = d.answered(std::move(plain));
+  EXPECT_EQ(plain.status, 200u);
+  EXPECT_EQ(before_process_series(plain.body), expected);
+  EXPECT_EQ(header_of(plain, "Content-Encoding"), nullptr);
+  ASSERT_NE(header_of(plain, "Vary"), nullptr);
+  EXPECT_EQ(*header_of(plain, "Vary"), "Accept-Encoding");
+
+  const auto packed = d.answered(route(d.ctx, {"GET", "/metrics", "", {{"Accept-Encoding", "gzip, deflate"}}}));
+  ASSERT_NE(header_of(packed, "Content-Encoding"), nullptr);
+  EXPECT_EQ(*header_of(packed, "Content-Encoding"), "gzip");
+  EXPECT_EQ(before_process_series(test::gunzip(packed.body)), expected);
+  EXPECT_LT(packed.body.size(), plain.body.size());
 }
 
 TEST(routes, incidents_are_valid_utf8_with_their_evidence_when_stored_with_raw_bytes) {

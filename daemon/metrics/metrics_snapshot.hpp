@@ -1,0 +1,108 @@
+#pragma once
+
+// What /metrics shows at one instant, frozen so that any thread can read
+// it: the scrape serialises it on the pool and the alert engine selects its
+// series from it, while the loop goes on recording runs. Both read it
+// through one walk, so a rule sees exactly the samples a scrape shows.
+
+#include "probes/core/probe.hpp"
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace prometheus {
+struct MetricFamily;
+}
+
+namespace vitals {
+
+class probe_registry;
+
+// Upper bounds of vitals_probe_duration_seconds's buckets (+Inf not included).
+inline constexpr std::array<double, 13> probe_duration_buckets{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                               0.25,  0.5,    1,     2.5,  5,     10};
+
+// Everything /metrics shows about one probe. Plain numbers, no per-series
+// objects: a scrape of 10,000 probes is a walk over these. Written on the
+// loop; once a snapshot shares one it is never changed again (the loop
+// writes to a copy instead).
+struct probe_series {
+  std::string name;
+  std::string kind;
+  bool has_result = false;  // success/up/last_run appear with the first result
+  bool success = false;
+  bool up = false;
+  std::string reason;  // the last run's, when it failed
+  double last_run = 0;
+  std::array<std::uint64_t, probe_duration_buckets.size() + 1> buckets{};  // per bucket, last is +Inf
+  double duration_sum = 0;
+  std::uint64_t duration_count = 0;
+  std::uint64_t ok = 0, fail = 0, timeout = 0, skipped = 0;
+  std::vector<sample> samples;  // the kind-specific series of the last run
+};
+
+// The probe kinds' own families in exposition order; fixed once the kinds
+// are registered, so snapshots share one.
+struct kind_families {
+  explicit kind_families(const probe_registry& registry);
+  std::vector<metric_info> list;
+  std::unordered_map<std::string_view, std::size_t> index;  // name -> position in list
+};
+
+using label_view = std::pair<std::string_view, std::string_view>;
+
+// One sample as metrics_snapshot::visit hands it out. The views are valid
+// during the call only.
+struct sample_view {
+  std::string_view name;
+  std::span<const label_view> labels;  // without the metric name, in exposition order
+  double value = 0;
+};
+
+// Metric names a visit wants; empty means every one.
+using metric_name_set = std::set<std::string, std::less<>>;
+
+class metrics_snapshot {
+public:
+  metrics_snapshot(std::vector<std::shared_ptr<const probe_series>> probes, std::shared_ptr<const kind_families> kinds,
+                   std::vector<prometheus::MetricFamily> own);
+  ~metrics_snapshot();
+  metrics_snapshot(const metrics_snapshot&) = delete;
+  metrics_snapshot& operator=(const metrics_snapshot&) = delete;
+
+  // The Prometheus text exposition format 0.0.4, handed to `sink` in pieces
+  // of about `piece` bytes, so a large exposition can be compressed or sent
+  // without ever being held whole.
+  void write(const std::function<void(std::string_view)>& sink, std::size_t piece = 64 * 1024) const;
+
+  // The whole exposition as one string.
+  std::string text() const;
+
+  // Calls `fn` for every sample whose metric name is in `names` (histograms
+  // by their _bucket, _sum and _count names), in exposition order.
+  void visit(const metric_name_set& names, const std::function<void(const sample_view&)>& fn) const;
+
+  std::size_t probes() const { return probes_.size(); }
+
+  // What the writer and the selection are both built on (in the .cpp).
+  class walker;
+
+private:
+  void walk(walker& w) const;
+
+  std::vector<std::shared_ptr<const probe_series>> probes_;  // by name
+  std::shared_ptr<const kind_families> kinds_;
+  std::vector<prometheus::MetricFamily> own_;  // the daemon's own series, from prometheus-cpp
+};
+
+}  // namespace vitals

@@ -1,0 +1,47 @@
+// gzip for /metrics: who gets it, and that what is sent inflates to the
+// text that was written.
+
+#include "daemon/server/compression.hpp"
+
+#include "support/gunzip.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace vitals {
+namespace {
+
+TEST(accepts_gzip, follows_what_the_client_named_and_its_weight) {
+  EXPECT_TRUE(accepts_gzip("gzip"));
+  EXPECT_TRUE(accepts_gzip("deflate, GZIP;q=0.5"));
+  EXPECT_TRUE(accepts_gzip("x-gzip"));
+  EXPECT_TRUE(accepts_gzip("br, *"));
+  EXPECT_FALSE(accepts_gzip(""));
+  EXPECT_FALSE(accepts_gzip("identity"));
+  EXPECT_FALSE(accepts_gzip("gzip;q=0"));
+  EXPECT_FALSE(accepts_gzip("*, gzip;q=0"));  // named and refused, whatever * says
+  EXPECT_FALSE(accepts_gzip("gzip;q=zero"));
+  EXPECT_FALSE(accepts_gzip("gzipped"));
+}
+
+TEST(gzip_writer, output_inflates_to_the_pieces_written) {
+  std::string text;
+  gzip_writer z;
+  for (int i = 0; i < 20000; ++i) {
+    const std::string line = "vitals_probe_up{kind=\"port\",probe=\"p" + std::to_string(i) + "\"} 1\n";
+    z.write(line);
+    text += line;
+  }
+  const auto packed = z.finish();
+  EXPECT_LT(packed.size() * 5, text.size());  // an exposition shrinks several times over
+  EXPECT_EQ(test::gunzip(packed), text);
+}
+
+TEST(gzip_writer, an_empty_body_is_still_a_whole_gzip_stream) {
+  gzip_writer z;
+  EXPECT_EQ(test::gunzip(z.finish()), "");
+}
+
+}  // namespace
+}  // namespace vitals
