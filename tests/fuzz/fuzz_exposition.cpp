@@ -1,20 +1,26 @@
-// The Prometheus text exposition parser: the alert engine reads the
-// daemon's own /metrics text through it. Any bytes must come back as some
-// list of series, without a crash or an exception.
-//
-// Promise checked beyond "no crash": a label value is built from the input
-// with escapes removed, so it is never longer than the input.
+// The exposition writer: any bytes a probe reports as a label value (a
+// process name, a Redis client name) come out of /metrics as one valid,
+// escaped label that Prometheus reads back as the same text made valid
+// UTF-8, and the line around it stays one line.
 
 #include "fuzz_input.hpp"
 
-#include "daemon/alerts/alert_engine.hpp"
+#include "daemon/metrics/exposition.hpp"
+#include "probes/core/valid_text.hpp"
+#include "support/exposition_text.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  const auto all = vitals::alerts::parse_exposition(vitals::fuzz::as_text(data, size));
-  for (const auto& s : all) {
-    vitals::fuzz::require(s.name.size() <= size, "a series name is longer than the input");
-    for (const auto& [name, value] : s.label_values)
-      vitals::fuzz::require(name.size() + value.size() <= size, "a label is longer than the input");
-  }
+  const auto value = vitals::fuzz::as_text(data, size);
+  std::string line = "vitals_fake_value{";
+  vitals::exposition::append_label(line, "process", value, true);
+  line += "} ";
+  vitals::exposition::append_value(line, static_cast<double>(size) / 7);
+  line += '\n';
+  vitals::fuzz::require(vitals::is_valid_utf8(line), "a line of /metrics is not valid UTF-8");
+  vitals::fuzz::require(line.find('\n') == line.size() - 1, "a label value broke its line");
+  const auto all = vitals::test::parse_exposition(line);
+  vitals::fuzz::require(all.size() == 1, "the line does not read back as one sample");
+  vitals::fuzz::require(all[0].label_values.at("process") == vitals::valid_utf8(value),
+                        "the label does not read back as the value made valid UTF-8");
   return 0;
 }
