@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <pwd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -48,6 +49,45 @@ bool is_pid(const char* name, int& pid) {
   const std::string_view s(name);
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
          parse_int(s, pid) && pid > 0;
+}
+
+std::optional<proc_stat> parse_proc_stat(const std::string& text) {
+  // "pid (comm) state ..." where comm may itself hold spaces and ')'.
+  const auto open = text.find('(');
+  const auto close = text.rfind(')');
+  if (open == std::string::npos || close == std::string::npos || close < open) return std::nullopt;
+  proc_stat s;
+  s.comm = text.substr(open + 1, close - open - 1);
+  const auto fields = split_whitespace(std::string_view(text).substr(close + 1));
+  // fields[0] is field 3 (state) of proc(5); field n is fields[n - 3].
+  if (fields.size() < 22 || fields[0].size() != 1) return std::nullopt;
+  s.state = fields[0][0];
+  if (!parse_int(fields[11], s.utime_ticks) || !parse_int(fields[12], s.stime_ticks) ||
+      !parse_int(fields[19], s.start_ticks) || !parse_int(fields[21], s.rss_pages))
+    return std::nullopt;
+  return s;
+}
+
+long clock_ticks_per_second() {
+  static const long ticks = [] {
+    const long t = ::sysconf(_SC_CLK_TCK);
+    return t > 0 ? t : 100;
+  }();
+  return ticks;
+}
+
+std::uint64_t boot_clock_ticks() {
+  timespec now{};
+  ::clock_gettime(CLOCK_BOOTTIME, &now);
+  const auto hz = static_cast<std::uint64_t>(clock_ticks_per_second());
+  return static_cast<std::uint64_t>(now.tv_sec) * hz + static_cast<std::uint64_t>(now.tv_nsec) * hz / 1'000'000'000;
+}
+
+bool still_settling(std::uint64_t start_ticks, std::chrono::steady_clock::duration settle, std::uint64_t now_ticks) {
+  const auto settle_ticks = std::chrono::duration_cast<std::chrono::milliseconds>(settle).count() *
+                            clock_ticks_per_second() / 1000;
+  // A start time ahead of now (another clock, a fake tree) counts as young: reading again is the safe side.
+  return start_ticks + static_cast<std::uint64_t>(std::max<std::int64_t>(settle_ticks, 0)) > now_ticks;
 }
 
 void truncate_utf8(std::string& s, std::size_t max) {

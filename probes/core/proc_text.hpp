@@ -6,7 +6,9 @@
 #include <sys/types.h>
 
 #include <charconv>
+#include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -32,6 +34,29 @@ std::vector<std::string_view> split_whitespace(std::string_view text);
 
 // True, with `pid` set, when a /proc entry name is a process id.
 bool is_pid(const char* name, int& pid);
+
+// The fields of /proc/<pid>/stat the probes use.
+struct proc_stat {
+  std::string comm;
+  char state = '?';
+  std::uint64_t utime_ticks = 0;
+  std::uint64_t stime_ticks = 0;
+  std::uint64_t start_ticks = 0;  // clock ticks after boot: with the pid, names one process for good
+  std::int64_t rss_pages = 0;
+};
+// Parses /proc/<pid>/stat text; nullopt when malformed.
+std::optional<proc_stat> parse_proc_stat(const std::string& text);
+
+// Clock ticks per second of /proc's times (sysconf(_SC_CLK_TCK)).
+long clock_ticks_per_second();
+// Now on the clock of proc_stat::start_ticks (CLOCK_BOOTTIME), in clock ticks.
+std::uint64_t boot_clock_ticks();
+// True while a process that started at `start_ticks` is younger than
+// `settle`: the time in which processes exec, rename themselves, drop
+// privileges and set their titles. Caches of what a process is read it
+// again on every run until then.
+bool still_settling(std::uint64_t start_ticks, std::chrono::steady_clock::duration settle,
+                    std::uint64_t now_ticks = boot_clock_ticks());
 
 // Cuts `s` to at most `max` bytes without splitting a UTF-8 sequence.
 void truncate_utf8(std::string& s, std::size_t max);

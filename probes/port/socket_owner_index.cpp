@@ -8,8 +8,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/system_error.hpp>
 
-#include <dirent.h>
-#include <fcntl.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
@@ -23,8 +21,6 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <map>
-#include <set>
 #include <string_view>
 
 namespace vitals {
@@ -32,12 +28,6 @@ namespace vitals {
 namespace {
 
 using clock = std::chrono::steady_clock;
-
-// RAII for opendir(); the scan opens one directory per process.
-struct dir_closer {
-  void operator()(DIR* d) const { ::closedir(d); }
-};
-using dir_ptr = std::unique_ptr<DIR, dir_closer>;
 
 // The kernel prints each 32-bit word of the address with %08X as a host-order
 // integer (net/ipv4/tcp_ipv4.c, net/ipv6/tcp_ipv6.c), so the word's bytes in
@@ -247,11 +237,9 @@ std::error_code dump_listeners(int fd, std::uint8_t family, std::chrono::steady_
   return {};
 }
 
-// "socket:[12345]" -> 12345.
-bool socket_inode(std::string_view link, std::uint64_t& inode) {
-  constexpr std::string_view prefix = "socket:[";
-  if (!link.starts_with(prefix) || !link.ends_with(']')) return false;
-  return parse_int(link.substr(prefix.size(), link.size() - prefix.size() - 1), inode);
+// A coroutine, not a lambda: the frame keeps its own copy of `owners`.
+asio::awaitable<owner_snapshot> scan_on_pool(std::shared_ptr<socket_owner_cache> owners) {
+  co_return socket_owner_index::scan("/proc", *owners);
 }
 
 }  // namespace
@@ -304,9 +292,13 @@ std::vector<port_listener> socket_owner_index::listeners_from_proc(const std::st
 }
 
 owner_snapshot socket_owner_index::scan(const std::string& proc_root) {
+  socket_owner_cache owners(proc_root);  // knows nobody yet: walks
+  return scan(proc_root, owners);
+}
+
+owner_snapshot socket_owner_index::scan(const std::string& proc_root, socket_owner_cache& owners) {
   owner_snapshot snap;
   snap.taken_at = clock::now();
-  user_names users;
 
   // Netlink answers for this process's network namespace, which is what
   // the real /proc/net shows; a /proc-like tree elsewhere (the tests') is
@@ -326,48 +318,7 @@ owner_snapshot socket_owner_index::scan(const std::string& proc_root) {
     snap.listeners = listeners_from_proc(proc_root);
     snap.listeners_source = "proc";
   }
-  for (auto& l : snap.listeners) l.socket_user = users.name(l.socket_uid);
-  if (snap.listeners.empty()) return snap;
-
-  // inode -> every pid holding it, lowest first (std::set).
-  std::map<std::uint64_t, std::set<int>> holders;
-  for (const auto& l : snap.listeners) holders.try_emplace(l.inode);
-
-  dir_ptr proc(::opendir(proc_root.c_str()));
-  if (!proc) return snap;
-  std::string link(256, '\0');
-  while (const dirent* entry = ::readdir(proc.get())) {
-    int pid = 0;
-    if (!is_pid(entry->d_name, pid)) continue;
-    const std::string fd_path = proc_root + "/" + entry->d_name + "/fd";
-    dir_ptr fds(::opendir(fd_path.c_str()));
-    if (!fds) {
-      // EACCES/EPERM: another user's process and we lack CAP_SYS_PTRACE.
-      // ENOENT/ESRCH: it exited since readdir — skipped silently.
-      if (errno == EACCES || errno == EPERM) snap.permission_denied = true;
-      continue;
-    }
-    while (const dirent* fd_entry = ::readdir(fds.get())) {
-      if (fd_entry->d_name[0] == '.') continue;
-      const ssize_t n = ::readlinkat(::dirfd(fds.get()), fd_entry->d_name, link.data(), link.size());
-      if (n <= 0) continue;  // closed meanwhile
-      std::uint64_t inode = 0;
-      if (!socket_inode(std::string_view(link.data(), static_cast<std::size_t>(n)), inode)) continue;
-      if (auto it = holders.find(inode); it != holders.end()) it->second.insert(pid);
-    }
-  }
-
-  std::map<int, std::optional<socket_owner>> owners;  // pid -> owner, read once
-  for (auto& l : snap.listeners) {
-    for (int pid : holders[l.inode]) {
-      auto [it, inserted] = owners.try_emplace(pid);
-      if (inserted) it->second = read_process_identity(proc_root + "/" + std::to_string(pid), pid, users);
-      if (it->second) {
-        l.owner = it->second;
-        break;
-      }
-    }
-  }
+  snap.permission_denied = owners.assign_owners(snap.listeners);
   return snap;
 }
 
@@ -425,8 +376,7 @@ asio::awaitable<void> socket_owner_index::run_scan(asio::thread_pool& pool) {
   try {
     // Runs scan() on a pool thread; the completion comes back to this
     // coroutine's executor, the loop.
-    auto snap = co_await asio::co_spawn(
-        pool, []() -> asio::awaitable<owner_snapshot> { co_return scan(); }, asio::use_awaitable);
+    auto snap = co_await asio::co_spawn(pool, scan_on_pool(owners_), asio::use_awaitable);
     result = std::make_shared<const owner_snapshot>(std::move(snap));
   } catch (const std::exception&) {
     // Only allocation failure can get here; hand out an empty snapshot so

@@ -1,6 +1,7 @@
 #pragma once
 
-#include "probes/core/proc_text.hpp"
+#include "probes/port/port_listener.hpp"
+#include "probes/port/socket_owner_cache.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/execution_context.hpp>
@@ -23,21 +24,6 @@ namespace vitals {
 
 namespace asio = boost::asio;
 
-// The process holding a socket open: `lsof -i :PORT` without lsof.
-using socket_owner = process_identity;
-
-// One listening TCP socket, from sock_diag netlink or /proc/net/tcp{,6}.
-struct port_listener {
-  std::string address;  // local address as text: "127.0.0.1", "::", "0.0.0.0"
-  std::uint16_t port = 0;
-  std::uint64_t inode = 0;
-  uid_t socket_uid = 0;          // the socket's own uid: known even when the fds are not readable
-  std::string socket_user;
-  // Empty: no readable /proc/<pid>/fd holds the inode. When several
-  // processes share the socket (a prefork server), the lowest pid.
-  std::optional<socket_owner> owner;
-};
-
 // One scan of /proc: every listening TCP socket and who holds it.
 struct owner_snapshot {
   std::vector<port_listener> listeners;
@@ -52,8 +38,10 @@ struct owner_snapshot {
 
 // Shared socket-inode -> owner index, one per io_context (an Asio service:
 // asio::use_service<socket_owner_index>(io)). However many port probes ask,
-// /proc is scanned at most once per max_age, on the thread pool, and only
-// when someone asks; callers arriving while a scan runs wait for that scan.
+// the listeners are listed at most once per max_age, on the thread pool, and
+// only when someone asks; callers arriving while a scan runs wait for that
+// scan. Owners come from a socket_owner_cache: most scans re-verify the
+// owners found before instead of walking every /proc/<pid>/fd.
 // Used from the loop thread only.
 class socket_owner_index : public asio::execution_context::service {
 public:
@@ -76,16 +64,21 @@ public:
       asio::thread_pool& pool, std::chrono::steady_clock::time_point not_before);
 
   void set_max_age(std::chrono::steady_clock::duration d) { max_age_ = d; }
+  // See socket_owner_cache; for tests, before the first snapshot.
+  void set_owner_settle_time(std::chrono::steady_clock::duration d) { owners_->set_settle_time(d); }
   std::uint64_t scans() const { return scans_; }            // scans started so far
+  std::uint64_t owner_walks() const { return owners_->walks(); }  // of those, walks of every /proc/<pid>/fd
   std::size_t waiting() const { return waiting_; }           // callers parked on a scan
 
-  // One blocking scan of `proc_root` (a /proc-like tree); safe on any
-  // thread (touches no member). Throws nothing but std::bad_alloc:
-  // processes vanishing mid-scan are skipped, unreadable fd tables set
-  // permission_denied. For the real "/proc" the listeners come from
-  // listeners_from_netlink(); after its first failure, for the rest of the
-  // process's life, from listeners_from_proc().
+  // One blocking scan of `proc_root` (a /proc-like tree) that walks every
+  // /proc/<pid>/fd; safe on any thread (touches no member). Throws nothing
+  // but std::bad_alloc: processes vanishing mid-scan are skipped, unreadable
+  // fd tables set permission_denied. For the real "/proc" the listeners come
+  // from listeners_from_netlink(); after its first failure, for the rest of
+  // the process's life, from listeners_from_proc().
   static owner_snapshot scan(const std::string& proc_root = "/proc");
+  // The same with owners from `owners`, which remembers them between scans.
+  static owner_snapshot scan(const std::string& proc_root, socket_owner_cache& owners);
 
   // This network namespace's listening TCP sockets via NETLINK_SOCK_DIAG
   // (as `ss -lt` does); on failure sets `ec` and returns none.
@@ -100,6 +93,9 @@ private:
   asio::awaitable<void> run_scan(asio::thread_pool& pool);
 
   asio::io_context& io_;  // owns this service
+  // Shared with the scan on the pool, which may outlive this service when
+  // the io_context goes first; touched by one scan at a time (scanning_).
+  std::shared_ptr<socket_owner_cache> owners_ = std::make_shared<socket_owner_cache>();
 
   std::chrono::steady_clock::duration max_age_ = std::chrono::seconds(1);
   std::shared_ptr<const owner_snapshot> current_;

@@ -86,7 +86,10 @@ std::optional<memory_limit> tightest_limit(const process_scan_result& scan, std:
 }  // namespace
 
 process_probe::process_probe(settings s, const probe_context& ctx)
-    : settings_(std::make_shared<const settings>(std::move(s))), ctx_(&ctx), growth_(settings_->growth_window) {
+    : settings_(std::make_shared<const settings>(std::move(s))),
+      scanner_(std::make_shared<process_scanner>(settings_->match, settings_->proc_root, settings_->cgroup_root)),
+      ctx_(&ctx),
+      growth_(settings_->growth_window) {
   const auto& m = settings_->match;
   if (!m.name && !m.cmdline_regex && !m.pidfile && !m.uid)
     throw std::invalid_argument("process_probe: at least one matcher is required");
@@ -122,9 +125,8 @@ std::string process_probe::target() const { return settings_->match.describe(); 
 asio::awaitable<probe_result> process_probe::run() {
   // A /proc walk cannot be interrupted halfway and needs no cleanup: when
   // the deadline cancels the wait, the scan finishes unobserved.
-  auto job = pool_call<process_scan_result>::start(*ctx_, [s = settings_](const std::atomic<bool>&) {
-    return scan_processes(s->match, s->proc_root, s->cgroup_root);
-  });
+  auto job = pool_call<process_scan_result>::start(
+      *ctx_, [scanner = scanner_](const std::atomic<bool>&) { return scanner->scan(); });
   co_await job->wait("process scan");
   const process_scan_result& scan = job->value();
   const settings& s = *settings_;

@@ -55,6 +55,7 @@ public:
 private:
   // Shared with the pool thread of a scan that may outlive an abandoned run.
   std::shared_ptr<const settings> settings_;
+  std::shared_ptr<process_scanner> scanner_;  // remembers the host's pids between runs; the same sharing
   const probe_context* ctx_;
   rss_growth_tracker growth_;  // touched on the loop only
 };

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "probes/core/cgroup_memory.hpp"
+#include "probes/core/proc_text.hpp"
 #include "probes/core/user_regex.hpp"
 #include "probes/process/rss_growth_tracker.hpp"
 
@@ -8,8 +10,11 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace vitals {
@@ -62,28 +67,86 @@ struct process_scan_result {
   // "pidfile /run/app.pid: No such file or directory" or
   // "pidfile /run/app.pid names pid 4242, which is not running".
   std::string pidfile_problem;
+  std::size_t pids_read = 0;       // pids whose /proc files this scan read; the others it knew
   std::chrono::steady_clock::time_point taken_at{};
 };
 
-// Blocking walk of `proc_root` (a /proc-like tree) with memory limits read
-// under `cgroup_root`. Safe on any thread; throws nothing but
+// Walks `proc_root` (a /proc-like tree) for the processes a matcher
+// selects and measures them, with memory limits read under `cgroup_root`.
+//
+// It remembers between scans what each listed pid was, keyed by the inode
+// of its /proc entry and its start time (a reused pid is another process),
+// so a scan lists /proc and reads the files of these pids only:
+//   * pids not seen before, and any under a new /proc entry (a reused pid
+//     gets one) or, for matches, with another start time;
+//   * matches (and matching zombies): stat (RSS, CPU, name, state) and the
+//     fd table on every scan, cmdline with a cmdline matcher and status
+//     with a user matcher; their user name, command line, limits and cgroup
+//     are kept from their last full read;
+//   * processes younger than `settle_time`, read in full on every scan: the
+//     time in which a process execs, renames itself, drops privileges and
+//     sets its title;
+//   * every other pid once more between `recheck_after` and twice that
+//     after its last full read, so a process that later execs or renames
+//     itself into a match is found within that time.
+// Pids that vanished from /proc are forgotten. A pidfile matcher reads its
+// one pid in full on every scan and remembers nothing.
+//
+// Thread-safe: scans run one at a time (a scan abandoned by its run's
+// deadline finishes before the next one starts). Throws nothing but
 // std::bad_alloc.
+class process_scanner {
+public:
+  struct timing {
+    std::chrono::steady_clock::duration settle_time = std::chrono::seconds(10);
+    std::chrono::steady_clock::duration recheck_after = std::chrono::seconds(30);
+  };
+
+  explicit process_scanner(process_matcher matcher, std::string proc_root = "/proc",
+                           std::string cgroup_root = "/sys/fs/cgroup");
+  process_scanner(process_matcher matcher, std::string proc_root, std::string cgroup_root, timing t);
+
+  process_scan_result scan();
+  bool remembers(int pid) const;  // whether earlier scans left something known about `pid`
+
+private:
+  enum class verdict { no_match, match, zombie, unreadable };
+  // What a match's last full read learnt, measured again on each scan.
+  struct match_details {
+    process_info info;  // its user, command line and limits
+    cgroup_paths cgroup;
+  };
+  // What a scan learnt about one pid.
+  struct known_process {
+    ino_t inode = 0;                 // of /proc/<pid> when read; another inode may be another process
+    std::uint64_t start_ticks = 0;   // 0 when stat was not readable
+    verdict seen = verdict::no_match;
+    std::chrono::steady_clock::time_point recheck_at{};
+    std::unique_ptr<match_details> match;  // matches only: most pids never match
+  };
+  class run;  // one scan's readers and result
+
+  bool can_skip(const known_process& k, ino_t inode, const run& r) const;
+  // `before` is what an earlier scan left for this pid; its match details may be moved out.
+  std::optional<known_process> examine(int pid, ino_t inode, known_process* before, run& r) const;
+  bool read_identity(const std::string& dir, const proc_stat& stat, known_process* kept, known_process& k,
+                     run& r) const;
+  bool measure(int pid, const std::string& dir, const proc_stat& stat, bool full, known_process& k, run& r) const;
+
+  const process_matcher matcher_;
+  const std::string proc_root_;
+  const std::string cgroup_root_;
+  const timing timing_;
+  mutable std::mutex mutex_;
+  std::unordered_map<int, known_process> known_;  // by pid; guarded by mutex_
+};
+
+// One scan that remembers nothing: reads every pid in full.
 process_scan_result scan_processes(const process_matcher& matcher, const std::string& proc_root = "/proc",
                                    const std::string& cgroup_root = "/sys/fs/cgroup");
 
-// Parsing helpers, exposed for unit tests.
-struct proc_stat {
-  std::string comm;
-  char state = '?';
-  std::uint64_t utime_ticks = 0;
-  std::uint64_t stime_ticks = 0;
-  std::uint64_t start_ticks = 0;
-  std::int64_t rss_pages = 0;
-};
-// Parses /proc/<pid>/stat text; nullopt when malformed.
-std::optional<proc_stat> parse_proc_stat(const std::string& text);
 // The soft "Max open files" of /proc/<pid>/limits text; nullopt when
-// unlimited or absent.
+// unlimited or absent. (parse_proc_stat is in probes/core/proc_text.hpp.)
 std::optional<std::uint64_t> parse_max_open_files(const std::string& limits_text);
 
 }  // namespace vitals

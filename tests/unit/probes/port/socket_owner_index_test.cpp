@@ -1,6 +1,7 @@
 #include "probes/port/socket_owner_index.hpp"
 
 #include "support/pool_gate.hpp"
+#include "unit/probes/port/fake_proc_tree.hpp"
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -46,65 +47,11 @@ namespace fs = std::filesystem;
 using namespace std::string_literals;
 using snapshot_ptr = std::shared_ptr<const owner_snapshot>;
 
-// A /proc-like tree in a fresh temp dir, removed afterwards.
-class fake_proc {
-public:
-  fake_proc() {
-    std::string templ = (fs::temp_directory_path() / "vitals-proc-XXXXXX").string();
-    if (::mkdtemp(templ.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    root_ = templ;
-    fs::create_directories(root_ / "net");
-  }
-  ~fake_proc() {
-    std::error_code ec;
-    fs::remove_all(root_, ec);
-  }
-  fake_proc(const fake_proc&) = delete;
-  fake_proc& operator=(const fake_proc&) = delete;
-
-  std::string root() const { return root_.string(); }
-
-  void write(const fs::path& rel, const std::string& text) {
-    fs::create_directories((root_ / rel).parent_path());
-    std::ofstream(root_ / rel, std::ios::binary) << text;
-  }
-
-  // A process directory; missing pieces are left out on purpose by callers.
-  void process(int pid, const std::string& comm, int uid, const std::string& cmdline_with_nuls) {
-    const fs::path dir = std::to_string(pid);
-    write(dir / "comm", comm + "\n");
-    write(dir / "status", "Name:\t" + comm + "\nUmask:\t0022\nState:\tS (sleeping)\nUid:\t" + std::to_string(uid) +
-                              "\t" + std::to_string(uid) + "\t" + std::to_string(uid) + "\t" + std::to_string(uid) +
-                              "\nGid:\t0\t0\t0\t0\n");
-    write(dir / "cmdline", cmdline_with_nuls);
-  }
-
-  void fd(int pid, int fd, const std::string& target) {
-    const fs::path dir = root_ / std::to_string(pid) / "fd";
-    fs::create_directories(dir);
-    fs::create_symlink(target, dir / std::to_string(fd));
-  }
-
-private:
-  fs::path root_;
-};
-
-const std::string tcp_header =
-    "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
-const std::string tcp6_header =
-    "  sl  local_address                         remote_address                        st tx_queue rx_queue tr "
-    "tm->when retrnsmt   uid  timeout inode\n";
-
-std::string tcp_line(const std::string& local, const std::string& state, int uid, int inode) {
-  return "   0: " + local + " 00000000:0000 " + state + " 00000000:00000000 00:00000000 00000000  " +
-         std::to_string(uid) + "        0 " + std::to_string(inode) + " 1 0000000000000000 100 0 0 10 0\n";
-}
-
-std::string tcp6_line(const std::string& local, const std::string& state, int uid, int inode) {
-  return "   0: " + local + " 00000000000000000000000000000000:0000 " + state +
-         " 00000000:00000000 00:00000000 00000000  " + std::to_string(uid) + "        0 " + std::to_string(inode) +
-         " 1 0000000000000000 100 0 0 10 0\n";
-}
+using test::fake_proc;
+using test::tcp6_header;
+using test::tcp6_line;
+using test::tcp_header;
+using test::tcp_line;
 
 const port_listener* by_inode(const owner_snapshot& s, std::uint64_t inode) {
   for (const auto& l : s.listeners)

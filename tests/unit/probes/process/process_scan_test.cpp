@@ -236,6 +236,148 @@ TEST_F(process_scan_fake_proc, no_memory_max_means_no_limit) {
   EXPECT_FALSE(r.matches[0].cgroup_memory_max.has_value());
 }
 
+// --- what a scanner remembers between scans ------------------------------------
+
+class process_scanner_fake_proc : public process_scan_fake_proc {
+protected:
+  process_scanner make(const std::string& name, process_scanner::timing t = {}) {
+    process_matcher m;
+    m.name = name;
+    return process_scanner(m, proc.string(), cgroup.string(), t);
+  }
+  // Writes pid's entry anew under a fresh directory inode, as the kernel
+  // shows a new process that got an old pid: built beside, then renamed
+  // over, so the old inode cannot be handed out again meanwhile.
+  void replace_process(int pid, const std::string& comm) {
+    const auto dir = proc / std::to_string(pid);
+    const auto staging = root / "staging";
+    fs::rename(dir, staging);
+    add_process(pid, comm, 'S', 10, 0, comm);
+    fs::remove_all(staging);
+  }
+};
+
+TEST_F(process_scanner_fake_proc, a_second_scan_reads_the_matches_only) {
+  add_process(10, "vfake_node", 'S', 10, 0, "node");
+  add_process(11, "vfake_other", 'S', 10, 0, "other");
+  add_process(12, "vfake_other", 'S', 10, 0, "other");
+  auto scanner = make("vfake_node");
+
+  const auto first = scanner.scan();
+  const auto second = scanner.scan();
+
+  EXPECT_EQ(first.pids_read, 3u);
+  EXPECT_EQ(second.pids_read, 1u);
+  ASSERT_EQ(second.matches.size(), 1u);
+  EXPECT_EQ(second.matches[0].key.pid, 10);
+  EXPECT_EQ(second.matches[0].cmdline, "node");
+  EXPECT_EQ(second.matches[0].max_fds, 4086u);
+}
+
+TEST_F(process_scanner_fake_proc, a_known_match_is_measured_afresh_on_every_scan) {
+  add_process(10, "vfake_node", 'S', 10, 1, "node");
+  auto scanner = make("vfake_node");
+  scanner.scan();
+
+  write(proc / "10" / "stat", stat_line(10, "vfake_node", 'S', 300, 100, 1010, 20));
+  write(proc / "10" / "fd" / "1", "");
+
+  const auto r = scanner.scan();
+  ASSERT_EQ(r.matches.size(), 1u);
+  EXPECT_EQ(r.matches[0].rss_bytes, 20u * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE)));
+  EXPECT_EQ(r.matches[0].open_fds, 2u);
+  EXPECT_NEAR(r.matches[0].cpu_seconds, 400.0 / static_cast<double>(::sysconf(_SC_CLK_TCK)), 1e-9);
+}
+
+TEST_F(process_scanner_fake_proc, a_match_that_renamed_itself_stops_matching_at_once) {
+  add_process(10, "vfake_node", 'S', 10, 0, "node");
+  auto scanner = make("vfake_node");
+  ASSERT_EQ(scanner.scan().matches.size(), 1u);
+
+  write(proc / "10" / "stat", stat_line(10, "vfake_other", 'S', 100, 100, 1010, 10));
+
+  EXPECT_EQ(scanner.scan().matches.size(), 0u);
+}
+
+TEST_F(process_scanner_fake_proc, a_pid_under_a_new_proc_entry_is_read_again) {
+  add_process(10, "vfake_other", 'S', 10, 0, "other");
+  auto scanner = make("vfake_node");
+  ASSERT_EQ(scanner.scan().matches.size(), 0u);
+
+  replace_process(10, "vfake_node");
+
+  const auto r = scanner.scan();
+  ASSERT_EQ(r.matches.size(), 1u);
+  EXPECT_EQ(r.matches[0].key.pid, 10);
+}
+
+TEST_F(process_scanner_fake_proc, a_settled_non_match_is_read_again_once_due) {
+  add_process(10, "vfake_other", 'S', 10, 0, "other");
+  auto scanner = make("vfake_node", {.settle_time = std::chrono::seconds(10), .recheck_after = {}});
+  ASSERT_EQ(scanner.scan().matches.size(), 0u);
+
+  // Renamed in place: same entry, same start time. Only the recheck sees it.
+  write(proc / "10" / "stat", stat_line(10, "vfake_node", 'S', 100, 100, 1010, 10));
+
+  EXPECT_EQ(scanner.scan().matches.size(), 1u);
+}
+
+TEST_F(process_scanner_fake_proc, a_young_non_match_is_read_again_on_every_scan) {
+  add_process(10, "vfake_other", 'S', 10, 0, "other");
+  const auto now = boot_clock_ticks();
+  write(proc / "10" / "stat", stat_line(10, "vfake_other", 'S', 100, 100, now, 10));
+  auto scanner = make("vfake_node");
+  ASSERT_EQ(scanner.scan().matches.size(), 0u);
+
+  write(proc / "10" / "stat", stat_line(10, "vfake_node", 'S', 100, 100, now, 10));
+
+  EXPECT_EQ(scanner.scan().matches.size(), 1u);
+}
+
+TEST_F(process_scanner_fake_proc, a_vanished_pid_is_forgotten) {
+  add_process(10, "vfake_node", 'S', 10, 0, "node");
+  add_process(11, "vfake_other", 'S', 10, 0, "other");
+  auto scanner = make("vfake_node");
+  scanner.scan();
+  ASSERT_TRUE(scanner.remembers(11));
+
+  fs::remove_all(proc / "11");
+  fs::remove_all(proc / "10");
+  const auto r = scanner.scan();
+
+  EXPECT_EQ(r.matches.size(), 0u);
+  EXPECT_FALSE(scanner.remembers(10));
+  EXPECT_FALSE(scanner.remembers(11));
+}
+
+TEST_F(process_scanner_fake_proc, an_unreadable_pid_is_counted_on_every_scan) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to make a file another user may not read";
+  add_process(10, "vfake_node", 'S', 10, 0, "node");
+  fs::permissions(proc / "10" / "stat", fs::perms::owner_read);
+  fs::permissions(root, fs::perms::all);
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(fds[0]);
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(2);
+    auto scanner = make("vfake_node");
+    const auto first = scanner.scan();
+    const auto second = scanner.scan();
+    const char answer = first.unreadable == 1 && second.unreadable == 1 && second.pids_read == 0 ? 'y' : 'n';
+    (void)!::write(fds[1], &answer, 1);
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  char answer = 0;
+  (void)!::read(fds[0], &answer, 1);
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child could not drop to nobody";
+  EXPECT_EQ(answer, 'y');
+}
+
 // The real /proc seen by an unprivileged user: a root process's fd table is
 // not readable. The scan runs in a child that dropped to nobody (this test
 // process has no other threads here, so the child may allocate).
