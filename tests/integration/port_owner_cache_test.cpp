@@ -6,6 +6,7 @@
 
 #include "probes/port/port_probe.hpp"
 #include "probes/port/socket_owner_index.hpp"
+#include "support/pid_reuse.hpp"
 #include "support/run_probe.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -15,13 +16,11 @@
 
 #include <fcntl.h>
 #include <grp.h>
-#include <linux/sched.h>
 #include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,6 +33,7 @@
 namespace vitals {
 namespace {
 
+using test::clone_with_pid;
 using test::run_once;
 using std::chrono::steady_clock;
 
@@ -53,17 +53,6 @@ int listening_socket(std::uint16_t port, std::uint16_t& bound) {
     throw std::runtime_error(std::string("cannot listen: ") + std::strerror(errno));
   bound = ntohs(addr.sin_port);
   return s;
-}
-
-// Takes pid `pid` for a new child (clone3 with set_tid, CAP_SYS_ADMIN):
-// returns 0 in the child, the pid in the parent, -1 on failure.
-// Async-signal-safe.
-pid_t clone_with_pid(pid_t pid) {
-  clone_args args{};
-  args.exit_signal = SIGCHLD;
-  args.set_tid = reinterpret_cast<std::uintptr_t>(&pid);
-  args.set_tid_size = 1;
-  return static_cast<pid_t>(::syscall(SYS_clone3, &args, sizeof args));
 }
 
 // A forked child that keeps one listening socket of ours as fd 3, renames

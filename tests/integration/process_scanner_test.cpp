@@ -6,15 +6,14 @@
 // async-signal-safe code and die with SIGKILL when the test ends.
 
 #include "probes/process/process_scan.hpp"
+#include "support/pid_reuse.hpp"
 
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
-#include <linux/sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -44,7 +43,7 @@ public:
     int command[2];
     int answer[2];
     if (::pipe2(command, O_CLOEXEC) != 0 || ::pipe2(answer, O_CLOEXEC) != 0) throw std::runtime_error("pipe2");
-    pid_ = pid < 0 ? ::fork() : clone_with_pid(pid);
+    pid_ = pid < 0 ? ::fork() : test::clone_with_pid(pid);
     if (pid_ < 0) throw std::runtime_error(std::string("cannot start a child: ") + std::strerror(errno));
     if (pid_ == 0) child_main(command[0], answer[1]);
     ::close(command[0]);
@@ -72,14 +71,6 @@ public:
   }
 
 private:
-  static pid_t clone_with_pid(pid_t pid) {
-    clone_args args{};
-    args.exit_signal = SIGCHLD;
-    args.set_tid = reinterpret_cast<std::uintptr_t>(&pid);
-    args.set_tid_size = 1;
-    return static_cast<pid_t>(::syscall(SYS_clone3, &args, sizeof args));
-  }
-
   bool ask(char c) {
     char reply = 0;
     return ::write(command_, &c, 1) == 1 && ::read(answer_, &reply, 1) == 1 && reply == '1';
