@@ -194,6 +194,8 @@ hiredis_connection::hiredis_connection(asio::any_io_executor ex)
 
 hiredis_connection::~hiredis_connection() { close(); }
 
+bool hiredis_connection::is_open() const { return link_->context != nullptr && link_->connect_done; }
+
 void hiredis_connection::close() {
   if (link_->context == nullptr) return;
   // Runs pending callbacks with NULL replies and the cleanup hook (which
@@ -255,8 +257,16 @@ asio::awaitable<std::optional<redis_link_error>> hiredis_connection::finish_conn
   // Also asks for a write event: the first one tells that connect(2) ended.
   redisAsyncSetConnectCallback(context, &link::on_connect);
 
-  co_await wait_until(l, [&] { return l.connect_done || l.context == nullptr; });
-  if (l.failure) co_return l.failure;
+  try {
+    co_await wait_until(l, [&] { return l.connect_done || l.context == nullptr; });
+  } catch (const boost::system::system_error&) {
+    close();  // a half-open socket is of no use to the next attempt
+    throw;
+  }
+  if (l.failure) {
+    close();
+    co_return l.failure;
+  }
   if (l.context == nullptr) co_return redis_link_error{REDIS_ERR_EOF, 0, "connection closed"};
   co_return std::nullopt;
 }
@@ -286,7 +296,12 @@ asio::awaitable<redis_exchange> hiredis_connection::async_exec(const std::vector
     }
     ++l.expected;
   }
-  co_await wait_until(l, [&] { return l.received >= l.expected || l.context == nullptr; });
+  try {
+    co_await wait_until(l, [&] { return l.received >= l.expected || l.context == nullptr; });
+  } catch (const boost::system::system_error&) {
+    close();  // the replies still due must not answer the next exchange
+    throw;
+  }
   out.replies = std::move(l.replies);
   l.replies.clear();
   if (out.replies.size() < commands.size())

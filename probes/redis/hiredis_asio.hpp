@@ -54,6 +54,11 @@ struct redis_exchange {
 // awaiting coroutine from inside a hiredis callback (wake-ups are posted),
 // so destroying the connection after a co_await is always safe, including
 // when the coroutine is cancelled mid-exchange.
+//
+// May be kept open across exchanges. Between them hiredis keeps reading, so
+// a server that closes the connection is noticed on the loop and is_open()
+// turns false. A cancelled connect or exchange closes the connection: the
+// replies still due would otherwise be taken for those of the next one.
 class hiredis_connection {
 public:
   explicit hiredis_connection(asio::any_io_executor ex);
@@ -69,14 +74,19 @@ public:
   asio::awaitable<std::optional<redis_link_error>> async_connect_unix(const std::string& path);
 
   // Sends `commands` in one pipeline (argv form, binary safe) and waits for
-  // every reply. Throws system_error(operation_aborted) on cancellation.
+  // every reply. Throws system_error(operation_aborted) on cancellation,
+  // after closing the connection.
   asio::awaitable<redis_exchange> async_exec(const std::vector<std::vector<std::string>>& commands);
+
+  // Connected, and not closed by either side since.
+  bool is_open() const;
+  // Frees the context (hiredis closes its socket). Idempotent.
+  void close();
 
   struct link;  // the adapter state, shared with pending Asio handlers
 
 private:
   asio::awaitable<std::optional<redis_link_error>> finish_connect(redisAsyncContext* context);
-  void close();
 
   asio::any_io_executor executor_;
   std::shared_ptr<link> link_;

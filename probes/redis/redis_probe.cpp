@@ -3,43 +3,24 @@
 #include "probes/core/node_reader.hpp"
 #include "probes/core/pool_call.hpp"
 #include "probes/core/probe_settings.hpp"
-#include "probes/core/units.hpp"
 #include "probes/net/host_addresses.hpp"
 #include "probes/net/resolve.hpp"
-#include "probes/redis/hiredis_asio.hpp"
 #include "probes/redis/info_parser.hpp"
-#include "probes/redis/memory_limit.hpp"
 #include "probes/redis/redis_address.hpp"
+#include "probes/redis/redis_summary.hpp"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/system/system_error.hpp>
 
-#include <hiredis/read.h>
-
-#include <netinet/in.h>
-
-#include <algorithm>
-#include <cerrno>
-#include <charconv>
 #include <chrono>
-#include <cmath>
-#include <cstdio>
-#include <cstring>
 #include <limits>
-#include <sstream>
 #include <stdexcept>
 
 namespace vitals {
 
 namespace {
 
-using tcp = asio::ip::tcp;
 using clock = std::chrono::steady_clock;
-using boost::system::error_code;
+using command_list = std::vector<std::vector<std::string>>;
 
 constexpr metric_info redis_metrics[] = {
     {"vitals_redis_used_memory_bytes", "Bytes allocated by Redis (INFO used_memory).", metric_kind::gauge},
@@ -61,162 +42,10 @@ constexpr metric_info redis_metrics[] = {
     {"vitals_redis_ping_seconds", "Round trip of one PING on an established connection.", metric_kind::gauge},
 };
 
-constexpr std::size_t memory_doctor_chars = 500;
-constexpr std::size_t errorstats_shown = 5;
-
-// Newlines and runs of blanks to one space, cut to `limit` characters.
-std::string one_line(std::string_view text, std::size_t limit) {
-  std::string out;
-  bool blank = false;
-  for (char c : text) {
-    if (c == '\r' || c == '\n' || c == '\t' || c == ' ') {
-      blank = !out.empty();
-      continue;
-    }
-    if (blank) out += ' ';
-    blank = false;
-    out += c;
-    if (out.size() >= limit) {
-      out += "…";
-      break;
-    }
-  }
-  return out;
-}
-
-std::string percent(double ratio) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, ratio < 0.1 ? "%.1f%%" : "%.0f%%", ratio * 100);
-  return buffer;
-}
-
-std::string fixed(double value, int digits) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%.*f", digits, value);
-  return buffer;
-}
-
-// ---------------------------------------------------------------------------
-// Classifying failures.
-
-struct failure_class {
-  std::string reason;
-  std::string error;
-};
-
-// A connection-level error from hiredis. `during` names the step ("PING").
-failure_class classify_link(const redis_link_error& e, std::string_view during) {
-  const std::string& t = e.text;
-  const auto has = [&](std::string_view s) { return t.find(s) != std::string::npos; };
-  const std::string suffix = during.empty() ? "" : " during " + std::string(during);
-  switch (e.code) {
-    case REDIS_ERR_EOF: return {"closed", "connection closed by the server" + suffix};
-    case REDIS_ERR_PROTOCOL: return {"protocol", "protocol error" + suffix + ": " + one_line(t, 200)};
-    case REDIS_ERR_IO:
-      if (e.errno_value == ECONNREFUSED || has("Connection refused")) return {"refused", "connection refused"};
-      if (e.errno_value == ENOENT || has("No such file")) return {"refused", "connection refused (no such socket)"};
-      if (e.errno_value == ECONNRESET || has("reset by peer") || has("Broken pipe"))
-        return {"closed", "connection reset by the server" + suffix};
-      if (e.errno_value == ENETUNREACH || e.errno_value == EHOSTUNREACH || has("unreachable") ||
-          has("No route to host"))
-        return {"unreachable", one_line(t, 200)};
-      if (e.errno_value == EACCES || has("Permission denied"))
-        return {"refused", "connection refused (permission denied)"};
-      break;
-    default: break;
-  }
-  return {"error", (t.empty() ? std::string("connection failed") : one_line(t, 200)) + suffix};
-}
-
 }  // namespace
 
-namespace {
-
-// What a run learnt besides INFO.
-struct run_facts {
-  double ping_seconds = 0;
-  bool local = false;         // the server runs on this host
-  memory_limit limit;         // for a local server without maxmemory
-  std::string memory_doctor;  // MEMORY DOCTOR's text
-  std::string memory_doctor_problem;
-  std::string resolved;       // "cache.lan -> 10.0.0.5", for names
-};
-
-// Samples and evidence of a healthy run. Pure.
-probe_result summarize(const redis_info& info, const run_facts& facts) {
-  probe_result result = probe_result::success();
-  auto& s = result.samples;
-
-  const double used = info.number("used_memory").value_or(0);
-  const double rss = info.number("used_memory_rss").value_or(used);
-  const double maxmemory = info.number("maxmemory").value_or(0);
-  const std::string version = info.find("redis_version") ? *info.find("redis_version") : "unknown";
-  const std::string policy = info.find("maxmemory_policy") ? *info.find("maxmemory_policy") : "unknown";
-
-  s.push_back({"vitals_redis_used_memory_bytes", {}, used});
-  s.push_back({"vitals_redis_maxmemory_bytes", {}, maxmemory});
-
-  // The ratio's limit: maxmemory when set; else, for a server on this host,
-  // its cgroup's memory limit or this host's memory (against RSS: that is
-  // what the kernel's OOM killer counts); else no ratio.
-  std::string memory_text = format_bytes(used);
-  if (maxmemory > 0) {
-    const double ratio = used / maxmemory;
-    s.push_back({"vitals_redis_memory_utilization_ratio", {{"limit", "maxmemory"}}, ratio});
-    memory_text += " of " + format_bytes(maxmemory) + " maxmemory (" + percent(ratio) + ")";
-  } else if (facts.local) {
-    const auto& limit = facts.limit;
-    if (limit.bytes > 0) {
-      const double ratio = rss / limit.bytes;
-      s.push_back({"vitals_redis_memory_utilization_ratio", {{"limit", limit.source}}, ratio});
-      memory_text += " (no maxmemory); rss " + format_bytes(rss) + " of " + format_bytes(limit.bytes) + " " +
-                     (limit.source == "cgroup" ? "cgroup limit" : "host memory") + " (" + percent(ratio) + ")";
-    } else {
-      memory_text += " (no maxmemory)";
-    }
-  } else {
-    memory_text += " (no maxmemory; remote server, no other limit known)";
-  }
-
-  s.push_back({"vitals_redis_info", {{"version", version}, {"maxmemory_policy", policy}}, 1});
-  if (auto v = info.number("mem_fragmentation_ratio")) s.push_back({"vitals_redis_mem_fragmentation_ratio", {}, *v});
-  const double evicted = info.number("evicted_keys").value_or(0);
-  s.push_back({"vitals_redis_evicted_keys_total", {}, evicted});
-  if (auto v = info.number("connected_clients")) s.push_back({"vitals_redis_connected_clients", {}, *v});
-  if (auto v = info.number("rejected_connections")) s.push_back({"vitals_redis_rejected_connections_total", {}, *v});
-  const double hits = info.number("keyspace_hits").value_or(0);
-  const double misses = info.number("keyspace_misses").value_or(0);
-  if (hits + misses > 0) s.push_back({"vitals_redis_keyspace_hit_ratio", {}, hits / (hits + misses)});
-  s.push_back({"vitals_redis_ping_seconds", {}, facts.ping_seconds});
-
-  // --- evidence: what `redis-cli INFO memory` and MEMORY DOCTOR would show --
-  auto& e = result.evidence;
-  e.emplace_back("memory", memory_text);
-  if (auto peak = info.number("used_memory_peak")) e.emplace_back("peak_memory", format_bytes(*peak));
-  e.emplace_back("maxmemory_policy", policy);
-  if (auto frag = info.number("mem_fragmentation_ratio"))
-    e.emplace_back("fragmentation", fixed(*frag, 2) + " (rss " + format_bytes(rss) + ")");
-  e.emplace_back("evicted_keys", fixed(evicted, 0));
-  if (!info.errorstats.empty()) {
-    std::string stats;
-    for (std::size_t i = 0; i < info.errorstats.size() && i < errorstats_shown; ++i)
-      stats += (i ? ", " : "") + info.errorstats[i].error + "=" + std::to_string(info.errorstats[i].count);
-    e.emplace_back("errorstats", stats);
-  }
-  if (!facts.memory_doctor.empty())
-    e.emplace_back("memory_doctor", one_line(facts.memory_doctor, memory_doctor_chars));
-  else if (!facts.memory_doctor_problem.empty())
-    e.emplace_back("memory_doctor", facts.memory_doctor_problem);
-  e.emplace_back("version", version);
-  if (!facts.resolved.empty()) e.emplace_back("resolved", facts.resolved);
-  return result;
-}
-
-}  // namespace
-
-// ---------------------------------------------------------------------------
-
-redis_probe::redis_probe(settings s, const probe_context& ctx) : settings_(std::move(s)), ctx_(&ctx) {
+redis_probe::redis_probe(settings s, const probe_context& ctx, memory_limit_reader read_limit)
+    : settings_(std::move(s)), ctx_(&ctx), connection_(ctx.loop()), read_limit_(std::move(read_limit)) {
   if (settings_.unix_path.empty()) {
     literal_ = parse_ip(settings_.host);
     if (!literal_ && !is_host_name(settings_.host)) throw std::invalid_argument("redis_probe: invalid host");
@@ -269,45 +98,40 @@ std::string redis_probe::scrub(std::string_view text) const {
 
 namespace {
 
-// "integer 42", "status OK": for protocol errors.
-std::string describe_reply(const redis_reply& r) {
-  switch (r.type) {
-    case redis_reply::kind::string: return "bulk string";
-    case redis_reply::kind::array: return "array of " + std::to_string(r.elements.size());
-    case redis_reply::kind::integer: return "integer " + std::to_string(r.integer);
-    case redis_reply::kind::nil: return "nil";
-    case redis_reply::kind::status: return "status " + one_line(r.text, 60);
-    case redis_reply::kind::error: return "error " + one_line(r.text, 60);
+// Turns a failed exchange (connection lost, or an error reply to the first
+// command) into the run's result; `scrub` cleans the server's text.
+template <class Scrub>
+std::optional<probe_result> judge(const redis_exchange& exchange, std::string_view name, Scrub scrub) {
+  if (exchange.failure) {
+    const auto f = classify_link(*exchange.failure, name);
+    return probe_result::failure(f.reason, scrub(f.error));
   }
-  return "unknown";
-}
-
-// A server error reply to `command`, classified. `text` is already scrubbed.
-failure_class classify_reply_error(std::string_view command, const std::string& text) {
-  const auto starts = [&](std::string_view p) { return text.rfind(p, 0) == 0; };
-  const auto has = [&](std::string_view s) { return text.find(s) != std::string::npos; };
-  const std::string said = std::string(command) + " failed: " + text;
-  if (starts("NOAUTH")) return {"auth", "authentication required (no password configured): " + text};
-  if (starts("WRONGPASS") || has("invalid password") || has("invalid username-password"))
-    return {"auth", "authentication failed: " + text};
-  if (starts("ERR AUTH") || has("without any password configured") || has("no password is set"))
-    return {"auth", "authentication failed (the server has no password set): " + text};
-  if (starts("NOPERM")) return {"auth", "permission denied for " + std::string(command) + ": " + text};
-  if (starts("LOADING")) return {"loading", "server is loading its dataset: " + text};
-  if (starts("BUSY")) return {"busy", "server is busy running a script: " + text};
-  if (starts("OOM")) return {"oom", said};
-  return {"error", said};
+  if (!exchange.replies.empty() && exchange.replies.front().is_error()) {
+    const auto f = classify_reply_error(name, scrub(exchange.replies.front().text));
+    return probe_result::failure(f.reason, f.error);
+  }
+  return std::nullopt;
 }
 
 }  // namespace
 
-asio::awaitable<probe_result> redis_probe::run() {
-  auto ex = co_await asio::this_coro::executor;
-  auto describe = [this](const redis_reply& r) { return scrub(describe_reply(r)); };
+struct redis_probe::replies {
+  std::optional<probe_result> failed;
+  bool link_lost = false;  // the connection broke (not an error reply)
+  double ping_seconds = 0;
+  std::string info;
+  std::string doctor;
+  std::string doctor_problem;
+};
+
+asio::awaitable<std::optional<probe_result>> redis_probe::open() {
+  connection_.close();
+  local_ = !settings_.unix_path.empty();
+  resolved_.clear();
+  const auto scrubbed = [this](std::string_view text) { return scrub(text); };
 
   // --- where to connect ----------------------------------------------------
   std::vector<asio::ip::address> addresses;
-  std::string resolved_note;
   if (settings_.unix_path.empty()) {
     if (literal_) {
       addresses.push_back(*literal_);
@@ -317,114 +141,133 @@ asio::awaitable<probe_result> redis_probe::run() {
         co_return probe_result::failure("resolve", "cannot resolve " + settings_.host + ": " +
                                                        (r.error ? r.error.message() : "no address"));
       addresses = r.addresses;
-      for (const auto& a : addresses) resolved_note += (resolved_note.empty() ? "" : ", ") + a.to_string();
+      std::string list;
+      for (const auto& a : addresses) list += (list.empty() ? "" : ", ") + a.to_string();
+      resolved_ = settings_.host + " -> " + list;
     }
   }
 
-  // --- one connection, freed (redisAsyncFree) when this scope ends, also on
-  // cancellation: hiredis then closes its fd.
-  std::string info_text;
-  std::string doctor_text;
-  std::string doctor_problem;
-  double ping_seconds = 0;
-  bool local = !settings_.unix_path.empty();
-  {
-    hiredis_connection connection(ex);
-    std::optional<redis_link_error> connect_error;
-    if (!settings_.unix_path.empty()) {
-      connect_error = co_await connection.async_connect_unix(settings_.unix_path);
-    } else {
-      for (const auto& a : addresses) {
-        auto e = co_await connection.async_connect(a, settings_.port);
-        if (!e) {
-          connect_error.reset();
-          local = is_local(a);
-          break;
-        }
-        if (!connect_error) connect_error = e;  // the first address' error names the cause
+  std::optional<redis_link_error> connect_error;
+  if (!settings_.unix_path.empty()) {
+    connect_error = co_await connection_.async_connect_unix(settings_.unix_path);
+  } else {
+    for (const auto& a : addresses) {
+      auto e = co_await connection_.async_connect(a, settings_.port);
+      if (!e) {
+        connect_error.reset();
+        local_ = is_local(a);
+        break;
       }
+      if (!connect_error) connect_error = e;  // the first address' error names the cause
     }
-    if (connect_error) {
-      const auto f = classify_link(*connect_error, "");
-      auto result = probe_result::failure(f.reason, scrub(f.error));
-      if (!resolved_note.empty()) result.evidence.emplace_back("resolved", settings_.host + " -> " + resolved_note);
-      co_return result;
+  }
+  if (connect_error) {
+    const auto f = classify_link(*connect_error, "");
+    auto result = probe_result::failure(f.reason, scrub(f.error));
+    if (!resolved_.empty()) result.evidence.emplace_back("resolved", resolved_);
+    co_return result;
+  }
+
+  // Once per connection: both hold until it closes.
+  if (!settings_.password.empty()) {
+    std::vector<std::string> auth{"AUTH"};
+    if (!settings_.username.empty()) auth.push_back(settings_.username);
+    auth.push_back(settings_.password);
+    const command_list commands{std::move(auth)};
+    if (auto failed = judge(co_await connection_.async_exec(commands), "AUTH", scrubbed)) {
+      connection_.close();
+      co_return failed;
     }
-
-    // Turns a failed exchange (connection lost, or an error reply to the
-    // first command) into the run's result.
-    auto judge = [&](const redis_exchange& exchange, std::string_view name) -> std::optional<probe_result> {
-      if (exchange.failure) {
-        const auto f = classify_link(*exchange.failure, name);
-        return probe_result::failure(f.reason, scrub(f.error));
-      }
-      if (!exchange.replies.empty() && exchange.replies.front().is_error()) {
-        const auto f = classify_reply_error(name, scrub(exchange.replies.front().text));
-        return probe_result::failure(f.reason, f.error);
-      }
-      return std::nullopt;
-    };
-    using command_list = std::vector<std::vector<std::string>>;
-
-    if (!settings_.password.empty()) {
-      std::vector<std::string> auth{"AUTH"};
-      if (!settings_.username.empty()) auth.push_back(settings_.username);
-      auth.push_back(settings_.password);
-      const command_list commands{std::move(auth)};
-      const auto exchange = co_await connection.async_exec(commands);
-      if (auto failed = judge(exchange, "AUTH")) co_return std::move(*failed);
+  }
+  if (settings_.db) {
+    const command_list commands{{"SELECT", std::to_string(*settings_.db)}};
+    if (auto failed = judge(co_await connection_.async_exec(commands), "SELECT", scrubbed)) {
+      connection_.close();
+      co_return failed;
     }
-    if (settings_.db) {
-      const command_list commands{{"SELECT", std::to_string(*settings_.db)}};
-      const auto exchange = co_await connection.async_exec(commands);
-      if (auto failed = judge(exchange, "SELECT")) co_return std::move(*failed);
-    }
+  }
+  co_return std::nullopt;
+}
 
-    const command_list ping_command{{"PING"}};
-    const auto ping_start = clock::now();
-    const auto ping = co_await connection.async_exec(ping_command);
-    ping_seconds = std::chrono::duration<double>(clock::now() - ping_start).count();
-    if (auto failed = judge(ping, "PING")) co_return std::move(*failed);
-    const auto& pong = ping.replies;
-    if (pong.front().type != redis_reply::kind::status || pong.front().text != "PONG")
-      co_return probe_result::failure("protocol", "unexpected reply to PING: " + describe(pong.front()));
+asio::awaitable<redis_probe::replies> redis_probe::check() {
+  const auto scrubbed = [this](std::string_view text) { return scrub(text); };
+  replies out;
+  static const command_list ping_command{{"PING"}};
+  const auto ping_start = clock::now();
+  const auto ping = co_await connection_.async_exec(ping_command);
+  out.ping_seconds = std::chrono::duration<double>(clock::now() - ping_start).count();
+  out.link_lost = ping.failure.has_value();
+  if ((out.failed = judge(ping, "PING", scrubbed))) co_return out;
+  const auto& pong = ping.replies.front();
+  if (pong.type != redis_reply::kind::status || pong.text != "PONG") {
+    out.failed = probe_result::failure("protocol", "unexpected reply to PING: " + scrub(describe_reply(pong)));
+    co_return out;
+  }
 
-    // INFO and MEMORY DOCTOR in one round trip. MEMORY DOCTOR is optional:
-    // older servers or a user without +memory|doctor just lose that evidence.
-    const command_list info_commands{{"INFO"}, {"MEMORY", "DOCTOR"}};
-    auto info_exchange = co_await connection.async_exec(info_commands);
-    if (auto failed = judge(info_exchange, "INFO")) co_return std::move(*failed);
-    auto& replies = info_exchange.replies;
-    if (replies.size() < 2 || replies[0].type != redis_reply::kind::string)
-      co_return probe_result::failure("protocol",
-                                      "unexpected reply to INFO: " + (replies.empty() ? std::string("none") : describe(replies[0])));
-    info_text = std::move(replies[0].text);
-    if (replies[1].type == redis_reply::kind::string || replies[1].type == redis_reply::kind::status)
-      doctor_text = std::move(replies[1].text);
-    else if (replies[1].is_error())
-      doctor_problem = "unavailable: " + scrub(replies[1].text);
+  // INFO and MEMORY DOCTOR in one round trip. MEMORY DOCTOR is optional:
+  // older servers or a user without +memory|doctor just lose that evidence.
+  static const command_list info_commands{{"INFO"}, {"MEMORY", "DOCTOR"}};
+  auto info = co_await connection_.async_exec(info_commands);
+  out.link_lost = info.failure.has_value();
+  if ((out.failed = judge(info, "INFO", scrubbed))) co_return out;
+  auto& r = info.replies;
+  if (r.size() < 2 || r[0].type != redis_reply::kind::string) {
+    out.failed = probe_result::failure(
+        "protocol", "unexpected reply to INFO: " + (r.empty() ? std::string("none") : scrub(describe_reply(r[0]))));
+    co_return out;
+  }
+  out.info = std::move(r[0].text);
+  if (r[1].type == redis_reply::kind::string || r[1].type == redis_reply::kind::status)
+    out.doctor = std::move(r[1].text);
+  else if (r[1].is_error())
+    out.doctor_problem = "unavailable: " + scrub(r[1].text);
+  co_return out;
+}
+
+asio::awaitable<memory_limit> redis_probe::limit_of(const redis_info& info) {
+  memory_limit_cache::server server;
+  if (const auto* run_id = info.find("run_id")) server.run_id = *run_id;
+  if (const auto pid = info.number("process_id")) server.process_id = static_cast<long>(*pid);
+  server.maxmemory = info.number("maxmemory").value_or(0);
+  const auto now = clock::now();
+  if (const auto* known = limits_.find(server, now)) co_return *known;
+  // /proc and /sys reads block: on the pool, then back on the loop. Not
+  // co_spawn on the pool: a run cancelled by its deadline would signal
+  // the pool coroutine from the pool thread while the loop thread frees
+  // the cancellation slot (a race ASan found); pool_call leaves at once.
+  auto call = pool_call<memory_limit>::start(
+      *ctx_, [pid = server.process_id, read = read_limit_](const std::atomic<bool>&) { return read(pid); });
+  co_await call->wait("reading the memory limit");
+  limits_.store(std::move(server), call->value(), now);
+  co_return call->value();
+}
+
+asio::awaitable<probe_result> redis_probe::run() {
+  const bool reused = connection_.is_open();
+  if (!reused)
+    if (auto failed = co_await open()) co_return std::move(*failed);
+  auto got = co_await check();
+  if (got.link_lost && reused) {
+    // The kept connection died since the last run (a server restart, its
+    // idle `timeout`, CLIENT KILL) without the loop noticing yet: one fresh
+    // connection, same run, as a run on a new connection would have seen.
+    if (auto failed = co_await open()) co_return std::move(*failed);
+    got = co_await check();
+  }
+  if (got.failed) {
+    connection_.close();  // the next run starts afresh, as after any failure
+    co_return std::move(*got.failed);
   }
 
   // A reachable, answering server is ok, however full it is.
-  const auto info = parse_redis_info(info_text);
-  run_facts facts;
-  facts.ping_seconds = ping_seconds;
-  facts.local = local;
-  facts.memory_doctor = std::move(doctor_text);
-  facts.memory_doctor_problem = std::move(doctor_problem);
-  if (!resolved_note.empty()) facts.resolved = settings_.host + " -> " + resolved_note;
-  if (info.number("maxmemory").value_or(0) <= 0 && local) {
-    std::optional<long> pid;
-    if (auto p = info.number("process_id")) pid = static_cast<long>(*p);
-    // /proc and /sys reads block: on the pool, then back on the loop. Not
-    // co_spawn on the pool: a run cancelled by its deadline would signal
-    // the pool coroutine from the pool thread while the loop thread frees
-    // the cancellation slot (a race ASan found); pool_call leaves at once.
-    auto call = pool_call<memory_limit>::start(*ctx_,
-                                               [pid](const std::atomic<bool>&) { return local_memory_limit(pid); });
-    co_await call->wait("reading the memory limit");
-    facts.limit = std::move(call->value());
-  }
+  const auto info = parse_redis_info(got.info);
+  redis_run_facts facts;
+  facts.ping_seconds = got.ping_seconds;
+  facts.local = local_;
+  facts.memory_doctor = std::move(got.doctor);
+  facts.memory_doctor_problem = std::move(got.doctor_problem);
+  facts.resolved = resolved_;
+  if (info.number("maxmemory").value_or(0) <= 0 && local_) facts.limit = co_await limit_of(info);
   co_return summarize(info, facts);
 }
 

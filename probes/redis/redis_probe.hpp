@@ -2,10 +2,14 @@
 
 #include "probes/core/probe.hpp"
 #include "probes/core/probe_registry.hpp"
+#include "probes/redis/hiredis_asio.hpp"
+#include "probes/redis/memory_limit.hpp"
+#include "probes/redis/memory_limit_cache.hpp"
 
 #include <boost/asio/ip/address.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -16,11 +20,15 @@ namespace vitals {
 
 class node_reader;
 struct probe_settings;
+struct redis_info;
 
 
-// `type: redis` — one fresh connection per run, driven by hiredis' async API
-// on the loop: AUTH (when configured), SELECT (when db is set), PING (timed),
-// then INFO and MEMORY DOCTOR in one pipeline; then disconnect.
+// `type: redis` — one connection per probe, driven by hiredis' async API on
+// the loop and kept open across runs: AUTH (when configured) and SELECT (when
+// db is set) once per connection; every run PING (timed), then INFO and
+// MEMORY DOCTOR in one pipeline. Any failure closes the connection and the
+// next run opens a fresh one; a kept connection found dead (a server
+// restart) is replaced within the same run.
 // Failure reasons: refused, unreachable, resolve, auth, loading, busy, oom,
 // protocol, closed, error (timeout comes from the scheduler).
 // A reachable server is ok however full it is: memory thresholds belong to
@@ -38,8 +46,13 @@ public:
     std::optional<int> db;           // SELECT when set
   };
 
-  // `ctx` must outlive the probe.
-  redis_probe(settings s, const probe_context& ctx);
+  // Reads the memory limit of a local server by its pid (INFO process_id).
+  // Blocking: called on the pool, so it must be thread-safe.
+  using memory_limit_reader = std::function<memory_limit(std::optional<long>)>;
+
+  // `ctx` must outlive the probe; so must ctx.io's loop, which the
+  // connection's descriptor lives on. `read_limit` is replaceable for tests.
+  redis_probe(settings s, const probe_context& ctx, memory_limit_reader read_limit = local_memory_limit);
 
   // Reads and checks its keys; opens nothing (see probe_factory).
   static probe_builder create(const probe_settings&, node_reader&);
@@ -52,6 +65,16 @@ public:
   const settings& config() const { return settings_; }
 
 private:
+  struct replies;  // what check() got
+
+  // Opens connection_ (resolving a host name first), then AUTH and SELECT.
+  // Returns the failure, with the connection closed, or nullopt.
+  asio::awaitable<std::optional<probe_result>> open();
+  // PING, then INFO and MEMORY DOCTOR, on the open connection.
+  asio::awaitable<replies> check();
+  // The memory limit of the local server INFO describes: cached, read on the
+  // pool only when memory_limit_cache says so.
+  asio::awaitable<memory_limit> limit_of(const redis_info& info);
   bool is_local(const asio::ip::address& a) const;
   // The server's text with the password (should it ever be echoed) removed,
   // cut to one line.
@@ -61,6 +84,11 @@ private:
   const probe_context* ctx_;
   std::optional<asio::ip::address> literal_;       // settings_.host when an IP literal
   std::vector<asio::ip::address> host_addresses_;  // this host's interface addresses
+  hiredis_connection connection_;  // kept across runs; closed after any failure
+  bool local_ = false;             // the connected server runs on this host
+  std::string resolved_;           // "cache.lan -> 10.0.0.5" of the connect, for names
+  memory_limit_cache limits_;
+  memory_limit_reader read_limit_;
 };
 
 }  // namespace vitals
