@@ -99,6 +99,25 @@ asio::awaitable<std::string> pg_connection::async_connect(const pg_params& param
 }
 
 asio::awaitable<pg_connection::query_outcome> pg_connection::async_query(const std::string& sql) {
+  // Named: GCC 12 mishandles temporaries in a co_await operand.
+  const std::function<int()> send = [&] { return ::PQsendQuery(conn_, sql.c_str()); };
+  co_return co_await exchange(send);
+}
+
+asio::awaitable<pg_connection::query_outcome> pg_connection::async_prepare(const std::string& name,
+                                                                           const std::string& sql) {
+  const std::function<int()> send = [&] { return ::PQsendPrepare(conn_, name.c_str(), sql.c_str(), 0, nullptr); };
+  co_return co_await exchange(send);
+}
+
+asio::awaitable<pg_connection::query_outcome> pg_connection::async_query_prepared(const std::string& name) {
+  const std::function<int()> send = [&] {
+    return ::PQsendQueryPrepared(conn_, name.c_str(), 0, nullptr, nullptr, nullptr, 0);
+  };
+  co_return co_await exchange(send);
+}
+
+asio::awaitable<pg_connection::query_outcome> pg_connection::exchange(const std::function<int()>& send) {
   query_outcome out;
   auto broken = [&](std::string fallback) {
     out.error = conn_ ? ::PQerrorMessage(conn_) : "";
@@ -109,7 +128,7 @@ asio::awaitable<pg_connection::query_outcome> pg_connection::async_query(const s
     out.error = "not connected";
     co_return out;
   }
-  if (::PQsendQuery(conn_, sql.c_str()) == 0) {
+  if (send() == 0) {
     broken("cannot send the query");
     co_return out;
   }

@@ -6,6 +6,7 @@
 
 #include <libpq-fe.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -60,10 +61,19 @@ public:
   // PGRES_FATAL_ERROR; the connection stays usable then. A broken connection
   // sets `error` and closes it.
   asio::awaitable<query_outcome> async_query(const std::string& sql);
+  // Prepares `sql` (one statement, no parameters) as the named statement
+  // `name` of this session; a statement error comes back as a result with
+  // PGRES_FATAL_ERROR, as from async_query.
+  asio::awaitable<query_outcome> async_prepare(const std::string& name, const std::string& sql);
+  // Runs the prepared statement `name` (extended protocol, text results):
+  // the server neither parses nor plans it again.
+  asio::awaitable<query_outcome> async_query_prepared(const std::string& name);
 
   bool is_open() const { return conn_ != nullptr; }
   // The server's process id for this session (0 when closed).
   int backend_pid() const { return conn_ ? ::PQbackendPID(conn_) : 0; }
+  // The server's version as a number, 150004 for 15.4 (0 when closed).
+  int server_version() const { return conn_ ? ::PQserverVersion(conn_) : 0; }
   // Releases the borrowed fd and PQfinish'es (libpq closes the socket).
   void close();
 
@@ -75,6 +85,9 @@ private:
   void rebind();
   // Waits until the socket is ready. Throws after close() on cancellation.
   asio::awaitable<void> wait(direction d);
+  // Sends with `send` (a PQsend* call; 0 on failure), flushes, and collects
+  // every result.
+  asio::awaitable<query_outcome> exchange(const std::function<int()>& send);
 
   PGconn* conn_ = nullptr;                 // owned; PQfinish in close()
   asio::posix::stream_descriptor socket_;  // borrows PQsocket(conn_), never closes it

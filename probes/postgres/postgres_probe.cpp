@@ -5,6 +5,7 @@
 #include "probes/core/units.hpp"
 #include "probes/net/host_addresses.hpp"
 #include "probes/net/resolve.hpp"
+#include "probes/postgres/pg_activity.hpp"
 #include "probes/postgres/pg_errors.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -51,90 +52,15 @@ constexpr metric_info postgres_metrics[] = {
      metric_kind::gauge},
 };
 
-// Sessions of each kind listed in the evidence.
-constexpr int evidence_sessions = 5;
+// Blocked sessions listed in the evidence.
+constexpr std::size_t evidence_blocked = 10;
 
-// One simple-protocol query string, three statements, one round trip. They
-// run in one implicit transaction, so all three read the same snapshot of
-// pg_stat_activity. Only client backends count (not autovacuum, WAL
-// senders, ...), and never the probe's own session. Ages are clamped at 0:
-// now() is the transaction start, which a session may have overtaken.
-constexpr const char* stats_sql = R"SQL(
-SELECT
-  count(*) FILTER (WHERE state = 'active'),
-  count(*) FILTER (WHERE state = 'idle'),
-  count(*) FILTER (WHERE state = 'idle in transaction'),
-  count(*) FILTER (WHERE state = 'idle in transaction (aborted)'),
-  count(*) FILTER (WHERE state IS NULL OR state NOT IN
-                   ('active', 'idle', 'idle in transaction', 'idle in transaction (aborted)')),
-  greatest(coalesce(extract(epoch FROM max(now() - state_change)
-                            FILTER (WHERE state LIKE 'idle in transaction%')), 0), 0)::float8,
-  greatest(coalesce(extract(epoch FROM max(now() - query_start) FILTER (WHERE state = 'active')), 0), 0)::float8,
-  current_setting('max_connections')::int
-    - current_setting('superuser_reserved_connections')::int
-    - coalesce(current_setting('reserved_connections', true)::int, 0),
-  pg_database_size(current_database())
-FROM pg_stat_activity
-WHERE backend_type = 'client backend' AND pid <> pg_backend_pid();
-
-SELECT kind, pid, coalesce(usename::text, ''), coalesce(application_name, ''),
-       coalesce(host(client_addr), 'local'), coalesce(state, ''),
-       greatest(coalesce(extract(epoch FROM now() - since), 0), 0)::float8,
-       coalesce(wait_event_type || '/' || wait_event, ''),
-       left(regexp_replace(coalesce(query, ''), '[[:space:]]+', ' ', 'g'), 200)
-FROM (
-  (SELECT 'active' AS kind, a.*, a.query_start AS since FROM pg_stat_activity a
-   WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND state = 'active'
-   ORDER BY query_start NULLS LAST LIMIT 5)
-  UNION ALL
-  (SELECT 'idle_in_transaction', a.*, a.state_change FROM pg_stat_activity a
-   WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'
-   ORDER BY state_change NULLS LAST LIMIT 5)
-) s;
-
-SELECT pid, array_to_string(blockers, ', ')
-FROM (SELECT pid, pg_blocking_pids(pid) AS blockers FROM pg_stat_activity
-      WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()) s
-WHERE cardinality(blockers) > 0
-ORDER BY pid;
-)SQL";
-
-// ---------------------------------------------------------------------------
-// Name resolution.
-
-// ---------------------------------------------------------------------------
-// Reading results.
-
-double number_at(const PGresult* r, int row, int column) {
-  if (::PQgetisnull(r, row, column)) return 0;
-  return std::strtod(::PQgetvalue(r, row, column), nullptr);
-}
-
-std::string text_at(const PGresult* r, int row, int column) {
-  if (::PQgetisnull(r, row, column)) return {};
-  return ::PQgetvalue(r, row, column);
-}
-
-
-// "pid 4242, user alice, application psql, client 127.0.0.1, state active,
-//  age 12.3s, wait Timeout/PgSleep: SELECT pg_sleep(30)"
-std::string session_text(const PGresult* r, int row) {
-  std::string text = "pid " + text_at(r, row, 1);
-  auto add = [&](const char* label, const std::string& value) {
-    if (!value.empty()) text += std::string(", ") + label + " " + value;
-  };
-  add("user", text_at(r, row, 2));
-  add("application", text_at(r, row, 3));
-  add("client", text_at(r, row, 4));
-  add("state", text_at(r, row, 5));
-  add("age", format_age(number_at(r, row, 6)));
-  add("wait", text_at(r, row, 7));
-  const auto query = text_at(r, row, 8);
-  if (!query.empty()) text += ": " + query;
-  return text;
-}
-
-bool statement_ok(const PGresult* r) { return ::PQresultStatus(r) == PGRES_TUPLES_OK; }
+// pg_database_size() stats every file of the database, which costs more
+// than the rest of a run together: read at most this often.
+constexpr auto database_size_max_age = std::chrono::seconds(60);
+constexpr const char* database_size_sql = "SELECT pg_database_size(current_database())";
+// The statistics statement's name in the probe's session.
+constexpr const char* activity_statement = "vitals_activity";
 
 }  // namespace
 
@@ -228,7 +154,71 @@ asio::awaitable<std::optional<probe_result>> postgres_probe::connect() {
     co_return probe_result::failure(std::move(f.reason), std::move(f.error));
   }
   connect_seconds_ = std::chrono::duration<double>(clock::now() - started).count();
+  activity_sql_.clear();  // the server may have been upgraded while we were away
+  prepared_ = false;
   co_return std::nullopt;
+}
+
+namespace {
+
+// A failed statement ends the query string: later statements did not run.
+std::optional<probe_result> failed_statement(const pg_connection::query_outcome& outcome,
+                                             const postgres_probe::settings& s) {
+  for (const auto& r : outcome.results) {
+    const auto status = ::PQresultStatus(r.get());
+    if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) continue;
+    const char* sqlstate = ::PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
+    const std::string message = pg_error_line(::PQresultErrorMessage(r.get()), s.password);
+    if (sqlstate != nullptr && std::string_view(sqlstate) == "57014")
+      return probe_result::failure("timeout", "query cancelled by statement_timeout (" +
+                                                  format_duration(s.statement_timeout) + "): " + message);
+    return probe_result::failure("query", "query failed: " + message);
+  }
+  return std::nullopt;
+}
+
+// The SQLSTATE of a failed statement, empty when there is none.
+std::string_view failed_sqlstate(const pg_connection::query_outcome& outcome) {
+  for (const auto& r : outcome.results) {
+    const auto status = ::PQresultStatus(r.get());
+    if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) continue;
+    const char* sqlstate = ::PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
+    return sqlstate != nullptr ? sqlstate : "XX000";
+  }
+  return {};
+}
+
+// The session does not keep our prepared statement: "does not exist" right
+// after we made it, or "already exists" before we did. Both mean a pooler in
+// transaction mode hands each transaction another server session.
+bool statements_not_kept(std::string_view sqlstate) { return sqlstate == "26000" || sqlstate == "42P05"; }
+
+}  // namespace
+
+asio::awaitable<pg_connection::query_outcome> postgres_probe::query(bool with_size) {
+  if (activity_sql_.empty()) activity_sql_ = pg_activity_sql(connection_.server_version());
+  if (!with_size && use_prepared_) {
+    // Prepared once per connection: a run then costs the server no parsing
+    // or planning, which is most of what the simple protocol costs it.
+    if (!prepared_) {
+      auto made = co_await connection_.async_prepare(activity_statement, activity_sql_);
+      const auto sqlstate = failed_sqlstate(made);
+      if (!made.error.empty() || (!sqlstate.empty() && !statements_not_kept(sqlstate))) co_return made;
+      prepared_ = sqlstate.empty();
+      use_prepared_ = prepared_;
+    }
+    if (prepared_) {
+      auto out = co_await connection_.async_query_prepared(activity_statement);
+      if (!out.error.empty() || !statements_not_kept(failed_sqlstate(out))) co_return out;
+      prepared_ = use_prepared_ = false;  // from now on, this probe sends the text
+    }
+  }
+  // One simple-protocol round trip; with the size, one transaction of two
+  // statements. (A named string: GCC 12 frees a temporary in a co_await
+  // operand twice.)
+  std::string sql = activity_sql_;
+  if (with_size) sql += std::string(";\n") + database_size_sql;
+  co_return co_await connection_.async_query(sql);
 }
 
 asio::awaitable<probe_result> postgres_probe::run() {
@@ -236,72 +226,61 @@ asio::awaitable<probe_result> postgres_probe::run() {
   if (!reused)
     if (auto failed = co_await connect()) co_return std::move(*failed);
 
-  auto outcome = co_await connection_.async_query(stats_sql);
+  const auto now = clock::now();
+  const bool with_size = !size_read_at_ || now - *size_read_at_ >= database_size_max_age;
+  auto outcome = co_await query(with_size);
   if (!outcome.error.empty() && reused) {
     // The kept connection died since the last run (server restart, idle
     // timeout, terminated backend): one fresh connection, same run.
     if (auto failed = co_await connect()) co_return std::move(*failed);
-    outcome = co_await connection_.async_query(stats_sql);
+    outcome = co_await query(with_size);
   }
   if (!outcome.error.empty()) {
     auto f = describe_pg_error(outcome.error, settings_.password);
     co_return probe_result::failure(std::move(f.reason), std::move(f.error));
   }
-
-  // A failed statement ends the query string: later statements did not run.
-  for (const auto& r : outcome.results) {
-    if (statement_ok(r.get())) continue;
-    const char* sqlstate = ::PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
-    const std::string message = pg_error_line(::PQresultErrorMessage(r.get()), settings_.password);
-    if (sqlstate != nullptr && std::string_view(sqlstate) == "57014")
-      co_return probe_result::failure(
-          "timeout", "query cancelled by statement_timeout (" +
-                         format_duration(settings_.statement_timeout) + "): " + message);
-    co_return probe_result::failure("query", "query failed: " + message);
+  if (auto failed = failed_statement(outcome, settings_)) co_return std::move(*failed);
+  std::optional<pg_activity> seen;
+  if (outcome.results.size() == (with_size ? 2u : 1u)) seen = read_pg_activity(outcome.results[0].get());
+  if (with_size && seen) {
+    const PGresult* size = outcome.results[1].get();
+    if (::PQntuples(size) != 1 || ::PQnfields(size) != 1) seen.reset();
+    else database_size_ = std::strtod(::PQgetvalue(size, 0, 0), nullptr);
+    size_read_at_ = now;
   }
-  if (outcome.results.size() != 3 || ::PQntuples(outcome.results[0].get()) != 1 ||
-      ::PQnfields(outcome.results[0].get()) != 9 || ::PQnfields(outcome.results[1].get()) != 9 ||
-      ::PQnfields(outcome.results[2].get()) != 2)
-    co_return probe_result::failure("protocol", "unexpected result shape from the statistics query");
+  if (!seen) co_return probe_result::failure("protocol", "unexpected result shape from the statistics query");
+  co_return result_of(*seen);
+}
 
-  const PGresult* summary = outcome.results[0].get();
-  const PGresult* sessions = outcome.results[1].get();
-  const PGresult* blocked = outcome.results[2].get();
-
+probe_result postgres_probe::result_of(const pg_activity& seen) const {
   probe_result result = probe_result::success();
   static constexpr const char* states[] = {"active", "idle", "idle_in_transaction", "idle_in_transaction_aborted",
                                            "other"};
   double clients = 0;
   for (int i = 0; i < 5; ++i) {
-    const double n = number_at(summary, 0, i);
-    clients += n;
-    result.samples.push_back({"vitals_postgres_connections", {{"state", states[i]}}, n});
+    clients += seen.by_state[i];
+    result.samples.push_back({"vitals_postgres_connections", {{"state", states[i]}}, seen.by_state[i]});
   }
-  const double max_connections = number_at(summary, 0, 7);
+  const double max_connections = seen.max_connections;
   result.samples.push_back({"vitals_postgres_max_connections", {}, max_connections});
   result.samples.push_back(
       {"vitals_postgres_connections_utilization_ratio", {}, max_connections > 0 ? clients / max_connections : 0});
-  result.samples.push_back({"vitals_postgres_idle_in_transaction_max_seconds", {}, number_at(summary, 0, 5)});
-  result.samples.push_back({"vitals_postgres_longest_query_seconds", {}, number_at(summary, 0, 6)});
-  const int blocked_count = ::PQntuples(blocked);
-  result.samples.push_back({"vitals_postgres_blocked_queries", {}, static_cast<double>(blocked_count)});
-  result.samples.push_back({"vitals_postgres_database_size_bytes", {}, number_at(summary, 0, 8)});
+  result.samples.push_back(
+      {"vitals_postgres_idle_in_transaction_max_seconds", {}, seen.idle_in_transaction_max_seconds});
+  result.samples.push_back({"vitals_postgres_longest_query_seconds", {}, seen.longest_query_seconds});
+  result.samples.push_back({"vitals_postgres_blocked_queries", {}, static_cast<double>(seen.blocked.size())});
+  result.samples.push_back({"vitals_postgres_database_size_bytes", {}, database_size_});
   result.samples.push_back({"vitals_postgres_connect_seconds", {}, connect_seconds_});
 
-  result.evidence.emplace_back(
-      "connections", std::to_string(static_cast<long long>(clients)) + " of " +
-                         std::to_string(static_cast<long long>(max_connections)) + " (active " +
-                         std::to_string(static_cast<long long>(number_at(summary, 0, 0))) + ", idle in transaction " +
-                         std::to_string(static_cast<long long>(number_at(summary, 0, 2) + number_at(summary, 0, 3))) +
-                         ")");
-  for (int row = 0; row < ::PQntuples(sessions); ++row) {
-    const bool active = text_at(sessions, row, 0) == "active";
-    result.evidence.emplace_back(active ? "active query" : "idle in transaction", session_text(sessions, row));
-  }
-  for (int row = 0; row < blocked_count && row < evidence_sessions * 2; ++row)
-    result.evidence.emplace_back("blocked",
-                                 "pid " + text_at(blocked, row, 0) + " blocked by " + text_at(blocked, row, 1));
-  co_return result;
+  const auto whole = [](double n) { return std::to_string(static_cast<long long>(n)); };
+  result.evidence.emplace_back("connections", whole(clients) + " of " + whole(max_connections) + " (active " +
+                                                  whole(seen.by_state[0]) + ", idle in transaction " +
+                                                  whole(seen.by_state[2] + seen.by_state[3]) + ")");
+  for (const auto& session : seen.sessions)
+    result.evidence.emplace_back(session.active ? "active query" : "idle in transaction", session.text);
+  for (std::size_t i = 0; i < seen.blocked.size() && i < evidence_blocked; ++i)
+    result.evidence.emplace_back("blocked", seen.blocked[i]);
+  return result;
 }
 
 // ---------------------------------------------------------------------------

@@ -14,13 +14,14 @@
 namespace vitals {
 
 class node_reader;
+struct pg_activity;
 struct probe_settings;
 
 // `type: postgres` — one libpq connection per probe, kept open across runs,
 // and one round trip per run that reads pg_stat_activity (connections by
-// state, idle-in-transaction and query ages, blocked sessions), the usable
-// max_connections and the database size. The probe's own session is
-// excluded from every count.
+// state, idle-in-transaction and query ages, blocked sessions) and the
+// usable max_connections (pg_activity.hpp), and at most once a minute the
+// database size. The probe's own session is excluded from every count.
 // Failure reasons: refused, auth, no_database, too_many_connections,
 // protocol, ssl, closed, resolve, unreachable, timeout (statement_timeout),
 // query, error. See docs/probes/postgres.md.
@@ -59,11 +60,21 @@ private:
   // Opens connection_ (resolving a host name first). Returns the failure,
   // or nullopt when connected.
   asio::awaitable<std::optional<probe_result>> connect();
+  // Sends the statistics query (prepared, unless a pooler in between cannot
+  // keep a prepared statement), and the database size query when asked.
+  asio::awaitable<pg_connection::query_outcome> query(bool with_size);
+  // Samples and evidence of a healthy run.
+  probe_result result_of(const pg_activity& seen) const;
 
   settings settings_;
   const probe_context* ctx_;
   pg_connection connection_;  // reused across runs; reopened after any failure
   double connect_seconds_ = 0;  // of the last successful connect
+  std::string activity_sql_;    // for the connected server's version; built on first use
+  bool prepared_ = false;       // the connection holds it as a prepared statement
+  bool use_prepared_ = true;    // false for good once a pooler proved it does not keep one
+  double database_size_ = 0;    // the last pg_database_size() read
+  std::optional<std::chrono::steady_clock::time_point> size_read_at_;
 };
 
 }  // namespace vitals

@@ -199,13 +199,15 @@ TEST_F(postgres_probe_live, idle_sessions_are_counted) {
 }
 
 TEST_F(postgres_probe_live, idle_in_transaction_session_is_measured_and_named_in_evidence) {
+  // A first run, so that the measured one executes the prepared statement.
+  auto p = make_probe(ctx, cluster().conninfo());
+  ASSERT_TRUE(run_once(io, *p).ok);
   pg_session s(su());
   s.exec("BEGIN");
   s.exec("SELECT 1");
   wait_for_state(s.pid(), "idle in transaction");
   std::this_thread::sleep_for(100ms);
 
-  auto p = make_probe(ctx, cluster().conninfo());
   const auto r = run_once(io, *p);
   ASSERT_TRUE(r.ok) << dump(r);
   EXPECT_GE(value_of(r, "vitals_postgres_connections", {{"state", "idle_in_transaction"}}).value_or(0), 1);
@@ -215,12 +217,14 @@ TEST_F(postgres_probe_live, idle_in_transaction_session_is_measured_and_named_in
 }
 
 TEST_F(postgres_probe_live, running_query_is_measured_and_named_in_evidence_but_not_our_own) {
+  // A first run, so that the measured one executes the prepared statement.
+  auto p = make_probe(ctx, cluster().conninfo());
+  ASSERT_TRUE(run_once(io, *p).ok);
   pg_session s(su());
   s.start("SELECT pg_sleep(30)");
   wait_for_state(s.pid(), "active");
   std::this_thread::sleep_for(100ms);
 
-  auto p = make_probe(ctx, cluster().conninfo());
   const auto r = run_once(io, *p);
   ASSERT_TRUE(r.ok) << dump(r);
   EXPECT_GT(value_of(r, "vitals_postgres_longest_query_seconds").value_or(0), 0) << dump(r);
@@ -235,6 +239,9 @@ TEST_F(postgres_probe_live, running_query_is_measured_and_named_in_evidence_but_
 }
 
 TEST_F(postgres_probe_live, lock_wait_is_counted_with_its_blocking_chain) {
+  // A first run, so that the measured one executes the prepared statement.
+  auto p = make_probe(ctx, cluster().conninfo());
+  ASSERT_TRUE(run_once(io, *p).ok);
   pg_session holder(su());
   pg_session waiter(su());
   holder.exec("BEGIN");
@@ -242,7 +249,6 @@ TEST_F(postgres_probe_live, lock_wait_is_counted_with_its_blocking_chain) {
   waiter.start("SELECT * FROM t");
   wait_for_state(waiter.pid(), "active", " AND wait_event_type = 'Lock'");
 
-  auto p = make_probe(ctx, cluster().conninfo());
   const auto r = run_once(io, *p);
   ASSERT_TRUE(r.ok) << dump(r);
   EXPECT_GE(value_of(r, "vitals_postgres_blocked_queries").value_or(0), 1) << dump(r);
@@ -271,16 +277,22 @@ TEST_F(postgres_probe_live, keeps_one_connection_across_runs) {
 }
 
 TEST_F(postgres_probe_live, statement_timeout_below_the_probe_timeout_stops_a_stuck_query) {
-  auto p = make_probe(ctx, cluster().conninfo(), postgres_cluster::password(), 1s);
+  // A read-only deferrable serializable transaction waits for a safe
+  // snapshot while a serializable read-write one is open: a query the test
+  // can hold up without knowing which relations it reads.
+  auto p = make_probe(ctx,
+                      cluster().conninfo() +
+                          " options='-c default_transaction_isolation=serializable "
+                          "-c default_transaction_read_only=on -c default_transaction_deferrable=on'",
+                      postgres_cluster::password(), 1s);
   ASSERT_TRUE(run_once(io, *p).ok);
   EXPECT_EQ(p->config().statement_timeout, 800ms);
   const int pid = p->backend_pid();
 
   {
-    // The probe's query now waits for this lock until statement_timeout.
-    pg_session holder(su());
-    holder.exec("BEGIN");
-    holder.exec("LOCK TABLE pg_stat_activity IN ACCESS EXCLUSIVE MODE");
+    pg_session writer(su());
+    writer.exec("BEGIN ISOLATION LEVEL SERIALIZABLE");
+    writer.exec("SELECT 1");  // takes its snapshot: the probe's query now waits until statement_timeout
     const auto r = run_with_deadline(io, *p, 5s);
     ASSERT_TRUE(r.has_value());
     EXPECT_FALSE(r->ok);
