@@ -126,13 +126,13 @@ asio::awaitable<void> exchange(Stream& stream, const http::request<http::string_
 
 // One request to `url`, on a fresh connection that ends with the exchange.
 asio::awaitable<exchange_result> fetch(const http_probe::settings& s, const web_url& url, const std::string& method,
-                                       bool with_body, asio::ssl::context& tls, clock::time_point deadline) {
+                                       bool with_body, asio::ssl::context* tls, clock::time_point deadline) {
   exchange_result out;
   auto ex = co_await asio::this_coro::executor;
   const auto started = clock::now();
   const auto req = make_request(s, url, method, with_body);
   if (url.tls) {
-    tls_stream stream(ex, tls);
+    tls_stream stream(ex, *tls);
     beast::get_lowest_layer(stream).expires_at(deadline);
     if ((out.failure = co_await connect_stream(beast::get_lowest_layer(stream), url, out.times))) co_return out;
     if ((out.failure = co_await handshake_tls(stream, url, s.tls, out.times))) co_return out;
@@ -178,7 +178,7 @@ bool is_redirect(unsigned status) {
 }  // namespace
 
 http_probe::http_probe(settings s, const probe_context& ctx)
-    : settings_(std::move(s)), ctx_(&ctx), tls_(make_client_tls(settings_.tls)),
+    : settings_(std::move(s)), ctx_(&ctx), tls_(settings_.url.tls ? make_client_tls(settings_.tls) : nullptr),
       secrets_(secret_header_values(settings_.headers)) {}
 
 http_probe::~http_probe() = default;
@@ -214,7 +214,17 @@ asio::awaitable<probe_result> http_probe::run() {
   exchange_result x;
   bool too_many_redirects = false;
   for (int hop = 0;; ++hop) {
-    x = co_await fetch(settings_, url, method, with_body, *tls_, deadline);
+    if (url.tls && !tls_) {
+      // A redirect from http:// to https://: the first one builds the context.
+      try {
+        tls_ = make_client_tls(settings_.tls);
+      } catch (const std::runtime_error& e) {
+        x = exchange_result{};
+        x.failure = web_failure{"tls", e.what()};
+        break;
+      }
+    }
+    x = co_await fetch(settings_, url, method, with_body, tls_.get(), deadline);
     if (x.failure || !is_redirect(x.status) || settings_.max_redirects == 0 || x.location.empty()) break;
     if (hop == settings_.max_redirects) {
       too_many_redirects = true;

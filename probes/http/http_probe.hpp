@@ -53,8 +53,9 @@ public:
     clock::duration timeout = std::chrono::seconds(5);  // the probe's: every I/O of a run ends by then
   };
 
-  // `ctx` must outlive the probe. Builds the TLS context once (throws
-  // std::runtime_error when the CA file cannot be loaded).
+  // `ctx` must outlive the probe. Builds the TLS context for an https:// URL
+  // (throws std::runtime_error when the CA file cannot be loaded); for an
+  // http:// URL only once a redirect to https:// is followed.
   http_probe(settings s, const probe_context& ctx);
   ~http_probe() override;
 
@@ -67,11 +68,16 @@ public:
   std::string target() const override;
 
   const settings& config() const { return settings_; }
+  // Whether the probe holds a TLS context (and the CA bundle it loaded).
+  bool has_tls_context() const { return tls_ != nullptr; }
 
 private:
   settings settings_;
   const probe_context* ctx_;
-  std::shared_ptr<boost::asio::ssl::context> tls_;  // built once, for https and https redirects
+  // Built on first need, then kept: at construction for https://, at the
+  // first redirect to https:// otherwise. A plain http:// probe never pays
+  // for one (megabytes of CA certificates).
+  std::shared_ptr<boost::asio::ssl::context> tls_;
   std::vector<std::string> secrets_;                // configured credential values, never echoed
 };
 

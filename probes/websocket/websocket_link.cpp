@@ -145,8 +145,8 @@ private:
 
 }  // namespace
 
-std::shared_ptr<ws_link> make_link(const asio::any_io_executor& ex, const web_url& url, asio::ssl::context& tls) {
-  if (url.tls) return std::make_shared<ws_link_impl<tls_stream>>(ex, tls);
+std::shared_ptr<ws_link> make_link(const asio::any_io_executor& ex, const web_url& url, asio::ssl::context* tls) {
+  if (url.tls) return std::make_shared<ws_link_impl<tls_stream>>(ex, *tls);
   return std::make_shared<ws_link_impl<beast::tcp_stream>>(ex);
 }
 
@@ -234,7 +234,7 @@ asio::awaitable<probe_result> websocket_probe::run_once() {
   // (what it waited for, what it skipped) is the one reported.
   const auto deadline = started + settings_.timeout * 9 / 10;
   auto ex = co_await asio::this_coro::executor;
-  auto link = make_link(ex, settings_.url, *tls_);
+  auto link = make_link(ex, settings_.url, tls_.get());
   probe_result r = probe_result::success();
   handshake_info info;
   const auto opened = co_await link->open(settings_, deadline, info);

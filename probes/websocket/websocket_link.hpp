@@ -57,8 +57,9 @@ public:
   std::function<void()> on_pong;
 };
 
-// A link for `url`'s scheme; `tls` is used for wss:// only.
-std::shared_ptr<ws_link> make_link(const asio::any_io_executor& ex, const web_url& url, asio::ssl::context& tls);
+// A link for `url`'s scheme; `tls` is used for wss:// only, and may be null
+// for ws://.
+std::shared_ptr<ws_link> make_link(const asio::any_io_executor& ex, const web_url& url, asio::ssl::context* tls);
 // True when `ec` says the server closed the connection with a close frame.
 bool is_close(const error_code& ec);
 // "1001 (going away)".

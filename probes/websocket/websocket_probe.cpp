@@ -38,7 +38,7 @@ constexpr metric_info websocket_metrics[] = {
 }  // namespace
 
 websocket_probe::websocket_probe(settings s, const probe_context& ctx)
-    : settings_(std::move(s)), ctx_(&ctx), tls_(make_client_tls(settings_.tls)),
+    : settings_(std::move(s)), ctx_(&ctx), tls_(settings_.url.tls ? make_client_tls(settings_.tls) : nullptr),
       secrets_(secret_header_values(settings_.headers)) {}
 
 websocket_probe::~websocket_probe() {

@@ -70,6 +70,8 @@ public:
   std::string target() const override { return settings_.url.text(); }
 
   const settings& config() const { return settings_; }
+  // Whether the probe holds a TLS context (and the CA bundle it loaded).
+  bool has_tls_context() const { return tls_ != nullptr; }
 
 private:
   asio::awaitable<probe_result> run_once();
@@ -78,6 +80,8 @@ private:
 
   settings settings_;
   const probe_context* ctx_;
+  // wss:// only: a TLS context and its CA bundle cost megabytes that a
+  // ws:// probe never uses.
   std::shared_ptr<boost::asio::ssl::context> tls_;
   std::vector<std::string> secrets_;
   std::map<int, double> close_codes_;  // close codes received from the server, counted

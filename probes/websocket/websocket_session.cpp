@@ -75,7 +75,7 @@ asio::awaitable<probe_result> websocket_probe::run_persistent() {
     drop(session_->ended_why + " after " + format_seconds(std::chrono::duration<double>(clock::now() - session_->connected_at).count()));
   }
   if (!session_) {
-    auto link = make_link(ex, settings_.url, *tls_);
+    auto link = make_link(ex, settings_.url, tls_.get());
     handshake_info info;
     const auto opened = co_await link->open(settings_, deadline, info);
     add_handshake(r, info, settings_.url.tls);
