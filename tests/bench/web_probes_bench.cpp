@@ -5,7 +5,8 @@
 //      module driven at the same rate against the same server (as
 //      Prometheus would scrape N targets every second, over kept-alive
 //      connections): its CPU, RSS and answer latency;
-//   2. CPU per run of each probe kind, back to back on the loop.
+//   2. CPU per run of each probe kind, back to back on the loop (http-plain: a
+//      GET judged by its status alone).
 // Usage: web_probes_bench [seconds=10] [probes=1000]
 #include "bench_support.hpp"
 #include "daemon/app/config.hpp"
@@ -92,6 +93,7 @@ void per_run_costs(const targets& t, int runs) {
   const std::string health = "http://127.0.0.1:" + std::to_string(t.http_port) + "/health";
   const std::string ws = "ws://127.0.0.1:" + std::to_string(t.ws_port) + "/ws";
   auto cfg = load(rt, "probes:\n"
+                      "  - {name: http-plain, type: http, url: '" + health + "'}\n"
                       "  - {name: http-health, type: http, url: '" + health + "', expect_json: {status: healthy}, "
                       "extract: {errors: .metrics.totalErrors}}\n"
                       "  - {name: websocket-ping, type: websocket, url: '" + ws + "', send: '{\"type\":\"ping\"}', "
