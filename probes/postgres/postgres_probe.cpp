@@ -60,7 +60,7 @@ constexpr std::size_t evidence_blocked = 10;
 constexpr auto database_size_max_age = std::chrono::seconds(60);
 constexpr const char* database_size_sql = "SELECT pg_database_size(current_database())";
 // The statistics statement's name in the probe's session.
-constexpr const char* activity_statement = "vitals_activity";
+constexpr const char* activity_statement = "probe_activity";
 
 }  // namespace
 

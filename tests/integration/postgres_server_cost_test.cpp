@@ -205,7 +205,7 @@ TEST_F(postgres_server_cost, later_runs_execute_the_prepared_statement) {
 
   // The first run sends the text (with the database size); the next three
   // execute what the second one prepared.
-  EXPECT_EQ(logged(cluster, "execute vitals_activity"), 3);
+  EXPECT_EQ(logged(cluster, "execute probe_activity"), 3);
   EXPECT_EQ(logged(cluster, "pg_database_size(current_database())"), 1);
 }
 
