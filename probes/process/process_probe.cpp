@@ -25,7 +25,7 @@ using clock = std::chrono::steady_clock;
 constexpr std::size_t top_count = 5;
 
 constexpr metric_info process_metrics[] = {
-    {"vitals_process_count", "Number of processes matching the probe's matcher.", metric_kind::gauge},
+    {"vitals_process_matches", "Number of processes matching the probe's matcher.", metric_kind::gauge},
     {"vitals_process_rss_bytes", "Summed resident set size of the matching processes.", metric_kind::gauge},
     {"vitals_process_rss_growth_bytes_per_second",
      "Least-squares RSS slope over growth_window, summed per process (restarts are not growth); "
@@ -163,7 +163,7 @@ asio::awaitable<probe_result> process_probe::run() {
     result = probe_result::failure("no_match", std::move(error));
   }
 
-  result.samples.push_back({"vitals_process_count", {}, static_cast<double>(count)});
+  result.samples.push_back({"vitals_process_matches", {}, static_cast<double>(count)});
   result.samples.push_back({"vitals_process_rss_bytes", {}, rss_sum});
   // Not 0 when no match's fds were readable: "unknown" must not read as "none open".
   if (count == 0 || scan.fds_unreadable < scan.matches.size())

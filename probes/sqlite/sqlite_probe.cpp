@@ -32,7 +32,7 @@ constexpr metric_info sqlite_metrics[] = {
     {"vitals_sqlite_wal_checkpoint_lag_frames",
      "WAL frames not yet copied back into the database (wal-index mxFrame - nBackfill); absent without -shm.",
      metric_kind::gauge},
-    {"vitals_sqlite_page_count", "Pages in the database, from the header (the wal-index in WAL mode).",
+    {"vitals_sqlite_pages", "Pages in the database, from the header (the wal-index in WAL mode).",
      metric_kind::gauge},
     {"vitals_sqlite_freelist_pages", "Unused pages in the database file, from the header.", metric_kind::gauge},
     {"vitals_sqlite_integrity_ok",
@@ -200,7 +200,7 @@ probe_result sqlite_probe::judge(const sqlite_inspection& seen, clock::time_poin
       pages = *header->page_count;
     else
       pages = seen.db_bytes / header->page_size;
-    add("vitals_sqlite_page_count", static_cast<double>(pages));
+    add("vitals_sqlite_pages", static_cast<double>(pages));
     add("vitals_sqlite_freelist_pages", header->freelist_pages);
     r.evidence.emplace_back("database", path + " (" + format_bytes(static_cast<double>(seen.db_bytes)) + ")");
     r.evidence.emplace_back("journal mode", wal_mode ? "wal" : "rollback");
@@ -214,7 +214,7 @@ probe_result sqlite_probe::judge(const sqlite_inspection& seen, clock::time_poin
     }
     r.evidence.emplace_back("pages", pages_text);
   } else if (seen.db_bytes == 0 && !seen.header.problem) {
-    add("vitals_sqlite_page_count", 0);
+    add("vitals_sqlite_pages", 0);
     add("vitals_sqlite_freelist_pages", 0);
     r.evidence.emplace_back("database", path + " (empty: a database with no tables yet)");
   }

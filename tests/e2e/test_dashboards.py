@@ -537,6 +537,22 @@ class DashboardsTest(unittest.TestCase):
             self.fail(f"families in docs/metrics.md that Prometheus never saw: {missing}\n"
                       "daemon log tail:\n" + "\n".join(self.env.daemon.log()[-20:]))
 
+    def test_promtool_lints_the_exposition_with_every_probe_kind_configured(self):
+        kinds = {"port", "http", "websocket", "redis", "postgres", "sqlite", "process", "disk"}
+
+        def every_kind_ran():
+            text = self.env.daemon.metrics()
+            seen = set(re.findall(r'^vitals_probe_runs_total\{kind="([a-z]+)"', text, re.M))
+            return text if kinds <= seen else None
+        text = wait_for(every_kind_ran, limit=60, what="a run of every probe kind")
+        promtool = shutil.which("promtool")
+        self.assertIsNotNone(promtool, "promtool comes with the prometheus package")
+        # Lint problems (a gauge named like a histogram's _count, a counter
+        # without _total) make promtool exit non-zero, as they would in CI
+        # pipelines that lint exporters.
+        done = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+
     def test_every_dashboard_query_returns_data(self):
         queries = list(dashboard_queries())
         self.assertTrue(queries, "config/grafana/ should hold at least one dashboard with queries")

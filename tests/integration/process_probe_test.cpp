@@ -189,7 +189,7 @@ TEST_F(process_probe_test, a_steadily_growing_process_shows_positive_growth_and_
   }
   r = run_once(io, probe);
   ASSERT_TRUE(r.ok) << r.error;
-  EXPECT_EQ(sample_value(r, "vitals_process_count"), 1.0);
+  EXPECT_EQ(sample_value(r, "vitals_process_matches"), 1.0);
   const auto growth = sample_value(r, "vitals_process_rss_growth_bytes_per_second");
   ASSERT_TRUE(growth.has_value()) << all_evidence(r);
   // It touches 20 MiB/s; a loaded machine only slows it down. Bounds that
@@ -225,7 +225,7 @@ TEST_F(process_probe_test, a_restart_is_not_growth) {
   }
   r = run_once(io, probe);
   ASSERT_TRUE(r.ok) << r.error;
-  EXPECT_EQ(sample_value(r, "vitals_process_count"), 1.0);
+  EXPECT_EQ(sample_value(r, "vitals_process_matches"), 1.0);
   const auto growth = sample_value(r, "vitals_process_rss_growth_bytes_per_second");
   ASSERT_TRUE(growth.has_value()) << all_evidence(r);
   EXPECT_LT(std::fabs(*growth), 1.0 * mib) << all_evidence(r);  // the leak test's child grows 20 MiB/s
@@ -260,7 +260,7 @@ TEST_F(process_probe_test, sums_count_rss_and_cpu_over_every_match) {
   auto probe = make(named(name));
   const auto r = run_once(io, probe);
   ASSERT_TRUE(r.ok) << r.error;
-  EXPECT_EQ(sample_value(r, "vitals_process_count"), 3.0);
+  EXPECT_EQ(sample_value(r, "vitals_process_matches"), 3.0);
   EXPECT_GE(sample_value(r, "vitals_process_rss_bytes").value_or(0), 3.0 * 8 * mib);
   EXPECT_GE(sample_value(r, "vitals_process_cpu_seconds_total").value_or(-1), 0.0);
   // Growth needs history: not exported after one run.
@@ -288,7 +288,7 @@ TEST_F(process_probe_test, no_match_fails_naming_the_matcher) {
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.reason, "no_match");
   EXPECT_EQ(r.error, "no process matches name=" + unique_name("vtnone") + " (min_count 1)");
-  EXPECT_EQ(sample_value(r, "vitals_process_count"), 0.0);
+  EXPECT_EQ(sample_value(r, "vitals_process_matches"), 0.0);
 }
 
 TEST_F(process_probe_test, fewer_than_min_count_fails) {
@@ -305,7 +305,7 @@ TEST_F(process_probe_test, min_count_zero_accepts_no_match) {
   auto probe = make(named(unique_name("vtzero")), 10min, 0);
   const auto r = run_once(io, probe);
   EXPECT_TRUE(r.ok) << r.error;
-  EXPECT_EQ(sample_value(r, "vitals_process_count"), 0.0);
+  EXPECT_EQ(sample_value(r, "vitals_process_matches"), 0.0);
 }
 
 class temp_dir {
@@ -351,7 +351,7 @@ TEST_F(process_probe_test, a_live_pidfile_matches_its_process) {
   auto probe = make(m);
   const auto r = run_once(io, probe);
   ASSERT_TRUE(r.ok) << r.error;
-  EXPECT_EQ(sample_value(r, "vitals_process_count"), 1.0);
+  EXPECT_EQ(sample_value(r, "vitals_process_matches"), 1.0);
   EXPECT_NE(evidence(r, "top 1").find("pid " + std::to_string(b.pid()) + " "), std::string::npos);
 }
 
@@ -419,7 +419,7 @@ TEST_F(process_probe_test, matches_by_cmdline_regex_and_combines_with_name) {
     std::this_thread::sleep_for(10ms);
   }
   ASSERT_TRUE(r.ok) << r.error;
-  EXPECT_EQ(sample_value(r, "vitals_process_count"), 1.0);
+  EXPECT_EQ(sample_value(r, "vitals_process_matches"), 1.0);
   EXPECT_NE(evidence(r, "top 1").find("sh -c sleep 30; : " + marker), std::string::npos) << all_evidence(r);
 
   m.name = "sh";
@@ -448,7 +448,7 @@ TEST_F(process_probe_test, matches_by_user) {
   auto probe = make(m);
   const auto r = run_once(io, probe);
   ASSERT_TRUE(r.ok) << r.error;
-  EXPECT_EQ(sample_value(r, "vitals_process_count"), 1.0);
+  EXPECT_EQ(sample_value(r, "vitals_process_matches"), 1.0);
   EXPECT_NE(evidence(r, "top 1").find("pid " + std::to_string(as_nobody.pid()) + " "), std::string::npos)
       << all_evidence(r);
 
@@ -456,7 +456,7 @@ TEST_F(process_probe_test, matches_by_user) {
   m.user = "root";
   auto as_root_probe = make(m);
   const auto root_r = run_once(io, as_root_probe);
-  EXPECT_EQ(sample_value(root_r, "vitals_process_count"), 1.0);
+  EXPECT_EQ(sample_value(root_r, "vitals_process_matches"), 1.0);
   EXPECT_NE(evidence(root_r, "top 1").find("pid " + std::to_string(as_root.pid()) + " "), std::string::npos);
 }
 
@@ -498,7 +498,7 @@ TEST_F(process_probe_test, processes_starting_and_dying_during_scans_never_break
     probe_result r;
     ASSERT_NO_THROW(r = run_once(io, probe));
     EXPECT_TRUE(r.ok) << r.error;
-    const auto count = sample_value(r, "vitals_process_count").value_or(-1);
+    const auto count = sample_value(r, "vitals_process_matches").value_or(-1);
     EXPECT_GE(count, 0.0);
     EXPECT_LE(count, static_cast<double>(max_alive));
     ++runs;

@@ -133,7 +133,7 @@ TEST_F(sqlite_probe_run, healthy_database_is_ok_and_measured) {
   EXPECT_EQ(file_bytes(r, "db"), static_cast<double>(size));
   EXPECT_EQ(file_bytes(r, "wal"), 0);
   EXPECT_EQ(file_bytes(r, "journal"), 0);
-  EXPECT_EQ(sample_value(r, "vitals_sqlite_page_count"), static_cast<double>(size / 4096));
+  EXPECT_EQ(sample_value(r, "vitals_sqlite_pages"), static_cast<double>(size / 4096));
   EXPECT_EQ(sample_value(r, "vitals_sqlite_freelist_pages"), 0);
   EXPECT_FALSE(sample_value(r, "vitals_sqlite_wal_checkpoint_lag_frames"));  // not WAL
   EXPECT_FALSE(sample_value(r, "vitals_sqlite_integrity_ok"));               // not asked for
@@ -271,7 +271,7 @@ TEST_F(sqlite_probe_run, text_file_is_not_a_database) {
   auto p = make(path, integrity_mode::quick);
   const auto r = run(p);
   EXPECT_EQ(r.reason, "not_a_database") << describe(r);
-  EXPECT_FALSE(sample_value(r, "vitals_sqlite_page_count"));
+  EXPECT_FALSE(sample_value(r, "vitals_sqlite_pages"));
 }
 
 TEST_F(sqlite_probe_run, corrupt_header_is_malformed_without_a_connection) {

@@ -203,7 +203,7 @@ TEST_F(process_probe_config, registers_through_a_registry_with_every_metric) {
   std::vector<std::string> names;
   for (const auto& m : kind->metrics) names.emplace_back(m.name);
   for (const char* expected :
-       {"vitals_process_count", "vitals_process_rss_bytes", "vitals_process_rss_growth_bytes_per_second",
+       {"vitals_process_matches", "vitals_process_rss_bytes", "vitals_process_rss_growth_bytes_per_second",
         "vitals_process_rss_limit_eta_seconds", "vitals_process_open_fds", "vitals_process_max_fds",
         "vitals_process_cpu_seconds_total"})
     EXPECT_NE(std::find(names.begin(), names.end(), expected), names.end()) << expected;
