@@ -183,4 +183,30 @@ std::optional<sqlite_lock_kind> classify_lock(bool shm, bool write, std::uint64_
   return kind;
 }
 
+std::vector<std::string> integrity_problems(const std::vector<std::string>& rows) {
+  std::vector<std::string> out;
+  for (const auto& row : rows) {
+    std::string_view rest = row;
+    while (!rest.empty()) {
+      const auto end = rest.find('\n');
+      std::string_view line = rest.substr(0, end);
+      rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
+      while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
+      const bool header = line.starts_with("*** ") && line.ends_with(" ***");
+      if (!line.empty() && !header) out.emplace_back(line);
+    }
+  }
+  return out;
+}
+
+std::string integrity_summary(const std::vector<std::string>& problems, bool truncated) {
+  if (problems.empty()) return "no problem named";
+  std::string first = problems.front();
+  if (first.starts_with("Page ")) first[0] = 'p';
+  const auto more = problems.size() - 1;
+  if (more == 0 && !truncated) return first;
+  return first + " (and " + (truncated ? "at least " : "") + std::to_string(more) + " more problem" +
+         (more == 1 ? "" : "s") + ")";
+}
+
 }  // namespace vitals

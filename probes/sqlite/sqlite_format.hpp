@@ -64,6 +64,16 @@ constexpr std::size_t wal_index_bytes_needed = 136;
 // the index is not initialised, or the bytes are too few or of another version.
 std::optional<wal_index_header> parse_wal_index(std::span<const unsigned char> bytes);
 
+// The problems a quick_check/integrity_check reported, one per entry. Its
+// rows may span lines and open with a "*** in database main ***" header;
+// headers and blank lines are dropped, every other line is a problem.
+std::vector<std::string> integrity_problems(const std::vector<std::string>& rows);
+
+// One line for a cause: the first problem, "Page 169: ..." as "page 169:
+// ...", and how many more there are ("and 3 more problems"; "at least" when
+// the check stopped at its row limit, `truncated`).
+std::string integrity_summary(const std::vector<std::string>& problems, bool truncated);
+
 // One line of /proc/locks.
 struct proc_lock {
   bool write = false;        // WRITE; else READ

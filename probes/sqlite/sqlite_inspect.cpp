@@ -221,6 +221,7 @@ integrity_outcome check_integrity(const std::string& path, integrity_mode mode, 
   }
   sqlite3_finalize(stmt);
   if (rc != SQLITE_DONE) return failed(rc, raw);
+  o.truncated = o.messages.size() >= max_messages;
   o.result = o.messages.size() == 1 && o.messages.front() == "ok" ? integrity_outcome::status::ok
                                                                   : integrity_outcome::status::malformed;
   return o;

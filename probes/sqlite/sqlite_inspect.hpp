@@ -25,6 +25,7 @@ struct integrity_outcome {
   enum class status { ok, malformed, not_a_database, busy, interrupted, skipped, error };
   status result = status::skipped;
   std::vector<std::string> messages;  // quick_check/integrity_check rows, or the error
+  bool truncated = false;             // the check stopped at its row limit: there may be more
   std::string detail;                 // why skipped, or SQLite's error text
 };
 

@@ -248,10 +248,11 @@ probe_result sqlite_probe::judge(const sqlite_inspection& seen, clock::time_poin
     std::string text = integrity_name(settings_.integrity) + ": ";
     if (ok) {
       text += "ok";
-    } else if (!last_integrity_->messages.empty()) {
-      text += last_integrity_->messages.front();
-      if (last_integrity_->messages.size() > 1)
-        text += " (and " + std::to_string(last_integrity_->messages.size() - 1) + " more)";
+    } else if (const auto problems = integrity_problems(last_integrity_->messages); !problems.empty()) {
+      // Every problem, on one line: evidence is shown as one.
+      text += std::to_string(problems.size()) + (last_integrity_->truncated ? " or more" : "") + " problem" +
+              (problems.size() == 1 ? "" : "s") + ": ";
+      for (std::size_t i = 0; i < problems.size(); ++i) text += (i == 0 ? "" : "; ") + problems[i];
     } else {
       text += last_integrity_->detail;
     }
@@ -278,9 +279,10 @@ probe_result sqlite_probe::judge(const sqlite_inspection& seen, clock::time_poin
   } else if (last_integrity_ && last_integrity_->result == integrity_outcome::status::not_a_database) {
     fail("not_a_database", path + ": " + last_integrity_->detail);
   } else if (last_integrity_ && last_integrity_->result == integrity_outcome::status::malformed) {
-    const std::string first =
-        !last_integrity_->messages.empty() ? last_integrity_->messages.front() : last_integrity_->detail;
-    fail("malformed", path + " is malformed: " + integrity_name(settings_.integrity) + " says \"" + first + "\"");
+    const auto problems = integrity_problems(last_integrity_->messages);
+    fail("malformed", path + " is malformed: " +
+                          (problems.empty() ? last_integrity_->detail
+                                            : integrity_summary(problems, last_integrity_->truncated)));
   } else if (seen.hot_journal) {
     fail("hot_journal", "hot journal " + path + "-journal (" +
                             format_bytes(static_cast<double>(seen.journal_bytes.value_or(0))) +

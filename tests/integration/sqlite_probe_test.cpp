@@ -304,6 +304,15 @@ TEST_F(sqlite_probe_run, damaged_pages_are_found_by_the_opt_in_check) {
   EXPECT_EQ(r.reason, "malformed") << describe(r);
   EXPECT_EQ(sample_value(r, "vitals_sqlite_integrity_ok"), 0);
   EXPECT_NE(evidence_value(r, "integrity").find("quick_check: "), std::string::npos) << describe(r);
+  // The cause is one line naming the damage, not quick_check's header.
+  EXPECT_EQ(r.error.find('\n'), std::string::npos) << r.error;
+  EXPECT_EQ(r.error.find("***"), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find(path + " is malformed: "), std::string::npos) << r.error;
+  // Every problem the check named is in the evidence, also on one line.
+  const auto evidence = evidence_value(r, "integrity");
+  EXPECT_EQ(evidence.find('\n'), std::string::npos) << evidence;
+  const auto first = r.error.substr(r.error.find(" is malformed: ") + 15, 20);
+  EXPECT_NE(evidence.find(first.substr(1)), std::string::npos) << evidence << " / " << first;
 }
 
 TEST_F(sqlite_probe_run, intact_database_passes_the_full_check) {

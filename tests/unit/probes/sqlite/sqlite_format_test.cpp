@@ -244,5 +244,25 @@ TEST(lock_meaning, only_writer_locks_block_writers) {
   EXPECT_EQ(to_string(sqlite_lock_kind::wal_write), "wal-write");
 }
 
+TEST(sqlite_integrity, a_multi_line_report_becomes_one_line_naming_the_first_damage) {
+  // The rows PRAGMA quick_check(10) gives for a scribbled-over b-tree.
+  const std::vector<std::string> rows = {
+      "*** in database main ***\nPage 169: btreeInitPage() returns error code 11",
+      "Tree 2 page 2 cell 0: 2nd reference to page 169", "Page 170 is never used", "Page 171 is never used"};
+  const auto problems = integrity_problems(rows);
+  ASSERT_EQ(problems.size(), 4u);
+  EXPECT_EQ(problems.front(), "Page 169: btreeInitPage() returns error code 11");
+  EXPECT_EQ(integrity_summary(problems, false), "page 169: btreeInitPage() returns error code 11 (and 3 more problems)");
+  EXPECT_EQ(integrity_summary(problems, true),
+            "page 169: btreeInitPage() returns error code 11 (and at least 3 more problems)");
+}
+
+TEST(sqlite_integrity, one_problem_is_named_alone_and_headers_are_never_problems) {
+  EXPECT_EQ(integrity_summary(integrity_problems({"row 3 missing from index items_name\r\n"}), false),
+            "row 3 missing from index items_name");
+  EXPECT_TRUE(integrity_problems({"*** in database main ***", "", "*** in database temp ***\n"}).empty());
+  EXPECT_EQ(integrity_summary({"a", "b"}, false), "a (and 1 more problem)");
+}
+
 }  // namespace
 }  // namespace vitals
