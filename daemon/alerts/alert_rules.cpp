@@ -8,6 +8,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -47,6 +48,65 @@ rule make_builtin(const builtin_alert& b, double threshold, std::string_view run
   r.runbook_url = std::string(runbook_base) + std::string(b.name) + ".md";
   r.builtin = true;
   return r;
+}
+
+std::optional<double> plain_number(std::string_view text) {
+  if (!is_plain_number(text)) return std::nullopt;
+  double v = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(v)) return std::nullopt;
+  return v;
+}
+
+// The value of a built-in's threshold in the unit its series has; a bare
+// number is that unit's base (bytes, seconds, a 0..1 ratio) as before.
+std::optional<double> threshold_in_unit(std::string_view text, threshold_unit unit) {
+  if (auto v = plain_number(text)) return v;
+  switch (unit) {
+    case threshold_unit::number: return std::nullopt;
+    case threshold_unit::bytes:
+      if (auto bytes = parse_size(text)) return static_cast<double>(*bytes);
+      return std::nullopt;
+    case threshold_unit::bytes_per_second:
+      if (text.ends_with("/s")) text.remove_suffix(2);
+      if (auto bytes = parse_size(text)) return static_cast<double>(*bytes);
+      return std::nullopt;
+    case threshold_unit::seconds:
+      if (auto d = parse_duration(text)) return std::chrono::duration<double>(*d).count();
+      return std::nullopt;
+    case threshold_unit::ratio:
+      if (!text.ends_with("%")) return std::nullopt;
+      text.remove_suffix(1);
+      if (auto percent = plain_number(text)) return *percent / 100;
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+std::string_view threshold_example(threshold_unit unit) {
+  switch (unit) {
+    case threshold_unit::number: return "a number";
+    case threshold_unit::bytes: return "a size like \"200MiB\" (or bytes)";
+    case threshold_unit::bytes_per_second: return "a rate like \"100KiB/s\" (or bytes per second)";
+    case threshold_unit::seconds: return "a duration like \"10m\" (or seconds)";
+    case threshold_unit::ratio: return "a share like \"80%\" or 0.8";
+  }
+  return "a number";
+}
+
+std::optional<double> read_threshold(node_reader& o, const builtin_alert& b) {
+  const auto text = o.string("threshold");
+  if (!text) return std::nullopt;
+  const auto value = threshold_in_unit(*text, b.unit);
+  if (!value) {
+    o.error("threshold", "expected " + std::string(threshold_example(b.unit)) + ", got " + o.shown("threshold"));
+    return std::nullopt;
+  }
+  if (b.unit == threshold_unit::ratio && (*value < 0 || *value > 1)) {
+    o.error("threshold", "a share is between 0 and 1 (or 0% and 100%), got " + o.shown("threshold"));
+    return std::nullopt;
+  }
+  return value;
 }
 
 bool valid_label_name(const std::string& n) {
@@ -193,8 +253,8 @@ std::vector<rule> read_alert_rules(node_reader& r, const probe_registry& registr
         } else if (o.is_map()) {
           if (std::isnan(b.threshold)) {
             if (o.has("threshold")) o.error("threshold", std::string(b.name) + " has no threshold to change");
-          } else if (double threshold = 0; o.read("threshold", threshold)) {
-            built = make_builtin(b, threshold, base);
+          } else if (o.has("threshold")) {
+            if (const auto threshold = read_threshold(o, b)) built = make_builtin(b, *threshold, base);
           }
           o.read("for", built.for_);
           o.read("severity", built.severity, {"critical", "high", "medium", "low"});

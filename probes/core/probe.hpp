@@ -90,6 +90,10 @@ struct metric_info {
   metric_kind kind = metric_kind::gauge;
 };
 
+// What a built-in's threshold measures, so `threshold:` can be written the
+// way the rest of the config writes it ("200MiB", "10m", "80%").
+enum class threshold_unit { number, bytes, bytes_per_second, seconds, ratio };
+
 // A built-in alert rule that a probe kind ships beside its series (DESIGN
 // §6), written in the daemon's rule language. Users disable it or change
 // its threshold, `for` and severity by name under `alerts.builtin`.
@@ -101,6 +105,7 @@ struct builtin_alert {
   std::string_view severity;     // critical | high | medium | low
   std::string_view summary;      // templates: {{ $labels.probe }}, {{ $value | humanize }}, ...
   std::string_view description;
+  threshold_unit unit = threshold_unit::number;
 
   static constexpr double no_threshold = std::numeric_limits<double>::quiet_NaN();
 };

@@ -126,7 +126,7 @@ using namespace std::chrono_literals;
 const builtin_alert disk_alerts[] = {
     {"DiskSpaceLow", "vitals_disk_free_ratio < {}", 0.2, 5min, "medium",
      "{{ $labels.probe }} has {{ $value | humanizePercentage }} free",
-     "The filesystem checked by {{ $labels.probe }} is running out of space."},
+     "The filesystem checked by {{ $labels.probe }} is running out of space.", threshold_unit::ratio},
 };
 
 }  // namespace

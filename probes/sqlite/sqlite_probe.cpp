@@ -92,7 +92,7 @@ using namespace std::chrono_literals;
 const builtin_alert sqlite_alerts[] = {
     {"SQLiteLocked", "vitals_sqlite_lock_held_seconds > {}", 0, 30s, "high",
      "SQLite database {{ $labels.probe }} is locked",
-     "A writer has held a lock on {{ $labels.probe }} for {{ $value | humanizeDuration }}."},
+     "A writer has held a lock on {{ $labels.probe }} for {{ $value | humanizeDuration }}.", threshold_unit::seconds},
     {"SQLiteCorrupt", "vitals_sqlite_integrity_ok == 0", builtin_alert::no_threshold, 0ms, "critical",
      "SQLite database {{ $labels.probe }} failed its integrity check",
      "quick_check/integrity_check of {{ $labels.probe }} found damage."},

@@ -70,6 +70,45 @@ TEST_F(alert_rules_config, builtins_can_be_disabled_and_rethresholded_by_name) {
   EXPECT_EQ(disk->runbook_url, "https://runbooks.example/vitals/DiskSpaceLow.md");
 }
 
+TEST_F(alert_rules_config, builtin_thresholds_are_written_in_the_unit_of_their_series) {
+  auto r = load(R"(alerts:
+  builtin:
+    ProcessRSSHigh: {threshold: 200MiB}
+    ProcessMemoryLeak: {threshold: 1MiB/s}
+    PostgresIdleInTransaction: {threshold: 10m}
+    SQLiteLocked: {threshold: 1.5s}
+    DiskSpaceLow: {threshold: 10%}
+    RedisMemoryHigh: {threshold: 0.75}
+    PostgresLongQuery: {threshold: 90}
+)");
+  ASSERT_TRUE(r.cfg) << errors(r);
+  EXPECT_EQ(find(r, "ProcessRSSHigh")->when->text(), "vitals_process_rss_bytes > 209715200");
+  EXPECT_EQ(find(r, "ProcessMemoryLeak")->when->text(), "vitals_process_rss_growth_bytes_per_second > 1048576");
+  EXPECT_EQ(find(r, "PostgresIdleInTransaction")->when->text(),
+            "vitals_postgres_idle_in_transaction_max_seconds > 600");
+  EXPECT_EQ(find(r, "SQLiteLocked")->when->text(), "vitals_sqlite_lock_held_seconds > 1.5");
+  EXPECT_EQ(find(r, "DiskSpaceLow")->when->text(), "vitals_disk_free_ratio < 0.1");
+  EXPECT_EQ(find(r, "RedisMemoryHigh")->when->text(), "vitals_redis_memory_utilization_ratio > 0.75");
+  EXPECT_EQ(find(r, "PostgresLongQuery")->when->text(), "vitals_postgres_longest_query_seconds > 90");
+}
+
+TEST_F(alert_rules_config, a_threshold_in_the_wrong_unit_says_which_unit_it_takes) {
+  auto r = load(R"(alerts:
+  builtin:
+    ProcessRSSHigh: {threshold: 10m}
+    DiskSpaceLow: {threshold: 20}
+    SQLiteLocked: {threshold: 2GiB}
+)");
+  ASSERT_FALSE(r.cfg);
+  const auto all = errors(r);
+  EXPECT_NE(all.find("alerts.builtin.ProcessRSSHigh.threshold: expected a size like \"200MiB\" (or bytes), got \"10m\""),
+            std::string::npos) << all;
+  EXPECT_NE(all.find("alerts.builtin.DiskSpaceLow.threshold: a share is between 0 and 1 (or 0% and 100%), got \"20\""),
+            std::string::npos) << all;
+  EXPECT_NE(all.find("alerts.builtin.SQLiteLocked.threshold: expected a duration like \"10m\" (or seconds)"),
+            std::string::npos) << all;
+}
+
 TEST_F(alert_rules_config, defaults_false_keeps_only_the_users_rules) {
   auto r = load(R"(alerts:
   defaults: false
