@@ -2,6 +2,7 @@
 
 #include "probes/core/diagnostics.hpp"
 #include "probes/core/valid_text.hpp"
+#include "probes/core/yaml_unclosed.hpp"
 
 #include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/eventhandler.h>
@@ -129,6 +130,34 @@ private:
 
 }  // namespace
 
+namespace {
+
+// An unclosed "[" or "{" is reported where the parser gave up, often at the
+// end of the file: point at the bracket (or a quote inside it) instead.
+void report_syntax_error(const std::string& text, const YAML::Exception& e, diagnostics& diags) {
+  const bool unclosed_flow = e.msg.find("flow not found") != std::string::npos;
+  const auto gave_up = e.mark.pos < 0 ? text.size() : static_cast<std::size_t>(e.mark.pos);
+  const auto end = text.find_last_not_of(" \t\r\n");
+  const bool at_end = end == std::string::npos || gave_up > end;
+  // Inside a flow collection left open, the next "- " item is where yaml-cpp notices.
+  const bool block_entry = e.msg.find("illegal block entry") != std::string::npos;
+  if (unclosed_flow || at_end || block_entry) {
+    const auto opener = unclosed_yaml_opener(text, gave_up);
+    if (opener && (!block_entry || static_cast<int>(opener->line) < e.mark.line)) {
+      YAML::Mark at;
+      at.line = static_cast<int>(opener->line);
+      at.column = static_cast<int>(opener->column);
+      const std::string what = opener->what == '\'' ? "\"'\"" : std::string("'") + opener->what + "'";
+      diags.add(at, "", "invalid YAML: this " + what + " is never closed (the parser gave up at line " +
+                            std::to_string(e.mark.line + 1) + ": " + e.msg + ")");
+      return;
+    }
+  }
+  diags.add(e.mark, "", "invalid YAML: " + e.msg);
+}
+
+}  // namespace
+
 bool check_yaml_node_count(const std::string& text, diagnostics& diags, const yaml_bounds& bounds) {
   std::istringstream in(text);
   node_counter counter(bounds.max_nodes);
@@ -169,7 +198,7 @@ bool load_bounded_yaml(const std::string& text, YAML::Node& root, diagnostics& d
     diags.add(e.mark, "", "invalid YAML: nested too deeply");
     return false;
   } catch (const YAML::Exception& e) {
-    diags.add(e.mark, "", "invalid YAML: " + e.msg);
+    report_syntax_error(text, e, diags);
     return false;
   }
   // YAML::Load would silently ignore everything after a second "---".

@@ -202,6 +202,27 @@ TEST(config, yaml_syntax_error_is_one_error_with_its_position) {
   EXPECT_EQ(only_error(r), "test.yaml:2:14: invalid YAML: illegal map value");
 }
 
+TEST(config, an_unclosed_bracket_is_reported_where_it_opens_not_where_the_parser_gave_up) {
+  test_loader t;
+  // yaml-cpp gives up at the end of the file (4:1); the "[" is on line 3.
+  EXPECT_EQ(only_error(t.load("probes:\n"
+                              "  - name: api  # a comment with [ and \"\n"
+                              "    ports: [3000, 3001\n")),
+            "test.yaml:3:12: invalid YAML: this '[' is never closed (the parser gave up at line 4: end of sequence "
+            "flow not found)");
+  // A mapping left open with more entries below it: yaml-cpp stops at the next one.
+  EXPECT_EQ(only_error(t.load("probes:\n"
+                              "  - {name: a, type: fake, url: \"http://h/[x]\"\n"
+                              "  - name: b\n"
+                              "    type: fake\n")),
+            "test.yaml:2:5: invalid YAML: this '{' is never closed (the parser gave up at line 3: illegal block "
+            "entry)");
+  // A quote left open inside a flow sequence is the cause, not the bracket.
+  EXPECT_EQ(only_error(t.load("probes: []\nlabels: [a, \"b]\nlog: {level: info}\n")).rfind(
+                "test.yaml:2:13: invalid YAML: this '\"' is never closed (", 0),
+            0u);
+}
+
 TEST(config, undefined_alias_is_a_syntax_error_with_position) {
   test_loader t;
   EXPECT_EQ(only_error(t.load("log: *nope\n")), "test.yaml:1:6: invalid YAML: the referenced anchor is not defined");
