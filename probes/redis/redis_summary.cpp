@@ -4,7 +4,9 @@
 
 #include <hiredis/read.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 
 namespace vitals {
@@ -14,9 +16,14 @@ namespace {
 constexpr std::size_t memory_doctor_chars = 500;
 constexpr std::size_t errorstats_shown = 5;
 
+// Two significant digits below 10%, so a small share of a large limit (11.8
+// MiB of a host's 23.5 GiB) reads "0.049%", never "0.0%".
 std::string percent(double ratio) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, ratio < 0.1 ? "%.1f%%" : "%.0f%%", ratio * 100);
+  const double value = ratio * 100;
+  int digits = 0;
+  if (value > 0 && value < 10) digits = std::min(6, 1 - static_cast<int>(std::floor(std::log10(value))));
+  char buffer[48];
+  std::snprintf(buffer, sizeof buffer, "%.*f%%", digits, value);
   return buffer;
 }
 
