@@ -1,5 +1,7 @@
 #include "probes/process/process_probe.hpp"
 
+#include "probes/core/proc_text.hpp"
+
 #include "probes/core/node_reader.hpp"
 #include "probes/core/pool_call.hpp"
 #include "probes/core/probe_settings.hpp"
@@ -49,6 +51,15 @@ constexpr metric_info process_metrics[] = {
 
 std::string format_rate(double bytes_per_second) {
   return (bytes_per_second >= 0 ? "+" : "") + format_bytes(bytes_per_second) + "/s";
+}
+
+// A start time after the scan's now (a fake tree, another clock) is no age
+// at all: such a process counts, as it did before ages were known.
+bool younger_than(const process_key& key, clock::duration age, std::uint64_t now_ticks) {
+  if (key.start_ticks > now_ticks) return false;
+  const auto age_ticks = std::chrono::duration_cast<std::chrono::milliseconds>(age).count() *
+                         clock_ticks_per_second() / 1000;
+  return now_ticks - key.start_ticks < static_cast<std::uint64_t>(std::max<std::int64_t>(age_ticks, 0));
 }
 
 struct memory_limit {
@@ -122,6 +133,11 @@ const builtin_alert process_alerts[] = {
 
 std::span<const builtin_alert> process_probe::alerts() { return process_alerts; }
 
+std::chrono::steady_clock::duration process_probe::growth_min_age() const {
+  return settings_->growth_min_age.value_or(
+      std::min<std::chrono::steady_clock::duration>(std::chrono::minutes(1), settings_->growth_window));
+}
+
 std::string process_probe::target() const { return settings_->match.describe(); }
 
 asio::awaitable<probe_result> process_probe::run() {
@@ -133,10 +149,17 @@ asio::awaitable<probe_result> process_probe::run() {
   const process_scan_result& scan = job->value();
   const settings& s = *settings_;
 
-  // Growth first: evidence shows each process's slope.
+  // Growth first: evidence shows each process's slope. A process still
+  // starting up is left out, so its history begins once it has settled.
   std::vector<rss_sample> points;
   points.reserve(scan.matches.size());
-  for (const auto& p : scan.matches) points.push_back({p.key, p.rss_bytes});
+  std::size_t young = 0;
+  for (const auto& p : scan.matches) {
+    if (younger_than(p.key, growth_min_age(), scan.now_ticks))
+      ++young;
+    else
+      points.push_back({p.key, p.rss_bytes});
+  }
   growth_.add(scan.taken_at, points);
 
   double rss_sum = 0;
@@ -190,7 +213,11 @@ asio::awaitable<probe_result> process_probe::run() {
   if (!scan.pidfile_problem.empty()) ev.emplace_back("pidfile", scan.pidfile_problem);
   if (growth)
     ev.emplace_back("growth", format_rate(*growth) + " over the last " +
-                                  format_duration(std::chrono::duration_cast<std::chrono::milliseconds>(s.growth_window)));
+                                  format_duration(std::chrono::duration_cast<std::chrono::milliseconds>(s.growth_window)) +
+                                  (young == 0 ? std::string()
+                                              : ", not counting " + std::to_string(young) + " younger than " +
+                                                    format_duration(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                        growth_min_age()))));
   else
     ev.emplace_back("growth", "not known yet (needs " + std::to_string(rss_growth_tracker::min_points) +
                                   " scans over at least " +
@@ -210,9 +237,11 @@ asio::awaitable<probe_result> process_probe::run() {
   for (std::size_t i = 0; i < shown; ++i) {
     const process_info& p = *by_rss[i];
     const auto own_growth = growth_.growth_per_second(p.key);
+    const bool starting = younger_than(p.key, growth_min_age(), scan.now_ticks);
     std::string text = "pid " + std::to_string(p.key.pid) + " " + p.comm + " (user " + p.user + "): rss " +
                        format_bytes(static_cast<double>(p.rss_bytes)) + ", growth " +
-                       (own_growth ? format_rate(*own_growth) : std::string("n/a")) + ", fds " +
+                       (own_growth ? format_rate(*own_growth) : std::string(starting ? "n/a (starting up)" : "n/a")) +
+                       ", fds " +
                        (p.open_fds ? std::to_string(*p.open_fds) : std::string("?")) + "/" +
                        (p.max_fds ? std::to_string(*p.max_fds) : std::string("unlimited")) +
                        (s.show_cmdline ? ": " + p.cmdline : std::string());
@@ -283,6 +312,7 @@ probe_builder process_probe::create(const probe_settings&, node_reader& r) {
   r.read("growth_window", s.growth_window, [](const auto& window, const std::string& shown) {
     return window < std::chrono::seconds(1) ? "must be at least 1s, got " + shown : std::string();
   });
+  r.read("growth_min_age", s.growth_min_age);
   r.read_size("rss_limit", s.rss_limit, [](std::uint64_t limit) { return limit == 0 ? "must be more than 0" : ""; });
   r.read("show_cmdline", s.show_cmdline);
 

@@ -32,6 +32,10 @@ public:
     process_matcher match;                              // at least one matcher set
     std::int64_t min_count = 1;
     std::chrono::steady_clock::duration growth_window = std::chrono::minutes(10);
+    // A process's RSS counts toward growth only from this age on: start-up
+    // (loading code, filling caches) is not a leak. Unset: 1m, or the
+    // growth window when that is shorter.
+    std::optional<std::chrono::steady_clock::duration> growth_min_age;
     std::optional<std::uint64_t> rss_limit;             // overrides the cgroup's memory.max
     bool show_cmdline = true;                           // command lines in evidence (redacted even so)
     std::string proc_root = "/proc";                    // tests point these at fakes
@@ -51,6 +55,7 @@ public:
 
   const settings& config() const { return *settings_; }
   const rss_growth_tracker& growth() const { return growth_; }
+  std::chrono::steady_clock::duration growth_min_age() const;
 
 private:
   // Shared with the pool thread of a scan that may outlive an abandoned run.

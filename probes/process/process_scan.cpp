@@ -196,6 +196,7 @@ process_scan_result process_scanner::scan() {
     known_ = std::move(listed);
   }
   r.result.taken_at = clock::now();
+  r.result.now_ticks = r.now_ticks;
   return std::move(r.result);
 }
 

@@ -69,6 +69,7 @@ struct process_scan_result {
   std::string pidfile_problem;
   std::size_t pids_read = 0;       // pids whose /proc files this scan read; the others it knew
   std::chrono::steady_clock::time_point taken_at{};
+  std::uint64_t now_ticks = 0;     // CLOCK_BOOTTIME in clock ticks at the scan: a match's age
 };
 
 // Walks `proc_root` (a /proc-like tree) for the processes a matcher

@@ -163,6 +163,7 @@ protected:
     process_probe::settings s;
     s.match = std::move(match);
     s.growth_window = window;
+    s.growth_min_age = std::chrono::seconds(0);  // growth tests here fork their processes just before
     s.min_count = min_count;
     return process_probe(std::move(s), ctx);
   }
@@ -179,6 +180,7 @@ TEST_F(process_probe_test, a_steadily_growing_process_shows_positive_growth_and_
   process_probe::settings s;
   s.match = named(name);
   s.growth_window = 2s;  // min_span 200 ms
+  s.growth_min_age = 0s;  // it leaks from its first moment
   s.rss_limit = 4ull << 30;
   process_probe probe(std::move(s), ctx);
 
@@ -203,6 +205,62 @@ TEST_F(process_probe_test, a_steadily_growing_process_shows_positive_growth_and_
   EXPECT_NE(top.find("pid " + std::to_string(leaker.pid()) + " " + name), std::string::npos) << top;
   EXPECT_NE(top.find("growth +"), std::string::npos) << top;
   EXPECT_NE(evidence(r, "memory_limit").find("rss_limit 4.0 GiB"), std::string::npos) << all_evidence(r);
+}
+
+// Signals ready, then touches 30 MiB within its first ~300 ms, then holds
+// them: a service warming up its caches after a restart.
+child spawn_warming_up(const std::string& name) {
+  return spawn(name, [](int ready) {
+    constexpr std::size_t size = 30 * mib;
+    auto* region = static_cast<char*>(::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    signal_ready(ready);
+    if (region == MAP_FAILED) return;
+    for (std::size_t at = 0; at < size; at += mib) {
+      std::memset(region + at, 1, mib);
+      sleep_ms(10);
+    }
+  });
+}
+
+TEST_F(process_probe_test, a_start_up_ramp_is_not_growth_once_the_process_has_settled) {
+  const auto name = unique_name("vtwarm");
+  auto settings_with_min_age = [&](std::chrono::milliseconds min_age) {
+    process_probe::settings s;
+    s.match = named(name);
+    s.growth_window = 1s;  // min_span 100 ms
+    s.growth_min_age = min_age;
+    return s;
+  };
+  // Both watch the same process; the second counts it from its first run,
+  // as the probe did before a minimum age existed.
+  process_probe settled(settings_with_min_age(1500ms), ctx);
+  process_probe from_start(settings_with_min_age(0ms), ctx);
+  constexpr double leak_threshold = 102400;  // ProcessMemoryLeak's default
+  child app = spawn_warming_up(name);
+  const auto started = std::chrono::steady_clock::now();
+
+  double worst_from_start = 0;
+  double worst_settled = 0;
+  std::optional<double> last_settled;
+  std::string young_top;
+  while (std::chrono::steady_clock::now() - started < 3500ms) {
+    const auto a = run_once(io, settled);
+    const auto b = run_once(io, from_start);
+    ASSERT_TRUE(a.ok && b.ok) << a.error << b.error;
+    last_settled = sample_value(a, "vitals_process_rss_growth_bytes_per_second");
+    worst_settled = std::max(worst_settled, last_settled.value_or(0));
+    worst_from_start = std::max(worst_from_start, sample_value(b, "vitals_process_rss_growth_bytes_per_second").value_or(0));
+    if (young_top.empty() && std::chrono::steady_clock::now() - started < 1s) young_top = evidence(a, "top 1");
+    std::this_thread::sleep_for(50ms);
+  }
+  // The ramp is real (counted from the start it reads as a leak) ...
+  EXPECT_GT(worst_from_start, leak_threshold);
+  // ... but from 1.5 s of age on the process is flat: never above the
+  // leak threshold, and growth is known again by the end.
+  EXPECT_LT(worst_settled, leak_threshold);
+  ASSERT_TRUE(last_settled.has_value());
+  EXPECT_LT(std::fabs(*last_settled), leak_threshold);
+  EXPECT_NE(young_top.find("growth n/a (starting up)"), std::string::npos) << young_top;
 }
 
 TEST_F(process_probe_test, a_restart_is_not_growth) {

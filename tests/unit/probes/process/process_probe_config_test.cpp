@@ -33,6 +33,7 @@ probes:
   EXPECT_EQ(p->config().match.name, "node");
   EXPECT_EQ(p->config().min_count, 1);
   EXPECT_EQ(p->config().growth_window, std::chrono::steady_clock::duration(10min));
+  EXPECT_EQ(p->growth_min_age(), std::chrono::steady_clock::duration(1min));
   EXPECT_FALSE(p->config().rss_limit.has_value());
   EXPECT_EQ(p->target(), "name=node");
 }
@@ -49,14 +50,25 @@ probes:
       user: root
     min_count: 2
     growth_window: 5m
+    growth_min_age: 2m
     rss_limit: 2GiB
 )");
   ASSERT_NE(p, nullptr) << only_error();
   EXPECT_EQ(p->config().match.uid, 0u);
   EXPECT_EQ(p->config().min_count, 2);
   EXPECT_EQ(p->config().growth_window, std::chrono::steady_clock::duration(5min));
+  EXPECT_EQ(p->growth_min_age(), std::chrono::steady_clock::duration(2min));
   EXPECT_EQ(p->config().rss_limit, 2ull << 30);
   EXPECT_EQ(p->target(), "name=node,cmdline=server\\.js,pidfile=/run/app.pid,user=root");
+}
+
+TEST_F(process_probe_config, a_short_growth_window_shortens_the_default_minimum_age) {
+  auto* p = create(R"(
+probes:
+  - {name: app, type: process, match: {name: node}, growth_window: 20s}
+)");
+  ASSERT_NE(p, nullptr) << only_error();
+  EXPECT_EQ(p->growth_min_age(), std::chrono::steady_clock::duration(20s));
 }
 
 TEST_F(process_probe_config, min_count_zero_is_allowed) {
