@@ -5,6 +5,7 @@
 #include "daemon/cli/check_command.hpp"
 #include "daemon/cli/cli.hpp"
 #include "daemon/cli/incidents_command.hpp"
+#include "daemon/cli/init_command.hpp"
 #include "probes/core/units.hpp"
 #include "probes/core/version.hpp"
 
@@ -47,6 +48,12 @@ int main(int argc, char** argv) {
       }
       return vitals::run_incidents(o);
     }
+    case command_line::command::init:
+      if (cl.force && !cl.output) {
+        std::cerr << "vitalsd: --force works only with -o FILE\n";
+        return 2;
+      }
+      return vitals::run_init({cl.scan_dirs, cl.http, cl.output, cl.force});
     case command_line::command::check: {
       vitals::setup_logging({.level = "warn", .format = "text"});
       const char* no_color = std::getenv("NO_COLOR");  // no-color.org: set and not empty

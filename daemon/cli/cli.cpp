@@ -16,6 +16,8 @@ Usage:
   vitalsd rules [-c FILE]                 print the active alert rules as a Prometheus rule file
   vitalsd incidents [-c FILE] [--since 24h] [--json] [--state PATH]
                                           print the incident log from the state store
+  vitalsd init [--scan DIR]... [--http] [-o FILE [--force]]
+                                          print a commented config for what runs on this host
   vitalsd --version                       print the version
   vitalsd --help                          print this help
 
@@ -29,6 +31,9 @@ Options:
   --since DURATION    with incidents: those that started within it (default 24h)
   --json              with incidents: print JSON, as GET /api/v1/incidents does
   --state PATH        with incidents: read this state database instead of state.path
+  --scan DIR          with init: look for SQLite files under DIR (repeat for more)
+  --http              with init: ask each listener for health paths and WebSocket upgrades
+  -o FILE             with init: write FILE (refuses to overwrite it without --force)
 
 Signals: SIGHUP reloads the config (an invalid file keeps the running one);
 SIGTERM or SIGINT stop the daemon.
@@ -45,10 +50,11 @@ command_line parse_command_line(const std::vector<std::string>& args) {
     else if (verb == "validate") out.cmd = command_line::command::validate;
     else if (verb == "rules") out.cmd = command_line::command::rules;
     else if (verb == "incidents") out.cmd = command_line::command::incidents;
+    else if (verb == "init") out.cmd = command_line::command::init;
     else if (verb == "help") out.cmd = command_line::command::help;
     else if (verb == "version") out.cmd = command_line::command::version;
     else {
-      out.error = "unknown command \"" + verb + "\" (commands: run, check, validate, rules, incidents)";
+      out.error = "unknown command \"" + verb + "\" (commands: run, check, validate, rules, incidents, init)";
       return out;
     }
   }
@@ -77,6 +83,19 @@ command_line parse_command_line(const std::vector<std::string>& args) {
       }
       if (auto v = value(flag)) out.web_config_file = *v;
       else return out;
+    } else if (flag == "--scan" || flag == "-o" || flag == "--output" || a == "--http" || a == "--force") {
+      if (out.cmd != command_line::command::init) {
+        out.error = flag + " works only with init";
+        return out;
+      }
+      if (a == "--http" || a == "--force") {
+        (a == "--http" ? out.http : out.force) = true;
+        continue;
+      }
+      auto v = value(flag);
+      if (!v) return out;
+      if (flag == "--scan") out.scan_dirs.push_back(*v);
+      else out.output = *v;
     } else if (flag == "--probe") {
       if (out.cmd != command_line::command::check) {
         out.error = "--probe works only with check";

@@ -7,7 +7,7 @@
 namespace vitals {
 
 struct command_line {
-  enum class command { run, check, validate, rules, incidents, help, version };
+  enum class command { run, check, validate, rules, incidents, init, help, version };
   command cmd = command::run;
   std::string config_path = "/etc/vitals/vitals.yaml";
   std::optional<std::string> web_config_file;  // run/validate --web.config.file FILE
@@ -15,6 +15,10 @@ struct command_line {
   std::optional<std::string> state_path;  // incidents --state PATH
   std::optional<std::string> since;       // incidents --since DURATION
   bool json = false;                      // incidents --json
+  std::vector<std::string> scan_dirs;     // init --scan DIR (repeatable)
+  bool http = false;                      // init --http
+  std::optional<std::string> output;      // init -o FILE
+  bool force = false;                     // init --force
   std::string error;                 // set when argv is unusable
 };
 

@@ -47,3 +47,15 @@ TEST(cli, web_config_file_goes_with_run_and_validate_in_either_spelling) {
   EXPECT_EQ(parse_command_line({"check", "--web.config.file", "web.yml"}).error,
             "--web.config.file works only with run and validate");
 }
+
+TEST(cli, init_takes_scan_dirs_http_output_and_force) {
+  const auto cl = parse_command_line({"init", "--scan", "/srv/a", "--scan=/srv/b", "--http", "-o", "x.yaml", "--force"});
+  EXPECT_TRUE(cl.error.empty()) << cl.error;
+  EXPECT_EQ(cl.cmd, command_line::command::init);
+  EXPECT_EQ(cl.scan_dirs, (std::vector<std::string>{"/srv/a", "/srv/b"}));
+  EXPECT_TRUE(cl.http);
+  EXPECT_EQ(cl.output, "x.yaml");
+  EXPECT_TRUE(cl.force);
+  EXPECT_EQ(parse_command_line({"check", "--http"}).error, "--http works only with init");
+  EXPECT_EQ(parse_command_line({"init", "--scan"}).error, "--scan needs a value");
+}
