@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <filesystem>
 #include <tuple>
 #include <set>
@@ -55,6 +56,46 @@ std::optional<survey_process> read_process(const std::string& proc_root, int pid
     p.age_seconds = static_cast<double>(now_ticks - stat->start_ticks) / static_cast<double>(clock_ticks_per_second());
   p.cwd = read_link(dir + "/cwd");
   return p;
+}
+
+bool read_at(int fd, void* buffer, std::size_t size, std::uint64_t offset) {
+  return ::pread(fd, buffer, size, static_cast<off_t>(offset)) == static_cast<ssize_t>(size);
+}
+
+// A Go program: its ELF file has a ".go.buildinfo" section. Reads the
+// section headers and their names only (64-bit little-endian ELF, the
+// layout the ELF specification gives), a few KiB at most.
+bool is_go_binary(const std::string& exe) {
+  const int fd = ::open(exe.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool found = false;
+  unsigned char h[64];
+  if (read_at(fd, h, sizeof h, 0) && std::memcmp(h, "\x7f" "ELF", 4) == 0 && h[4] == 2 && h[5] == 1) {
+    auto u16 = [](const unsigned char* p) { return static_cast<std::uint16_t>(p[0] | p[1] << 8); };
+    auto u64 = [](const unsigned char* p) {
+      std::uint64_t v = 0;
+      for (int i = 7; i >= 0; --i) v = v << 8 | p[i];
+      return v;
+    };
+    const std::uint64_t shoff = u64(h + 0x28);
+    const std::uint16_t shentsize = u16(h + 0x3a), shnum = u16(h + 0x3c), shstrndx = u16(h + 0x3e);
+    unsigned char names_header[64];
+    if (shentsize == 64 && shnum > 0 && shnum < 4096 && shstrndx < shnum &&
+        read_at(fd, names_header, sizeof names_header, shoff + std::uint64_t{shstrndx} * 64)) {
+      const std::uint64_t names_at = u64(names_header + 0x18), names_size = u64(names_header + 0x20);
+      std::string names(std::min<std::uint64_t>(names_size, 64 * 1024), '\0');
+      std::vector<unsigned char> headers(std::size_t{shnum} * 64);
+      if (read_at(fd, names.data(), names.size(), names_at) && read_at(fd, headers.data(), headers.size(), shoff)) {
+        for (std::size_t i = 0; i < shnum && !found; ++i) {
+          const std::uint32_t name = headers[i * 64] | headers[i * 64 + 1] << 8 | headers[i * 64 + 2] << 16 |
+                                     static_cast<std::uint32_t>(headers[i * 64 + 3]) << 24;
+          found = name < names.size() && std::string_view(names.c_str() + name) == ".go.buildinfo";
+        }
+      }
+    }
+  }
+  ::close(fd);
+  return found;
 }
 
 bool is_server_name(const process_identity& who) {
@@ -163,7 +204,8 @@ host_survey survey_host(const survey_options& o) {
       if (!p) continue;
       if (owners.contains(pid) && is_server_name(p->who))
         out.servers.push_back(std::move(*p));
-      else if (is_runtime_name(p->who.process) || is_runtime_name(p->who.exe_name))
+      else if (is_runtime_name(p->who.process) || is_runtime_name(p->who.exe_name) ||
+               (owners.contains(pid) && is_go_binary(o.proc_root + "/" + std::to_string(pid) + "/exe")))
         out.programs.push_back(std::move(*p));
     }
     ::closedir(d);

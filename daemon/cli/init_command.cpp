@@ -201,9 +201,11 @@ private:
   // Runtimes grouped by name and the program they run: "node server.js".
   void write_programs() {
     std::map<std::pair<std::string, std::string>, std::vector<const survey_process*>> groups;
-    for (const auto& p : s_.programs) groups[{process_name(p.who), program_of(p.who.cmdline)}].push_back(&p);
+    // Keyed by comm: match.name compares it, and it is at most 15 bytes.
+    for (const auto& p : s_.programs) groups[{p.who.process, program_of(p.who.cmdline)}].push_back(&p);
     for (auto& [key, members] : groups) {
       const auto& [name, program] = key;
+      const std::string shown = process_name(members.front()->who);
       std::sort(members.begin(), members.end(),
                 [](const survey_process* a, const survey_process* b) { return a->rss_bytes > b->rss_bytes; });
       std::uint64_t total = 0;
@@ -214,14 +216,14 @@ private:
                std::to_string(members[i]->who.pid) + ")";
       const std::string count = std::to_string(members.size());
       std::vector<std::string> why = {
-          count + " " + name + (members.size() == 1 ? " process" : " processes") +
+          count + " " + shown + (members.size() == 1 ? " process" : " processes") +
               (program.empty() ? "" : " running " + program) + ", user " + members.front()->who.user + "; RSS " + top,
           "rss_limit: about twice their RSS today (" + format_bytes(static_cast<double>(total)) +
               "); the memory-growth ETA counts against it"};
       std::string match = "{name: " + yaml_quoted(name);
       if (!program.empty()) match += ", cmdline: " + yaml_quoted(regex_escape(program));
       match += "}";
-      probe(why, slug(program.empty() ? name : name + "-" + program), "process",
+      probe(why, slug(program.empty() ? shown : shown + "-" + program), "process",
             {{"match", match}, {"min_count", count}, {"rss_limit", suggested_limit(total * 2)}});
     }
   }

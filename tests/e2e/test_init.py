@@ -78,6 +78,17 @@ class InitTest(unittest.TestCase):
                    stdout=subprocess.PIPE, text=True)
         cls.ws_port = int(ws.stdout.readline().split()[1])
 
+        # A Go program holding a port: Debian's Alertmanager.
+        alertmanager = shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-alertmanager"
+        assert os.path.exists(alertmanager), "prometheus-alertmanager is installed by scripts/install-deps"
+        with open(os.path.join(cls.work, "am.yml"), "w") as f:
+            f.write("route: {receiver: none}\nreceivers: [{name: none}]\n")
+        cls.am_port = free_port()
+        spawn(stack, [alertmanager, f"--config.file={cls.work}/am.yml", f"--storage.path={cls.work}/am",
+                      f"--web.listen-address=127.0.0.1:{cls.am_port}", "--cluster.listen-address="],
+              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: accepts(cls.am_port), limit=30, what="Alertmanager")
+
         sqlite3 = shutil.which("sqlite3")
         assert sqlite3, "sqlite3 (Debian package sqlite3) is required"
         cls.data = os.path.join(cls.work, "data")
@@ -131,6 +142,11 @@ class InitTest(unittest.TestCase):
         server = self.probe(type="process", match={"name": "python3", "cmdline": r"http\.server"})
         self.assertGreaterEqual(server["min_count"], 1)
         self.assertRegex(str(server["rss_limit"]), r"^\d+(MiB|GiB)$")
+
+    def test_a_go_program_holding_a_port_gets_a_process_probe_under_its_kernel_name(self):
+        self.assertEqual(self.probe(type="port", port=self.am_port)["expect_process"], "prometheus-alertmanager")
+        go = self.probe(type="process", match={"name": "prometheus-aler"})  # comm: 15 bytes
+        self.assertGreaterEqual(go["min_count"], 1)
 
     def test_sqlite_files_are_found_by_their_header_and_their_disk_is_watched(self):
         sqlite = [p for p in self.probes.values() if p["type"] == "sqlite"]
