@@ -8,6 +8,7 @@
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -15,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include <random>
+#include <utility>
 
 namespace vitals {
 
@@ -36,6 +38,7 @@ struct scheduler::entry {
   steady_clock::time_point last_due{};
   bool stopped = false;
   bool in_flight = false;
+  bool run_requested = false;  // the probe asked for a run while one was in flight
   asio::cancellation_signal cancel_run;  // reaches the in-flight run
   std::optional<run_outcome> last;
   std::uint64_t runs_ok = 0, runs_failed = 0, runs_timed_out = 0, runs_skipped = 0;
@@ -171,7 +174,25 @@ void scheduler::retire(const std::shared_ptr<entry>& e) {
 
 void scheduler::start(const std::shared_ptr<entry>& e) {
   e->next_due = steady_clock::now() + pick_offset_(e->spec.settings.interval);
+  // A stopped entry may outlive the scheduler while a run unwinds: `this`
+  // is used only while the entry is scheduled.
+  e->spec.instance->set_run_requester([this, weak = std::weak_ptr<entry>(e)] {
+    if (auto requested = weak.lock(); requested && !requested->stopped) on_run_request(requested);
+  });
   asio::co_spawn(io_, loop(e), asio::detached);
+}
+
+void scheduler::on_run_request(const std::shared_ptr<entry>& e) {
+  if (e->in_flight) {
+    e->run_requested = true;  // run_once() starts it when this one is done
+    return;
+  }
+  launch(e);
+}
+
+void scheduler::launch(const std::shared_ptr<entry>& e) {
+  e->in_flight = true;
+  asio::co_spawn(io_, run_once(e), asio::bind_cancellation_slot(e->cancel_run.slot(), asio::detached));
 }
 
 steady_clock::duration scheduler::current_interval(const entry& e) const {
@@ -195,8 +216,7 @@ asio::awaitable<void> scheduler::loop(std::shared_ptr<entry> e) {
       ++e->runs_skipped;
       sink_.run_skipped(e->spec.settings);
     } else {
-      e->in_flight = true;
-      asio::co_spawn(io_, run_once(e), asio::bind_cancellation_slot(e->cancel_run.slot(), asio::detached));
+      launch(e);
     }
     e->last_due = e->next_due;
     e->next_due = next_due_after(e->next_due, current_interval(*e), now);
@@ -231,6 +251,13 @@ asio::awaitable<void> scheduler::run_once(std::shared_ptr<entry> e) {
   if (current_interval(*e) != interval_before) {
     e->next_due = next_due_after(e->last_due, current_interval(*e), steady_clock::now());
     e->timer.cancel();
+  }
+  // Asked for while this run was in flight: posted, so that this run has
+  // let go of the cancellation slot before the next one takes it.
+  if (std::exchange(e->run_requested, false)) {
+    asio::post(io_, [this, e] {
+      if (!e->stopped && !e->in_flight) launch(e);
+    });
   }
 }
 

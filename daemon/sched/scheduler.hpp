@@ -86,7 +86,9 @@ struct probe_status {
 // Runs every configured probe on its own interval on the loop (DESIGN §3):
 // random initial offset in [0, interval), deadline per run, no overlap (a run
 // still in flight when the next is due is skipped and counted), thresholds,
-// faster `unhealthy_interval` while down. Loop thread only; no locks.
+// faster `unhealthy_interval` while down. A probe may also ask for a run
+// outside its schedule (probe::request_run); the schedule stays as it was.
+// Loop thread only; no locks.
 class scheduler {
 public:
   // Picks the initial offset for a probe; returns a value in [0, interval).
@@ -118,6 +120,8 @@ private:
   struct entry;
   void start(const std::shared_ptr<entry>& e);
   void retire(const std::shared_ptr<entry>& e);
+  void on_run_request(const std::shared_ptr<entry>& e);
+  void launch(const std::shared_ptr<entry>& e);
   asio::awaitable<void> loop(std::shared_ptr<entry> e);
   asio::awaitable<void> run_once(std::shared_ptr<entry> e);
   steady_clock::duration current_interval(const entry& e) const;

@@ -6,6 +6,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include <chrono>
+#include <functional>
 #include <limits>
 #include <map>
 #include <memory>
@@ -79,6 +80,21 @@ public:
   // Short human description of the target for status output ("127.0.0.1:3001").
   // Never contains a secret.
   virtual std::string target() const = 0;
+
+  // Set by the scheduler that runs the probe; what request_run() calls.
+  void set_run_requester(std::function<void()> requester) { run_requester_ = std::move(requester); }
+
+protected:
+  // For a probe that learns between runs what its series must show at once
+  // (a kept connection the server closed): asks for a run now, or right
+  // after the one in flight. The schedule stays as it was and the run counts
+  // like any other. Does nothing outside a scheduler (`vitalsd check`).
+  void request_run() const {
+    if (run_requester_) run_requester_();
+  }
+
+private:
+  std::function<void()> run_requester_;
 };
 
 // Static description of a series a probe kind can produce, so /metrics can
