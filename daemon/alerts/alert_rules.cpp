@@ -200,7 +200,12 @@ std::set<std::string> known_metric_names(const probe_registry& registry) {
 
 std::vector<builtin_alert> builtin_alerts(const probe_registry& registry) {
   std::vector<builtin_alert> out{probe_down};
-  for (const auto& kind : registry.kinds()) out.insert(out.end(), kind.alerts.begin(), kind.alerts.end());
+  // Kinds that share a series share its built-in (http and websocket both
+  // export the TLS certificate's expiry): the first one listed is kept.
+  for (const auto& kind : registry.kinds())
+    for (const auto& b : kind.alerts)
+      if (std::none_of(out.begin(), out.end(), [&](const builtin_alert& seen) { return seen.name == b.name; }))
+        out.push_back(b);
   return out;
 }
 

@@ -2,6 +2,7 @@
 
 #include "probes/core/units.hpp"
 #include "probes/core/version.hpp"
+#include "probes/net/tls_certificate.hpp"
 #include "probes/net/web_stream.hpp"
 
 #include <boost/asio/this_coro.hpp>
@@ -29,6 +30,8 @@ constexpr metric_info http_metrics[] = {
      metric_kind::gauge},
     {"vitals_http_json_value", "A number from the response's JSON body, one series per `extract` field.",
      metric_kind::gauge},
+    tls_cert_expiry_timestamp_metric,
+    tls_cert_expiry_metric,
 };
 
 constexpr std::size_t body_evidence_bytes = 1024;
@@ -52,7 +55,7 @@ struct exchange_result {
   std::string body;
   bool too_large = false;
   double first_byte_seconds = 0;
-  std::string certificate;
+  std::optional<tls_chain> chain;  // https://: what the server sent in the TLS handshake, trusted or not
 };
 
 http::request<http::string_body> make_request(const http_probe::settings& s, const web_url& url,
@@ -135,8 +138,10 @@ asio::awaitable<exchange_result> fetch(const http_probe::settings& s, const web_
     tls_stream stream(ex, *tls);
     beast::get_lowest_layer(stream).expires_at(deadline);
     if ((out.failure = co_await connect_stream(beast::get_lowest_layer(stream), url, out.times))) co_return out;
-    if ((out.failure = co_await handshake_tls(stream, url, s.tls, out.times))) co_return out;
-    out.certificate = peer_certificate_text(stream);
+    out.failure = co_await handshake_tls(stream, url, s.tls, out.times);
+    // Also when the certificate was refused: an expired one is then in the series.
+    out.chain = peer_chain(stream);
+    if (out.failure) co_return out;
     co_await exchange(stream, req, s.max_body_bytes, started, out);
     boost::system::error_code ec;
     beast::get_lowest_layer(stream).socket().close(ec);  // Connection: close; no TLS close_notify wait
@@ -194,6 +199,7 @@ const builtin_alert http_alerts[] = {
     {"HTTPHealthFailing", "vitals_probe_up{kind=\"http\"} == 0", builtin_alert::no_threshold, 1min, "high",
      "health check {{ $labels.probe }} is failing",
      "The HTTP probe {{ $labels.probe }} gets a wrong status, a slow answer or an unhealthy payload."},
+    tls_cert_expiring_soon,  // the WebSocket kind lists it too: one rule serves both
 };
 
 }  // namespace
@@ -212,6 +218,7 @@ asio::awaitable<probe_result> http_probe::run() {
   bool with_body = true;
   std::vector<std::string> hops;
   exchange_result x;
+  std::optional<tls_chain> chain;  // of every TLS hop, the one that expires first
   bool too_many_redirects = false;
   for (int hop = 0;; ++hop) {
     if (url.tls && !tls_) {
@@ -225,6 +232,7 @@ asio::awaitable<probe_result> http_probe::run() {
       }
     }
     x = co_await fetch(settings_, url, method, with_body, tls_.get(), deadline);
+    if (x.chain) chain = chain ? earlier_chain(*chain, *x.chain) : *x.chain;
     if (x.failure || !is_redirect(x.status) || settings_.max_redirects == 0 || x.location.empty()) break;
     if (hop == settings_.max_redirects) {
       too_many_redirects = true;
@@ -251,7 +259,7 @@ asio::awaitable<probe_result> http_probe::run() {
   if (x.first_byte_seconds > 0) timing += "first byte " + format_seconds(x.first_byte_seconds) + ", ";
   timing += "total " + format_seconds(total);
   ev.emplace_back("timing", timing);
-  if (!x.certificate.empty()) ev.emplace_back("certificate", x.certificate);
+  if (chain) add_tls_chain(r, *chain, std::chrono::system_clock::now());
 
   if (x.failure) {
     r.ok = false;

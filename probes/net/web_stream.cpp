@@ -7,9 +7,12 @@
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/http/error.hpp>
 
+#include <openssl/bio.h>
 #include <openssl/x509.h>
 
 #include <chrono>
+#include <ctime>
+#include <vector>
 
 namespace vitals {
 
@@ -19,6 +22,22 @@ using clock = std::chrono::steady_clock;
 using tcp = asio::ip::tcp;
 
 double seconds_since(clock::time_point t) { return std::chrono::duration<double>(clock::now() - t).count(); }
+
+// A certificate's name as RFC 2253 text ("CN=api.example.com,O=Example"),
+// multibyte characters as they are (the scheduler repairs invalid UTF-8),
+// cut at a length evidence can show.
+std::string name_text(const X509_NAME* name) {
+  constexpr std::size_t max_bytes = 256;
+  BIO* bio = BIO_new(BIO_s_mem());
+  if (bio == nullptr) return {};
+  X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
+  char* data = nullptr;
+  const long size = BIO_get_mem_data(bio, &data);
+  std::string text(data, size > 0 ? static_cast<std::size_t>(size) : 0);
+  BIO_free(bio);
+  if (text.size() > max_bytes) text = text.substr(0, max_bytes) + "...";
+  return text;
+}
 
 std::string endpoint_text(const tcp::endpoint& e) {
   const auto a = e.address();
@@ -88,18 +107,21 @@ asio::awaitable<std::optional<web_failure>> handshake_tls(tls_stream& stream, co
   co_return std::nullopt;
 }
 
-std::string peer_certificate_text(tls_stream& stream) {
-  X509* cert = SSL_get1_peer_certificate(stream.native_handle());
-  if (cert == nullptr) return {};
-  char subject[256];
-  X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof subject);
-  std::string text = subject;
-  const ASN1_TIME* not_after = X509_get0_notAfter(cert);
-  int days = 0, secs = 0;
-  if (ASN1_TIME_diff(&days, &secs, nullptr, not_after) == 1)
-    text += ", expires in " + std::to_string(days) + " days";
-  X509_free(cert);
-  return text;
+std::optional<tls_chain> peer_chain(tls_stream& stream) {
+  // On a client the stack holds the server's own certificate too, first
+  // (SSL_get_peer_cert_chain(3)). The SSL object owns it.
+  STACK_OF(X509)* sent = SSL_get_peer_cert_chain(stream.native_handle());
+  if (sent == nullptr) return std::nullopt;
+  std::vector<tls_certificate> certificates;
+  for (int i = 0; i < sk_X509_num(sent); ++i) {
+    X509* c = sk_X509_value(sent, i);
+    std::tm not_after{};
+    if (ASN1_TIME_to_tm(X509_get0_notAfter(c), &not_after) != 1) continue;
+    certificates.push_back({name_text(X509_get_subject_name(c)), name_text(X509_get_issuer_name(c)),
+                            static_cast<std::int64_t>(timegm(&not_after))});
+  }
+  if (certificates.empty()) return std::nullopt;
+  return summarize_chain(certificates);
 }
 
 }  // namespace vitals

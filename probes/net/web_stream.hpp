@@ -5,6 +5,7 @@
 // failure named. Beast-heavy: include it only from those two probes.
 
 #include "probes/net/resolve.hpp"
+#include "probes/net/tls_certificate.hpp"
 #include "probes/net/web_target.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -51,8 +52,8 @@ asio::awaitable<std::optional<web_failure>> connect_stream(beast::tcp_stream& st
 asio::awaitable<std::optional<web_failure>> handshake_tls(tls_stream& stream, const web_url& url,
                                                           const tls_settings& tls, phase_times& times);
 
-// The TLS peer's certificate subject and expiry, for evidence; empty when
-// not available.
-std::string peer_certificate_text(tls_stream& stream);
+// The certificate chain the TLS peer sent in the handshake, summarized;
+// nullopt when it sent none.
+std::optional<tls_chain> peer_chain(tls_stream& stream);
 
 }  // namespace vitals

@@ -70,8 +70,10 @@ public:
     tcp.expires_at(deadline);
     if (auto f = co_await connect_stream(tcp, s.url, info.times)) co_return f;
     if constexpr (std::is_same_v<Next, tls_stream>) {
-      if (auto f = co_await handshake_tls(ws_.next_layer(), s.url, s.tls, info.times)) co_return f;
-      info.certificate = peer_certificate_text(ws_.next_layer());
+      auto f = co_await handshake_tls(ws_.next_layer(), s.url, s.tls, info.times);
+      // Also when the certificate was refused: an expired one is then in the series.
+      info.chain = peer_chain(ws_.next_layer());
+      if (f) co_return f;
     }
     ws_.set_option(websocket::stream_base::decorator([&s](websocket::request_type& req) {
       req.set(beast::http::field::user_agent, "vitalsd/" + std::string(version()));
@@ -212,7 +214,7 @@ void add_handshake(probe_result& r, const handshake_info& info, bool tls) {
   if (!timing.empty()) r.evidence.emplace_back("timing", timing);
   if (!info.subprotocol.empty()) r.evidence.emplace_back("subprotocol", info.subprotocol);
   if (!info.server.empty()) r.evidence.emplace_back("server", info.server);
-  if (!info.certificate.empty()) r.evidence.emplace_back("certificate", info.certificate);
+  if (info.chain) add_tls_chain(r, *info.chain, std::chrono::system_clock::now());
 }
 
 void fail(probe_result& r, std::string reason, std::string error) {

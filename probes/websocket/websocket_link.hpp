@@ -32,7 +32,7 @@ struct handshake_info {
   std::string status_line;
   std::string subprotocol;
   std::string server;
-  std::string certificate;
+  std::optional<tls_chain> chain;  // wss://: what the server sent in the TLS handshake, trusted or not
 };
 
 // One WebSocket connection, plain or TLS, behind one interface, so the
@@ -70,7 +70,8 @@ double seconds_since(clock::time_point t);
 // Whether `message` is the answer (expect, expect_regex or expect_json;
 // with none, any message is); `why` says why not.
 bool answer_matches(const websocket_probe::settings& s, const std::string& message, std::string& why);
-// The upgrade's timings, status and peer as samples and evidence.
+// The upgrade's timings, status, peer and certificate chain as samples and
+// evidence.
 void add_handshake(probe_result& r, const handshake_info& info, bool tls);
 // Marks `r` failed with `reason` and `error`.
 void fail(probe_result& r, std::string reason, std::string error);

@@ -2,6 +2,7 @@
 
 #include "probes/core/node_reader.hpp"
 #include "probes/core/probe_settings.hpp"
+#include "probes/net/tls_certificate.hpp"
 #include "probes/websocket/websocket_session.hpp"
 
 #include <chrono>
@@ -33,6 +34,8 @@ constexpr metric_info websocket_metrics[] = {
      metric_kind::counter},
     {"vitals_websocket_connection_age_seconds", "Persistent mode: how long the kept connection has been open.",
      metric_kind::gauge},
+    tls_cert_expiry_timestamp_metric,
+    tls_cert_expiry_metric,
 };
 
 }  // namespace
@@ -59,6 +62,7 @@ const builtin_alert websocket_alerts[] = {
     {"WebSocketNoPong", "vitals_probe_up{kind=\"websocket\"} == 0", builtin_alert::no_threshold, 1min, "high",
      "WebSocket {{ $labels.probe }} does not answer",
      "The WebSocket probe {{ $labels.probe }} gets no (matching) answer or no upgrade."},
+    tls_cert_expiring_soon,  // the HTTP kind lists it too: one rule serves both
 };
 
 }  // namespace

@@ -89,6 +89,7 @@ private:
   std::shared_ptr<ws_session> session_;
   double disconnects_ = 0;
   bool ever_connected_ = false;
+  bool in_run_ = false;  // a run under way sees a loss itself; between runs the reader asks for one
 };
 
 }  // namespace vitals

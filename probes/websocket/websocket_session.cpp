@@ -21,10 +21,12 @@ asio::awaitable<void> drain(std::shared_ptr<ws_session> s) {
     const auto ec = co_await s->link->read(message);
     if (ec) {
       s->alive = false;
+      s->ended_at = clock::now();
       s->close_code = is_close(ec) ? s->link->close_code() : 0;
       s->ended_why = is_close(ec) ? "the server closed it with " + close_code_text(s->close_code)
                                   : "the connection was lost (" + ec.message() + ")";
       s->wake();
+      if (!s->closing && s->on_lost) s->on_lost();
       co_return;
     }
     s->inbox.push_back(std::move(message));
@@ -50,6 +52,11 @@ asio::awaitable<void> wait_for_news(ws_session& s, clock::time_point deadline) {
 // counted and replaced.
 
 asio::awaitable<probe_result> websocket_probe::run_persistent() {
+  in_run_ = true;
+  struct run_mark {
+    bool& in_run;
+    ~run_mark() { in_run = false; }
+  } mark{in_run_};
   const auto started = clock::now();
   const auto deadline = started + settings_.timeout * 9 / 10;
   auto ex = co_await asio::this_coro::executor;
@@ -71,9 +78,22 @@ asio::awaitable<probe_result> websocket_probe::run_persistent() {
   };
 
   if (session_ && !session_->alive) {
-    if (session_->close_code != 0) close_codes_[session_->close_code] += 1;
-    drop(session_->ended_why + " after " + format_seconds(std::chrono::duration<double>(clock::now() - session_->connected_at).count()));
+    // Lost between runs: the reader asked for this run at once, so the
+    // series say so now. Connecting again waits for the next run: the
+    // schedule sets the pace, not a server that drops every connection.
+    const auto lost = session_;
+    if (lost->close_code != 0) close_codes_[lost->close_code] += 1;
+    const std::string why =
+        lost->ended_why + " after " +
+        format_seconds(std::chrono::duration<double>(lost->ended_at - lost->connected_at).count());
+    if (lost->chain) add_tls_chain(r, *lost->chain, std::chrono::system_clock::now());
+    drop(why);
+    fail(r, lost->close_code != 0 ? "closed" : "protocol", "kept connection lost: " + why + "; reconnecting next run");
+    r.samples.push_back({"vitals_websocket_connected", {}, 0});
+    counters();
+    co_return r;
   }
+  const bool reused = session_ != nullptr;
   if (!session_) {
     auto link = make_link(ex, settings_.url, tls_.get());
     handshake_info info;
@@ -90,6 +110,10 @@ asio::awaitable<probe_result> websocket_probe::run_persistent() {
     session_->link = link;
     session_->connected_at = clock::now();
     session_->max_inbox = settings_.max_messages;
+    session_->chain = info.chain;
+    session_->on_lost = [this] {
+      if (!in_run_) request_run();
+    };
     if (ever_connected_) r.evidence.emplace_back("reconnected", "a new connection replaced the lost one");
     ever_connected_ = true;
     std::weak_ptr<ws_session> weak = session_;
@@ -103,6 +127,7 @@ asio::awaitable<probe_result> websocket_probe::run_persistent() {
   }
   // Our own copy: a reload may destroy the probe while we wait.
   const auto session = session_;
+  if (reused && session->chain) add_tls_chain(r, *session->chain, std::chrono::system_clock::now());
 
   std::optional<double> roundtrip;
   std::string answer;
