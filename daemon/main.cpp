@@ -37,7 +37,6 @@ int main(int argc, char** argv) {
       return vitals::run_rules(cl.config_path);
     case command_line::command::incidents: {
       vitals::incidents_options o{cl.config_path, cl.state_path, {}, cl.json};
-      o.since = std::chrono::hours(24);
       if (cl.since) {
         const auto d = vitals::parse_duration(*cl.since);
         if (!d) {

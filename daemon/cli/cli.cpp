@@ -28,7 +28,8 @@ Options:
                       auth and headers, in the exporter-toolkit web config
                       format (overrides server.web_config_file)
   --probe NAME        with check: run only this probe
-  --since DURATION    with incidents: those that started within it (default 24h)
+  --since DURATION    with incidents: open, or resolved within it (default 24h; with --json
+                      all that are kept, as GET /api/v1/incidents)
   --json              with incidents: print JSON, as GET /api/v1/incidents does
   --state PATH        with incidents: read this state database instead of state.path
   --scan DIR          with init: look for SQLite files under DIR (repeat for more)

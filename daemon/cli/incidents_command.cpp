@@ -51,6 +51,14 @@ void print_text(const std::vector<incident>& list, std::chrono::milliseconds sin
   }
 }
 
+// The newest `limit` (0: all) of the open and recently resolved incidents,
+// oldest first, as the daemon's API counts them: an open one counts too.
+std::vector<incident> newest(std::vector<incident> list, std::size_t limit) {
+  if (limit == 0 || list.size() <= limit) return list;
+  list.erase(list.begin(), list.end() - static_cast<std::ptrdiff_t>(limit));
+  return list;
+}
+
 // Rows are written redacted by the daemon; a row written before a secret
 // was one (or by an older version) is redacted here on its way out.
 void redact_incidents(std::vector<incident>& list, const redactor& secrets) {
@@ -61,44 +69,51 @@ void redact_incidents(std::vector<incident>& list, const redactor& secrets) {
   }
 }
 
+// The state database to read (--state, or the config's state.path) and the
+// config's secrets; nullopt once the config's errors are printed.
+std::optional<std::string> state_path_of(const incidents_options& options, redactor& secrets) {
+  if (options.state_path) return *options.state_path;
+  probe_registry registry;
+  register_builtin_probes(registry);
+  auto loaded = load_config_file(options.config_path, registry);  // only state.path is needed
+  if (!loaded.cfg) {
+    for (const auto& e : loaded.errors) std::cerr << e.str() << "\n";
+    return std::nullopt;
+  }
+  secrets = loaded.cfg->secrets;
+  return loaded.cfg->state.path;
+}
+
 }  // namespace
 
 int run_incidents(const incidents_options& options) {
-  std::string path;
   redactor secrets;  // the config's, when one is read
-  if (options.state_path) {
-    path = *options.state_path;
-  } else {
-    probe_registry registry;
-    register_builtin_probes(registry);
-    auto loaded = load_config_file(options.config_path, registry);  // only state.path is needed
-    if (!loaded.cfg) {
-      for (const auto& e : loaded.errors) std::cerr << e.str() << "\n";
-      return 2;
-    }
-    path = loaded.cfg->state.path;
-    secrets = loaded.cfg->secrets;
-  }
+  const auto state_path = state_path_of(options, secrets);
+  if (!state_path) return 2;
+  const std::string& path = *state_path;
   struct stat st{};
   if (::stat(path.c_str(), &st) != 0) {
     std::cerr << "vitalsd: no state database at " << printable(secrets.redacted(path))
               << " (has vitalsd run with this config?)\n";
     return 1;
   }
+  const std::chrono::milliseconds since =
+      options.since.value_or(options.json ? std::chrono::milliseconds(incidents_json_since) : incidents_text_since);
   state_store store(path, state_store::mode::read_only);
-  const auto stored = store.load_incidents(std::chrono::system_clock::now() - options.since,
+  const auto stored = store.load_incidents(std::chrono::system_clock::now() - since,
                                            std::numeric_limits<std::size_t>::max());
   if (!stored) {
     std::cerr << "vitalsd: cannot read " << printable(secrets.redacted(path)) << ": "
               << printable(secrets.redacted(store.problem())) << "\n";
     return 1;
   }
-  auto list = valid_utf8_incidents(*stored);  // rows an earlier version stored with raw bytes
+  // Rows an earlier version stored may hold raw bytes: made valid UTF-8 here.
+  auto list = valid_utf8_incidents(newest(*stored, options.json ? incidents_json_limit : 0));
   redact_incidents(list, secrets);
   if (options.json)
     std::cout << incidents_json(list) << "\n";
   else
-    print_text(list, options.since);
+    print_text(list, since);
   return 0;
 }
 

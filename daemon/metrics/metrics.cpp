@@ -48,11 +48,12 @@ struct metrics::impl {
                      .Register(*registry_)),
         notifications_(prometheus::BuildCounter()
                            .Name("vitals_notifications_total")
-                           .Help("Notification batches by receiver kind and result: ok, retry, rejected, failed, dropped")
+                           .Help("Notification batches by receiver kind, peer (the receiver's host:port) and "
+                                 "result: ok, retry, rejected, failed, dropped")
                            .Register(*registry_)),
         queue_(prometheus::BuildGauge()
                    .Name("vitals_notification_queue_length")
-                   .Help("Notification batches waiting to be sent, by receiver kind")
+                   .Help("Notification batches waiting to be sent, by receiver kind and peer (host:port)")
                    .Register(*registry_)),
         store_healthy_(prometheus::BuildGauge()
                            .Name("vitals_state_store_healthy")
@@ -212,12 +213,18 @@ void metrics::alerts_changed(const std::map<std::array<std::string, 3>, int>& co
   }
 }
 
-void metrics::notification_result(const std::string& notifier, const std::string& result) {
-  impl_->notifications_.Add({{"notifier", notifier}, {"result", result}}).Increment();
+void metrics::notification_result(const std::string& notifier, const std::string& peer, const std::string& result,
+                                  double count) {
+  impl_->notifications_.Add({{"notifier", notifier}, {"peer", peer}, {"result", result}}).Increment(count);
 }
 
-void metrics::notification_queue(const std::string& notifier, std::size_t length) {
-  impl_->queue_.Add({{"notifier", notifier}}).Set(static_cast<double>(length));
+void metrics::notification_queue(const std::string& notifier, const std::string& peer, std::size_t length) {
+  impl_->queue_.Add({{"notifier", notifier}, {"peer", peer}}).Set(static_cast<double>(length));
+}
+
+void metrics::notification_queue_removed(const std::string& notifier, const std::string& peer) {
+  auto& family = impl_->queue_;
+  family.Remove(&family.Add({{"notifier", notifier}, {"peer", peer}}));
 }
 
 void metrics::state_store_health(bool healthy) { impl_->store_healthy_.Set(healthy ? 1 : 0); }

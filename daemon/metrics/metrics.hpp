@@ -38,12 +38,19 @@ public:
   // {alertname, severity, state}. Series not in `counts` are removed.
   void alerts_changed(const std::map<std::array<std::string, 3>, int>& counts);
 
-  // vitals_notifications_total{notifier,result}: result ok | retry |
-  // rejected | failed | dropped.
-  void notification_result(const std::string& notifier, const std::string& result);
+  // vitals_notifications_total{notifier,peer,result}: `count` more batches
+  // a receiver (its kind, and its URL's host:port) ended with result ok |
+  // retry | rejected | failed | dropped. A count of 0 makes the series
+  // exist, so increase() sees the zero before the first failure.
+  void notification_result(const std::string& notifier, const std::string& peer, const std::string& result,
+                           double count = 1);
 
-  // vitals_notification_queue_length{notifier}: batches waiting to be sent.
-  void notification_queue(const std::string& notifier, std::size_t length);
+  // vitals_notification_queue_length{notifier,peer}: batches waiting to be sent.
+  void notification_queue(const std::string& notifier, const std::string& peer, std::size_t length);
+
+  // A receiver no longer configured: its queue length goes away (its
+  // counters stay, as counters never go back).
+  void notification_queue_removed(const std::string& notifier, const std::string& peer);
 
   // vitals_state_store_healthy: 1 while the state store writes, 0 while
   // alerts and incidents live in memory only.

@@ -4,6 +4,7 @@
 #include "daemon/notify/alert_batcher.hpp"
 #include "daemon/notify/alert_payload.hpp"
 #include "daemon/notify/delivery_queue.hpp"
+#include "probes/core/diagnostics.hpp"
 #include "probes/core/node_reader.hpp"
 #include "probes/core/version.hpp"
 #include "probes/net/web_stream.hpp"
@@ -16,7 +17,10 @@
 #include <boost/beast/http.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <map>
+#include <set>
+#include <utility>
 
 namespace vitals {
 
@@ -32,6 +36,7 @@ struct receiver {
   explicit receiver(std::size_t max_queue) : queue(max_queue) {}
   std::string kind;  // alertmanager | webhook
   web_url url;
+  std::string peer;  // the `peer` label: host:port, redacted
   std::string shown_url;  // for the log: redacted
   std::string bearer;  // webhook only
   delivery_queue queue;
@@ -39,7 +44,20 @@ struct receiver {
   bool running = false;
 };
 
+// `text` with the user and password of its authority, if it has any, shown
+// as <redacted>: a config error quotes the URL it refuses for carrying them.
+// A URL quoted in a config error; "<redacted>" when a reference filled it.
+std::string shown_url(node_reader& item, const YAML::Node& n) {
+  const auto shown = item.shown_value(n);
+  return shown == "<redacted>" ? shown : quoted(userinfo_hidden(n.Scalar()));
+}
+
 }  // namespace
+
+std::string notification_peer(const web_url& url) {
+  const bool ipv6 = url.host.find(':') != std::string::npos;
+  return (ipv6 ? "[" + url.host + "]" : url.host) + ":" + std::to_string(url.port);
+}
 
 struct notifier::impl : std::enable_shared_from_this<notifier::impl> {
   impl(asio::io_context& io, metrics& m, std::string instance, std::string generator)
@@ -57,17 +75,32 @@ struct notifier::impl : std::enable_shared_from_this<notifier::impl> {
     for (auto& r : receivers) {
       const auto dropped =
           r->queue.push(r->kind == "webhook" ? webhook_body(batch, sender) : alertmanager_body(batch, sender));
-      for (std::size_t i = 0; i < dropped; ++i) telemetry.notification_result(r->kind, "dropped");
+      if (dropped) telemetry.notification_result(r->kind, r->peer, "dropped", static_cast<double>(dropped));
       r->wake->cancel();
     }
     publish_queues();
   }
 
-  // vitals_notification_queue_length per receiver kind, summed over URLs.
+  // vitals_notification_queue_length per receiver kind and peer; two URLs
+  // on the same host:port (paths behind one proxy) share their series.
   void publish_queues() {
-    std::map<std::string, std::size_t> lengths{{"alertmanager", 0}, {"webhook", 0}};
-    for (const auto& r : receivers) lengths[r->kind] += r->queue.size();
-    for (const auto& [kind, n] : lengths) telemetry.notification_queue(kind, n);
+    std::map<std::pair<std::string, std::string>, std::size_t> lengths;
+    for (const auto& r : receivers) lengths[{r->kind, r->peer}] += r->queue.size();
+    for (const auto& [receiver, n] : lengths) telemetry.notification_queue(receiver.first, receiver.second, n);
+  }
+
+  // The series of receivers now configured exist from the start, every
+  // result at 0 (increase() over a series born at 1 sees no increase); the
+  // queue length of one no longer configured goes away.
+  void publish_receivers(const std::set<std::pair<std::string, std::string>>& before) {
+    std::set<std::pair<std::string, std::string>> now;
+    for (const auto& r : receivers) now.emplace(r->kind, r->peer);
+    for (const auto& [kind, peer] : before)
+      if (!now.contains({kind, peer})) telemetry.notification_queue_removed(kind, peer);
+    for (const auto& [kind, peer] : now)
+      for (const auto* result : {"ok", "retry", "rejected", "failed", "dropped"})
+        telemetry.notification_result(kind, peer, result, 0);
+    publish_queues();
   }
 
   // POSTs one body; the HTTP status, or 0 when no answer came.
@@ -140,7 +173,7 @@ struct notifier::impl : std::enable_shared_from_this<notifier::impl> {
         if (!r->running) co_return;
         const auto step = r->queue.answered(status);
         if (const auto label = result_label(step.result); !label.empty())
-          self->telemetry.notification_result(r->kind, std::string(label));
+          self->telemetry.notification_result(r->kind, r->peer, std::string(label));
         if (step.result == delivery_result::rejected)
           spdlog::warn("notify: {} {} refused a batch with status {}", r->kind, r->shown_url, status);
         if (step.result == delivery_result::failed)
@@ -175,6 +208,8 @@ void notifier::configure(const notify_settings& s, redactor secrets) {
   // Unchanged settings keep their receivers and whatever they have queued.
   if (!impl_->receivers.empty() && s == impl_->settings) return;
   // The old loops own their receivers and end at their next wake-up.
+  std::set<std::pair<std::string, std::string>> before;
+  for (const auto& r : impl_->receivers) before.emplace(r->kind, r->peer);
   impl_->stop_receivers();
   impl_->receivers.clear();
   impl_->settings = s;
@@ -185,6 +220,7 @@ void notifier::configure(const notify_settings& s, redactor secrets) {
     auto r = std::make_shared<receiver>(s.max_queue);
     r->kind = kind;
     r->url = *url;
+    r->peer = impl_->sender.secrets.redacted(notification_peer(*url));
     r->shown_url = impl_->sender.secrets.redacted(url->text());
     r->bearer = bearer;
     r->wake = std::make_unique<asio::steady_timer>(impl_->io);
@@ -194,7 +230,7 @@ void notifier::configure(const notify_settings& s, redactor secrets) {
   };
   for (const auto& u : s.alertmanager_urls) add("alertmanager", u, "");
   if (!s.webhook_url.empty()) add("webhook", s.webhook_url, s.webhook_bearer_token);
-  impl_->publish_queues();
+  impl_->publish_receivers(before);
 }
 
 void notifier::after_evaluation(const std::vector<alerts::transition>& changes,
@@ -220,7 +256,7 @@ bool read_notify_settings(node_reader& r, notify_settings& out) {
         if (!n.IsScalar())
           item.error_here("expected a URL");
         else if (!parse_web_url(n.Scalar(), false, why))
-          item.error_here(item.shown_value(n) + " " + why);
+          item.error_here(shown_url(item, n) + " " + why);
         else
           out.alertmanager_urls.push_back(n.Scalar());
       }

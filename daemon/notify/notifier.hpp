@@ -21,12 +21,21 @@
 namespace vitals {
 
 class metrics;
+struct web_url;
 
+// The `peer` label of a receiver's notification series: its URL's host and
+// port ("am-1.example:9093", "[::1]:9093"), the port written even when it
+// is the scheme's default. Never userinfo, path or query: a web_url holds
+// no userinfo (the config refuses it) and the path and query are left out
+// here, so a credential or token in a URL cannot reach /metrics this way.
+std::string notification_peer(const web_url& url);
 
 class notifier {
 public:
   // `instance` (the host name) and `generator_url` (the status page) go
-  // into every alert. `m` counts results in vitals_notifications_total.
+  // into every alert. `m` counts results in vitals_notifications_total and
+  // queued batches in vitals_notification_queue_length, per receiver kind
+  // and peer (notification_peer of its URL).
   notifier(boost::asio::io_context& io, metrics& m, std::string instance, std::string generator_url);
   ~notifier();
   notifier(const notifier&) = delete;

@@ -43,19 +43,22 @@ std::optional<std::string> param(const boost::urls::url_view& url, std::string_v
 }
 
 // GET /api/v1/incidents?since=24h&limit=N: open, or resolved within that
-// long (default: all kept); the newest N (default 1000).
+// long (default: all kept); the newest N (default 1000). `vitalsd incidents
+// --json` has the same defaults (incidents_command.hpp): it prints this.
 http_response incidents(const route_context& ctx, const boost::urls::url_view& url) {
   auto since = std::chrono::milliseconds(longest_since);
   if (const auto v = param(url, "since")) {
     const auto d = parse_duration(*v);
-    if (!d) return http_response::text(400, "since: expected a duration such as 30m, 24h or 7d");
+    if (!d)
+      return http_response::text(400,
+                                 "since: expected a duration such as 30m, 24h or 7d, got \"" + printable(*v) + "\"");
     since = std::min(*d, since);
   }
   std::size_t limit = 1000;
   if (const auto v = param(url, "limit")) {
     const auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), limit);
     if (ec != std::errc() || p != v->data() + v->size() || limit == 0)
-      return http_response::text(400, "limit: expected a positive whole number");
+      return http_response::text(400, "limit: expected a whole number from 1, got \"" + printable(*v) + "\"");
   }
   const auto list = valid_utf8_incidents(ctx.keeper.incidents(alerts::wall_clock::now() - since, limit));
   return http_response{200, "application/json", incidents_json(list), {}, {}};

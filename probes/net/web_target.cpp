@@ -3,6 +3,7 @@
 #include "probes/core/node_reader.hpp"
 #include "probes/core/proc_text.hpp"
 #include "probes/core/text_file.hpp"
+#include "probes/core/valid_text.hpp"
 
 #include <boost/asio/ssl/context.hpp>
 #include <boost/json/serialize.hpp>
@@ -207,13 +208,25 @@ std::optional<web_url> parse_web_url(const std::string& text, bool websocket, st
   return from_parsed(*parsed, websocket, error);
 }
 
+std::string userinfo_hidden(const std::string& text) {
+  const auto scheme_end = text.find("://");
+  if (scheme_end == std::string::npos) return text;
+  const auto authority = scheme_end + 3;
+  const auto end = std::min(text.find_first_of("/?#", authority), text.size());
+  const auto at = text.substr(authority, end - authority).rfind('@');
+  if (at == std::string::npos) return text;
+  return text.substr(0, authority) + "<redacted>" + text.substr(authority + at);
+}
+
 bool read_web_url(node_reader& r, bool websocket, web_url& out) {
   std::string text;
   if (!r.read_required("url", text)) return false;
   std::string why;
   auto url = parse_web_url(text, websocket, why);
   if (!url) {
-    r.error("url", r.shown("url") + " " + why);
+    // A password in the URL's user part must not reach the error either.
+    const auto shown = r.shown("url");
+    r.error("url", (shown == "<redacted>" ? shown : "\"" + printable(userinfo_hidden(text)) + "\"") + " " + why);
     return false;
   }
   out = std::move(*url);

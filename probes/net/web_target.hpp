@@ -49,6 +49,10 @@ std::optional<web_url> parse_web_url(const std::string& text, bool websocket, st
 // Reads the required `url` key for one of the two scheme pairs.
 bool read_web_url(node_reader& r, bool websocket, web_url& out);
 
+// `text` with a URL's user:password@ replaced by "<redacted>@", for messages
+// that quote a URL a user wrote.
+std::string userinfo_hidden(const std::string& text);
+
 // Resolves a Location header against the URL it came from (relative and
 // absolute forms). nullopt when it is not an http(s) URL.
 std::optional<web_url> resolve_location(const web_url& base, const std::string& location);

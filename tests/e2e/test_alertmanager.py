@@ -1,10 +1,13 @@
 """Alerts reach a real Alertmanager (Debian's prometheus-alertmanager) with
 their labels, runbook link and generator URL; resolving sends endsAt; an
-Alertmanager that is down costs retries, never the daemon's service."""
+Alertmanager that is down costs retries, never the daemon's service, and
+its peer is named in the notification series. The meta rules shipped for
+Prometheus alert only when no peer delivers (promtool test rules)."""
 
 import http.server
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -16,6 +19,10 @@ import unittest
 import urllib.request
 
 from vitals_harness import Daemon, free_port, sample, wait_for
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE_DIR = os.environ.get("VITALS_SOURCE_DIR") or os.path.normpath(os.path.join(HERE, "..", ".."))
+META_RULES = os.path.join(SOURCE_DIR, "config", "prometheus", "vitals-meta.rules.yml")
 
 
 def am_alerts(port):
@@ -73,7 +80,7 @@ class AlertmanagerTest(unittest.TestCase):
         self.assertEqual(alert["labels"]["probe"], "api")
         self.assertEqual(alert["labels"]["severity"], "high")
         self.assertEqual(alert["labels"]["instance"], socket.gethostname())
-        self.assertTrue(alert["annotations"]["runbook_url"].endswith("/ProbeDown.md"))
+        self.assertRegex(alert["annotations"]["runbook_url"], r"/ProbeDown(\.md)?$")  # the daemon's page, or a wiki's
         self.assertEqual(alert["annotations"]["summary"], "api (port) is down")
         # What the probe saw when the alert started firing travels with it.
         self.assertIn(f"cause: port {probe_port} closed (connection refused)", alert["annotations"]["evidence"])
@@ -153,6 +160,94 @@ class AlertmanagerTest(unittest.TestCase):
         self.assertEqual(alerts[0]["labels"]["probe"], "api")
         wait_for(lambda: sample(d.metrics(), "vitals_notification_queue_length", notifier="alertmanager") == 0,
                  limit=40, what="the queue to drain")
+
+    def test_each_alertmanager_peer_is_counted_on_its_own_and_named_by_host_and_port(self):
+        am = self.start_alertmanager()
+        down = free_port()  # a second peer that nothing answers for
+        config = self.config(free_port(), am).replace(
+            f'alertmanager: {{url: "http://127.0.0.1:{am}"}}',
+            f'alertmanager: {{urls: ["http://127.0.0.1:{am}", "http://127.0.0.1:{down}/alertmanager/"]}}')
+        d = Daemon(config)
+        self.addCleanup(d.stop)
+        up_peer, down_peer = f"127.0.0.1:{am}", f"127.0.0.1:{down}"
+        wait_for(lambda: [a for a in am_alerts(am) if a["labels"].get("alertname") == "ProbeDown"],
+                 what="ProbeDown in the Alertmanager that runs")
+        wait_for(lambda: (sample(d.metrics(), "vitals_notifications_total", peer=down_peer, result="retry") or 0)
+                 >= 1, what="a retry to the peer that is down")
+        wait_for(lambda: (sample(d.metrics(), "vitals_notification_queue_length", peer=down_peer) or 0) >= 1,
+                 what="the down peer's batches waiting")
+        metrics = d.metrics()
+        self.assertGreaterEqual(sample(metrics, "vitals_notifications_total", notifier="alertmanager", peer=up_peer,
+                                       result="ok"), 1)
+        self.assertEqual(sample(metrics, "vitals_notifications_total", notifier="alertmanager", peer=down_peer,
+                                result="ok"), 0)
+        self.assertEqual(sample(metrics, "vitals_notification_queue_length", peer=up_peer), 0)
+        # The label is host:port only: the path of the URL stays out of it.
+        peers = set(re.findall(r'^vitals_notification\w*\{[^}]*peer="([^"]*)"', metrics, re.M))
+        self.assertEqual(peers, {up_peer, down_peer})
+
+    def test_scaling_md_shows_the_shipped_meta_rules(self):
+        with open(os.path.join(SOURCE_DIR, "docs", "scaling.md")) as f:
+            blocks = re.findall(r"```yaml\n(# /etc/prometheus/vitals-meta\.rules\.yml\n.*?)```", f.read(), re.S)
+        with open(META_RULES) as f:
+            shipped = f.read()
+        self.assertEqual(blocks, [shipped], "docs/scaling.md and config/prometheus/vitals-meta.rules.yml differ")
+
+    def test_notifications_failing_fires_only_when_no_peer_of_a_kind_delivers(self):
+        promtool = shutil.which("promtool") or "/usr/bin/promtool"
+        work = tempfile.TemporaryDirectory(prefix="vitals-e2e-meta-")
+        self.addCleanup(work.cleanup)
+        shutil.copy(META_RULES, os.path.join(work.name, "meta.yml"))
+        with open(os.path.join(work.name, "test.yml"), "w") as f:
+            f.write(META_RULES_TEST)
+        checked = subprocess.run([promtool, "check", "rules", "meta.yml"], cwd=work.name, capture_output=True,
+                                 text=True)
+        self.assertEqual(checked.returncode, 0, checked.stdout + checked.stderr)
+        tested = subprocess.run([promtool, "test", "rules", "test.yml"], cwd=work.name, capture_output=True,
+                                text=True)
+        self.assertEqual(tested.returncode, 0, tested.stdout + tested.stderr)
+
+
+# dev-01: one Alertmanager peer of two fails, the other delivers. dev-02:
+# both fail. dev-03: its only webhook fails. dev-04: one peer failed once,
+# then delivered again.
+def series(instance, notifier, peer, result, values):
+    return (f"      - series: 'vitals_notifications_total{{instance=\"{instance}\",job=\"vitals\","
+            f"notifier=\"{notifier}\",peer=\"{peer}\",result=\"{result}\"}}'\n        values: '{values}'\n")
+
+
+GROWING, FLAT = "0+1x30", "0x30"
+META_RULES_TEST = (
+    "rule_files: [meta.yml]\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n"
+    + series("dev-01", "alertmanager", "am-1:9093", "ok", GROWING)
+    + series("dev-01", "alertmanager", "am-1:9093", "failed", FLAT)
+    + series("dev-01", "alertmanager", "am-2:9093", "ok", FLAT)
+    + series("dev-01", "alertmanager", "am-2:9093", "failed", GROWING)
+    + series("dev-02", "alertmanager", "am-1:9093", "ok", FLAT)
+    + series("dev-02", "alertmanager", "am-1:9093", "failed", GROWING)
+    + series("dev-02", "alertmanager", "am-2:9093", "ok", FLAT)
+    + series("dev-02", "alertmanager", "am-2:9093", "dropped", GROWING)
+    + series("dev-03", "webhook", "hooks.example:443", "ok", FLAT)
+    + series("dev-03", "webhook", "hooks.example:443", "failed", GROWING)
+    + series("dev-04", "alertmanager", "am-1:9093", "ok", "0 0 0 0 0 1+1x20")
+    + series("dev-04", "alertmanager", "am-1:9093", "failed", "0 1x24")
+    + """    alert_rule_test:
+      - eval_time: 20m
+        alertname: VitalsNotificationsFailing
+        exp_alerts:
+          - exp_labels: {instance: dev-02, job: vitals, notifier: alertmanager, severity: medium}
+            exp_annotations:
+              summary: "vitalsd on dev-02 could not deliver alerts to any alertmanager"
+          - exp_labels: {instance: dev-03, job: vitals, notifier: webhook, severity: medium}
+            exp_annotations:
+              summary: "vitalsd on dev-03 could not deliver alerts to any webhook"
+      - eval_time: 20m
+        alertname: VitalsNotificationPeerFailing
+        exp_alerts:
+          - exp_labels: {instance: dev-01, job: vitals, notifier: alertmanager, peer: "am-2:9093", severity: low}
+            exp_annotations:
+              summary: "vitalsd on dev-01 could not deliver alerts to alertmanager am-2:9093; other peers did"
+""")
 
 
 if __name__ == "__main__":

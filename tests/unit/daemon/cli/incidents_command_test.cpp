@@ -10,7 +10,9 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <string>
+#include <vector>
 
 namespace vitals {
 namespace {
@@ -59,6 +61,66 @@ TEST(incidents_command, json_parses_strictly_and_keeps_evidence_stored_with_raw_
   const auto& i = v.at("incidents").at(0);
   EXPECT_EQ(i.at("summary").as_string(), "port 3001 is held by " + fffd);
   EXPECT_EQ(i.at("evidence").at("evidence").at("owner").as_string(), fffd + " (pid 7)");
+}
+
+// A state file with `resolved` incidents resolved `ago`, oldest first, then
+// one that still fires.
+std::string state_with_history(const test::temp_dir& dir, std::size_t resolved, std::chrono::hours ago) {
+  const auto path = dir.path() + "/history.db";
+  const auto now = alerts::wall_clock::now();
+  std::vector<incident> list;
+  for (std::size_t n = 1; n <= resolved + 1; ++n) {
+    incident i;
+    i.id = static_cast<std::int64_t>(n);
+    i.alertname = "ProbeDown";
+    i.severity = "high";
+    i.labels = {{"probe", "api-" + std::to_string(n)}};
+    i.started = now - ago - std::chrono::minutes(5);
+    if (n <= resolved) i.resolved = now - ago;
+    list.push_back(i);
+  }
+  state_store store(path);
+  EXPECT_TRUE(store.save({}, list)) << store.problem();
+  return path;
+}
+
+std::vector<std::int64_t> json_ids(const std::string& text) {
+  const auto document = boost::json::parse(text);
+  std::vector<std::int64_t> ids;
+  for (const auto& i : document.at("incidents").as_array()) ids.push_back(i.at("id").as_int64());
+  return ids;
+}
+
+TEST(incidents_command, json_without_since_prints_every_kept_incident_as_the_api_does) {
+  test::temp_dir dir;
+  const auto path = state_with_history(dir, 1, std::chrono::hours(24 * 3));
+  const auto text = run_and_capture({.config_path = "", .state_path = path, .json = true});
+  EXPECT_EQ(json_ids(text), (std::vector<std::int64_t>{1, 2})) << text;
+}
+
+TEST(incidents_command, text_without_since_shows_the_last_24_hours) {
+  test::temp_dir dir;
+  const auto path = state_with_history(dir, 1, std::chrono::hours(72));
+  const auto text = run_and_capture({.config_path = "", .state_path = path});
+  EXPECT_EQ(text.find("#1 "), std::string::npos) << text;
+  EXPECT_NE(text.find("#2 "), std::string::npos) << text;
+}
+
+TEST(incidents_command, json_with_since_keeps_open_incidents_and_those_resolved_within_it) {
+  test::temp_dir dir;
+  const auto path = state_with_history(dir, 1, std::chrono::hours(72));
+  const auto text =
+      run_and_capture({.config_path = "", .state_path = path, .since = std::chrono::hours(24), .json = true});
+  EXPECT_EQ(json_ids(text), (std::vector<std::int64_t>{2})) << text;
+}
+
+TEST(incidents_command, json_without_limit_prints_the_newest_1000_as_the_api_does) {
+  test::temp_dir dir;
+  const auto path = state_with_history(dir, incidents_json_limit, std::chrono::hours(1));
+  const auto ids = json_ids(run_and_capture({.config_path = "", .state_path = path, .json = true}));
+  ASSERT_EQ(ids.size(), incidents_json_limit);
+  EXPECT_EQ(ids.front(), 2);  // the oldest of 1001 is left out; the open one counts
+  EXPECT_EQ(ids.back(), static_cast<std::int64_t>(incidents_json_limit) + 1);
 }
 
 }  // namespace

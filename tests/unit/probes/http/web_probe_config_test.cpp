@@ -96,6 +96,12 @@ TEST_F(http_probe_config, bad_values_name_their_key) {
   EXPECT_NE(only_error().find("probes[0].tls.ca_file: cannot read"), std::string::npos) << only_error();
 }
 
+TEST_F(http_probe_config, a_password_written_into_the_url_is_refused_without_being_echoed) {
+  EXPECT_EQ(create("probes:\n  - {name: h, type: http, url: 'https://admin:hunter2@api.example/health'}\n"), nullptr);
+  EXPECT_EQ(only_error().find("hunter2"), std::string::npos) << only_error();
+  EXPECT_NE(only_error().find("\"https://<redacted>@api.example/health\""), std::string::npos) << only_error();
+}
+
 TEST_F(http_probe_config, a_secret_header_value_is_never_echoed_in_errors) {
   test::scoped_env token("VITALS_TEST_TOKEN", "Bearer s3cr3t-t0ken\nX");
   EXPECT_EQ(create("probes:\n  - {name: h, type: http, url: 'http://a/', headers: {Authorization: '${env:VITALS_TEST_TOKEN}'}}\n"),
