@@ -262,9 +262,11 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
   }
 
   // Sends one response under the request deadline; the error, if any, ends the connection.
+  // The answer to a HEAD request says how long its body would be and sends none
+  // (RFC 9110 §9.3.2): bytes after it would be read as the next response.
   template <class Stream>
   asio::awaitable<boost::system::error_code> write(connection& c, Stream& stream, const http_response& out,
-                                                   unsigned version, bool keep_alive) {
+                                                   unsigned version, bool keep_alive, bool head = false) {
     http::response<http::string_body> res{static_cast<http::status>(out.status), version};
     res.set(http::field::server, "vitalsd");
     res.set(http::field::content_type, out.content_type);
@@ -273,8 +275,12 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     if (c.security)
       for (const auto& [k, v] : c.security->config().headers) res.set(k, v);
     res.keep_alive(keep_alive);
-    res.body() = out.body;
-    res.prepare_payload();
+    if (head) {
+      res.content_length(out.body.size());
+    } else {
+      res.body() = out.body;
+      res.prepare_payload();
+    }
     c.stream.expires_after(limits_.request_timeout);
     auto [ec, n] = co_await http::async_write(stream, res, use_tuple);
     co_return ec;
@@ -378,7 +384,8 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
       if (auto refusal = co_await admit_request(c, req)) out = std::move(*refusal);
       else out = co_await answer(c, req);
       const bool keep_alive = req.keep_alive() && !stopping_;  // stop() may have come while it was answered
-      const auto written = co_await write(c, stream, out, req.version(), keep_alive);
+      const bool head = req.method() == http::verb::head;
+      const auto written = co_await write(c, stream, out, req.version(), keep_alive, head);
       if (written == beast::error::timeout) timed_out(c, drop::request_timeout);
       if (written || !keep_alive) break;
       c.answering = false;

@@ -19,6 +19,7 @@
 
 using namespace vitals;
 using namespace std::chrono_literals;
+using namespace std::string_literals;
 using tcp = asio::ip::tcp;
 
 namespace {
@@ -176,6 +177,17 @@ TEST_F(server_fixture, keep_alive_serves_several_requests_on_one_connection) {
   for (auto pos = replies.find("HTTP/1.1 200"); pos != std::string::npos; pos = replies.find("HTTP/1.1 200", pos + 1))
     ++count;
   EXPECT_EQ(count, 3u) << replies;
+}
+
+TEST_F(server_fixture, a_head_request_gets_the_length_without_the_body_and_the_connection_goes_on) {
+  start();
+  auto s = connect();
+  asio::write(s, asio::buffer("HEAD /echo HTTP/1.1\r\nHost: x\r\n\r\n"s + complete_get));
+  const auto replies = read_all(s);
+  // "HEAD " would be the body: its length is announced, and the next bytes are the next response.
+  EXPECT_EQ(replies.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << replies;
+  EXPECT_NE(replies.find("Content-Length: 5\r\n\r\nHTTP/1.1 200 OK\r\n"), std::string::npos) << replies;
+  EXPECT_TRUE(replies.ends_with("\r\n\r\nGET ")) << replies;
 }
 
 TEST_F(server_fixture, slow_client_is_cut_off_at_the_request_timeout_and_counted) {
