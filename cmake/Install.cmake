@@ -70,7 +70,8 @@ install(CODE "
 install(DIRECTORY ${_vitals_src}/config/grafana ${_vitals_src}/config/prometheus DESTINATION ${CMAKE_INSTALL_DATADIR}/vitals OPTIONAL)
 
 # Documentation. docs/runbooks/<Alert>.md ends up in
-# /usr/share/doc/vitals/runbooks/, the daemon's default runbook_base_url.
+# /usr/share/doc/vitals/runbooks/ (the daemon also serves them itself, at
+# /runbooks/<Alert>, built in).
 install(FILES ${_vitals_src}/README.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(DIRECTORY ${_vitals_src}/docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(FILES ${_vitals_src}/systemd/vitalsd.service.d/owner-lookup.conf.example DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)

@@ -45,7 +45,7 @@ rule make_builtin(const builtin_alert& b, double threshold, std::string_view run
   r.severity = std::string(b.severity);
   r.summary = std::string(b.summary);
   r.description = std::string(b.description);
-  r.runbook_url = std::string(runbook_base) + std::string(b.name) + ".md";
+  r.runbook_url = std::string(runbook_base) + std::string(b.name) + (runbook_base == default_runbook_base ? "" : ".md");
   r.builtin = true;
   return r;
 }

@@ -35,7 +35,11 @@ struct rule {
   bool builtin = false;
 };
 
-constexpr std::string_view default_runbook_base = "file:///usr/share/doc/vitals/runbooks/";
+// Without alerts.runbook_base_url a built-in links the runbook the daemon
+// serves itself: "/runbooks/NAME", a path the app makes absolute under the
+// daemon's own URL (daemon/server/runbook_links.hpp). Any other base is
+// the user's: base + NAME + ".md".
+constexpr std::string_view default_runbook_base = "/runbooks/";
 
 // Every metric name a series on /metrics can carry: the common per-probe
 // series, each registered probe kind's, the daemon's own (histograms

@@ -10,6 +10,7 @@
 #include "daemon/sched/scheduler.hpp"
 #include "daemon/server/http_server.hpp"
 #include "daemon/server/routes.hpp"
+#include "daemon/server/runbook_links.hpp"
 #include "daemon/server/web_security.hpp"
 #include "daemon/state/state_keeper.hpp"
 #include "probes/core/pool_call.hpp"
@@ -165,13 +166,15 @@ struct app::impl {
     if (current && (next.server.listen != current->server.listen ||
                     next.server.max_connections != current->server.max_connections ||
                     next.server.header_timeout != current->server.header_timeout ||
-                    next.server.max_request_bytes != current->server.max_request_bytes))
-      spdlog::warn("config: server.listen and server limits change only on restart");
+                    next.server.max_request_bytes != current->server.max_request_bytes ||
+                    next.server.external_url != current->server.external_url))
+      spdlog::warn("config: server.listen, server.external_url and server limits change only on restart");
     if (current && next.state.path != current->state.path)
       spdlog::warn("config: state.path changes only on restart; still using {}", current->state.path);
     secure(everything.web);
     sched.apply(next.probes, secrets);
-    close_incidents(alert_engine.set_rules(next.alert_rules), "its rule changed or was removed");
+    close_incidents(alert_engine.set_rules(with_runbook_links(next.alert_rules, link_url)),
+                    "its rule changed or was removed");
     keeper.set_retention(retention_of(next.state));
     if (notify) notify->configure(next.notifications, secrets);
     current = loaded.cfg;
@@ -421,6 +424,7 @@ struct app::impl {
   service_notify systemd;
   std::string host_name;
   asio::ip::tcp::endpoint listening;  // as bound; POST /-/reload checks Host against it
+  std::string link_url;  // this daemon's URL in alerts' links: server.external_url or the listen address
   // Last member: destroyed first, joining a load still running before
   // anything it reads goes away.
   asio::thread_pool loader{1};
@@ -455,26 +459,23 @@ int app::run() {
     m.server->on_refusal([&m](std::string_view reason) { m.telemetry.http_request_refused(reason); });
     m.secure(everything.web);
     const auto host = endpoint.address().to_string();
-    const std::string scheme = everything.web.security && everything.web.security->tls() ? "https://" : "http://";
-    const std::string self_url = scheme + (endpoint.address().is_v6() ? "[" + host + "]" : host) + ":" +
+    const bool tls = everything.web.security && everything.web.security->tls();
+    const std::string self_url = std::string(tls ? "https://" : "http://") +
+                                 (endpoint.address().is_v6() ? "[" + host + "]" : host) + ":" +
                                  std::to_string(endpoint.port()) + "/";
     spdlog::info("listening on {} (metrics at /metrics)", self_url);
     char hostname[256] = {};
     ::gethostname(hostname, sizeof hostname - 1);
     m.host_name = hostname;
-    // Listening on every address: links in alerts name the host instead
-    // of 0.0.0.0, which would lead the reader to their own machine.
-    const std::string link_url = endpoint.address().is_unspecified()
-                                     ? scheme + m.host_name + ":" + std::to_string(endpoint.port()) + "/"
-                                     : self_url;
-    m.notify = std::make_unique<notifier>(m.rt.io, m.telemetry, hostname, link_url);
+    m.link_url = daemon_link_url(cfg.server.external_url, endpoint, tls, m.host_name);
+    m.notify = std::make_unique<notifier>(m.rt.io, m.telemetry, hostname, m.link_url);
   } catch (const std::exception& ex) {
     spdlog::error("cannot listen on {}: {}", cfg.server.listen, ex.what());
     return 1;
   }
 
   m.sched.apply(cfg.probes, m.secrets);
-  m.alert_engine.set_rules(cfg.alert_rules);
+  m.alert_engine.set_rules(with_runbook_links(cfg.alert_rules, m.link_url));
   m.notify->configure(cfg.notifications, m.secrets);
   m.current = loaded.cfg;
   m.telemetry.config_loaded(true);

@@ -8,6 +8,8 @@
 #include "probes/core/yaml_bounds.hpp"
 #include "probes/net/host_addresses.hpp"
 
+#include <boost/url/parse.hpp>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -47,8 +49,23 @@ void read_listen(node_reader& server, server_settings& s) {
   s.listen = *listen;
 }
 
+// An absolute http(s) URL with a host; no credentials, query or fragment,
+// since every alert's links start with it.
+std::string external_url_problem(const std::string& url, const std::string& shown) {
+  const auto parsed = boost::urls::parse_absolute_uri(url);
+  const bool web = parsed && (parsed->scheme_id() == boost::urls::scheme::http ||
+                              parsed->scheme_id() == boost::urls::scheme::https);
+  if (web && !parsed->encoded_host().empty() && !parsed->has_userinfo() && !parsed->has_query() &&
+      !parsed->has_fragment())
+    return "";
+  return "expected the URL users reach vitalsd at, like \"https://vitals.example.com/\" (http or https, a host, "
+         "no credentials, query or fragment), got " + shown;
+}
+
 void read_server(node_reader& r, server_settings& s) {
   read_listen(r, s);
+  if (r.read("external_url", s.external_url, external_url_problem) && !s.external_url.ends_with('/'))
+    s.external_url += '/';
   if (auto v = r.boolean("enable_lifecycle")) s.enable_lifecycle = *v;
   if (auto v = r.integer("max_connections", 1, 10'000)) s.max_connections = static_cast<int>(*v);
   if (auto v = r.duration("header_timeout")) {

@@ -29,6 +29,10 @@ struct server_settings {
   // Host header values POST /-/reload accepts besides the listen address
   // and the loopback names (a name a reverse proxy forwards, say).
   std::vector<std::string> allowed_hosts;
+  // The URL users reach the daemon at, when not the listen address (a
+  // proxy, another name): links in alerts (runbooks) start with it. Empty:
+  // the listen address as bound. Ends in '/' when set.
+  std::string external_url;
 };
 
 struct log_settings {

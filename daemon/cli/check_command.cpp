@@ -4,6 +4,7 @@
 #include "daemon/app/config.hpp"
 #include "daemon/app/logging.hpp"
 #include "daemon/app/runtime.hpp"
+#include "daemon/server/runbook_links.hpp"
 #include "daemon/server/web_config.hpp"
 #include "daemon/sched/scheduler.hpp"
 #include "probes/core/valid_text.hpp"
@@ -79,9 +80,17 @@ int run_rules(const std::string& config_path) {
     print_errors(loaded.errors);
     return 2;
   }
+  // Built-ins link the daemon's own runbook pages, as the running daemon's
+  // alerts do: under server.external_url when set; else under the address
+  // Prometheus scraped the series from, its `instance` label, which
+  // Prometheus fills into the annotation for each alert.
+  const auto& server = loaded.cfg->server;
+  const std::string link_url =
+      server.external_url.empty() ? std::string("http://{{ $labels.instance }}/") : server.external_url;
+  const auto rules = with_runbook_links(loaded.cfg->alert_rules, link_url);
   // The rules were redacted when loaded; the whole text once more, as every output is.
   std::cout << "# Alert rules of " << config_path << ", as vitalsd evaluates them.\n"
-            << loaded.cfg->secrets.redacted(alerts::prometheus_rule_file(loaded.cfg->alert_rules));
+            << loaded.cfg->secrets.redacted(alerts::prometheus_rule_file(rules));
   return 0;
 }
 

@@ -4,6 +4,7 @@
 #include "daemon/metrics/metrics.hpp"
 #include "daemon/sched/scheduler.hpp"
 #include "daemon/server/compression.hpp"
+#include "daemon/server/runbook_pages.hpp"
 #include "daemon/server/status_views.hpp"
 #include "daemon/state/state_keeper.hpp"
 #include "daemon/server/status_assets.hpp"
@@ -241,6 +242,10 @@ http_response route(const route_context& ctx, const http_request& req) {
   if (path.starts_with("/static/")) {
     if (!get) return method_not_allowed("GET");
     if (auto asset = static_asset_response(path)) return std::move(*asset);
+  }
+  if (path == "/runbooks" || path.starts_with(runbook_path)) {
+    if (!get) return method_not_allowed("GET");
+    return runbook_response(builtin_runbook_pages(), path);
   }
   if (path == "/metrics" || path == "/-/healthy" || path == "/-/ready" || path == "/api/v1/probes" ||
       path == "/api/v1/alerts" || path == "/api/v1/incidents" || path == "/") {

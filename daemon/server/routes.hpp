@@ -57,7 +57,8 @@ std::optional<std::string> cross_site_refusal(const http_request& req, const lis
 
 // Answers one request: /metrics (serialised on the pool, gzipped when the
 // client accepts it), /, /api/v1/{probes,alerts,incidents},
-// /-/{healthy,ready,reload} (docs/api.md). Unknown paths get 404, wrong
+// /-/{healthy,ready,reload} (docs/api.md), /runbooks/ and /runbooks/NAME
+// (runbook_pages.hpp). Unknown paths get 404, wrong
 // methods 405 with Allow, bad query parameters 400 naming the parameter.
 http_response route(const route_context& ctx, const http_request& req);
 

@@ -28,12 +28,17 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:.1rem .75rem;margin:.3
 dt{color:var(--muted)}dd{margin:0;word-break:break-word;font-family:ui-monospace,monospace}
 footer{margin-top:1.5rem;font-size:.85rem;color:var(--muted)}
 a{color:#0969da}
+main.runbook{max-width:60rem}
+main.runbook table{margin:.5rem 0 1rem}
+pre{overflow-x:auto;background:#f6f8fa;padding:.6rem .8rem;border-radius:.4rem;font-size:.85rem}
+code{font-family:ui-monospace,monospace;font-size:.9em}
 @media (max-width:720px){
- table,tbody,tr,td{display:block;width:100%}
- thead{display:none}
- tr{border:1px solid var(--line);border-radius:.5rem;margin:.6rem 0;padding:.3rem}
- td{border:0;padding:.2rem .4rem}
+ section table,section tbody,section tr,section td{display:block;width:100%}
+ section thead{display:none}
+ section tr{border:1px solid var(--line);border-radius:.5rem;margin:.6rem 0;padding:.3rem}
+ section td{border:0;padding:.2rem .4rem}
  td[data-label]::before{content:attr(data-label) ": ";color:var(--muted);font-size:.8rem}
+ main.runbook table{display:block;overflow-x:auto}
 }
 )css";
 

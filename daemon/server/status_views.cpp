@@ -118,10 +118,12 @@ std::vector<incident> valid_utf8_incidents(std::vector<incident> list) {
 
 namespace {
 
-// A link only for schemes a runbook can have; anything else is shown as text.
+// A link only for schemes a runbook can have, or a path on this daemon
+// ("/runbooks/ProbeDown"); anything else is shown as text.
 std::string runbook_link(const std::string& url) {
   if (url.empty()) return "";
-  const bool linkable = url.starts_with("https://") || url.starts_with("http://") || url.starts_with("file://");
+  const bool linkable = url.starts_with("https://") || url.starts_with("http://") || url.starts_with("file://") ||
+                        url.starts_with("/");
   if (!linkable) return html_escape(url);
   return "<a class=\"runbook\" href=\"" + html_escape(url) + "\">runbook</a>";
 }

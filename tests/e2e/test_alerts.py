@@ -35,7 +35,7 @@ class AlertsTest(unittest.TestCase):
         self.assertEqual(alert["state"], "firing")
         self.assertEqual(alert["labels"]["probe"], "api")
         self.assertEqual(alert["summary"], "api (port) is down")
-        self.assertTrue(alert["runbook_url"].endswith("/ProbeDown.md"))
+        self.assertEqual(alert["runbook_url"], f"{d.base}/runbooks/ProbeDown")  # the daemon's own page
         self.assertIsNotNone(alert["firing_since"])
 
         listener = socket.socket()

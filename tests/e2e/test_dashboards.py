@@ -587,6 +587,16 @@ class DashboardsTest(unittest.TestCase):
         # in Prometheus as it does in vitalsd.
         wait_for(lambda: len(self.prometheus.query('ALERTS{alertname="PortConflict", alertstate="firing"}')) == 2,
                  limit=90, what="PortConflict firing in Prometheus for both ports")
+        # The runbook link names the daemon Prometheus scraped, and that page opens.
+        alerts = [a for a in self.prometheus.api("/api/v1/alerts")["alerts"]
+                  if a["labels"]["alertname"] == "PortConflict"]
+        self.assertTrue(alerts)
+        for alert in alerts:
+            self.assertEqual(alert["annotations"]["runbook_url"],
+                             f"http://{alert['labels']['instance']}/runbooks/PortConflict")
+        with urllib.request.urlopen(alerts[0]["annotations"]["runbook_url"], timeout=10) as page:
+            self.assertEqual(page.status, 200)
+            self.assertIn("PortConflict", page.read().decode())
 
     def test_every_dashboard_uses_the_datasource_and_instance_variables(self):
         files = dashboard_files()

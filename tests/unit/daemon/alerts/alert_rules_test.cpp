@@ -49,7 +49,7 @@ TEST_F(alert_rules_config, without_an_alerts_section_every_builtin_is_active) {
   const auto* locked = find(r, "SQLiteLocked");
   ASSERT_NE(locked, nullptr);
   EXPECT_EQ(locked->for_, std::chrono::seconds(30));
-  EXPECT_EQ(locked->runbook_url, "file:///usr/share/doc/vitals/runbooks/SQLiteLocked.md");
+  EXPECT_EQ(locked->runbook_url, "/runbooks/SQLiteLocked");  // the daemon's own page, made absolute by the app
   EXPECT_EQ(find(r, "PostgresConnectionsHigh")->when->text(), "vitals_postgres_connections_utilization_ratio > 0.8");
 }
 

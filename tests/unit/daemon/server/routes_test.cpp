@@ -191,5 +191,26 @@ TEST(routes, an_asset_url_changes_with_its_content) {
   EXPECT_NE(css.substr(css.find('=')), js.substr(js.find('=')));
 }
 
+TEST(routes, a_runbook_is_served_as_a_page_and_an_unknown_one_is_404) {
+  daemon_parts d;
+  for (const auto& method : {"GET", "HEAD"}) {
+    const auto page = route(d.ctx, {method, "/runbooks/ProbeDown", "", {}});
+    ASSERT_EQ(page.status, 200u) << method;
+    EXPECT_EQ(page.content_type, "text/html; charset=utf-8");
+    EXPECT_NE(page.body.find("<title>ProbeDown — vitals runbooks</title>"), std::string::npos) << page.body;
+  }
+  const auto index = d.get("/runbooks/");
+  ASSERT_EQ(index.status, 200u);
+  EXPECT_NE(index.body.find("<a href=\"/runbooks/ProbeDown\">"), std::string::npos) << index.body;
+
+  const auto missing = d.get("/runbooks/NoSuchAlert");
+  EXPECT_EQ(missing.status, 404u);
+  EXPECT_EQ(missing.body, "no runbook named \"NoSuchAlert\"; every runbook is listed at /runbooks/\n");
+  const auto post = route(d.ctx, {"POST", "/runbooks/ProbeDown", "", {}});
+  EXPECT_EQ(post.status, 405u);
+  ASSERT_TRUE(header_of(post, "Allow"));
+  EXPECT_EQ(*header_of(post, "Allow"), "GET");
+}
+
 }  // namespace
 }  // namespace vitals

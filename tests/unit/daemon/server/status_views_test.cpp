@@ -82,6 +82,16 @@ TEST(status_views, status_page_links_runbooks_only_with_safe_schemes_and_lists_i
   EXPECT_NE(html.find("python3 (pid 7)"), std::string::npos);
 }
 
+TEST(status_views, status_page_links_a_runbook_given_as_a_path_on_the_daemon) {
+  alerts::alert_instance firing;
+  firing.rule = "ProbeDown";
+  firing.label_values = {{"alertname", "ProbeDown"}, {"probe", "api"}, {"severity", "high"}};
+  firing.state = alerts::alert_state::firing;
+  firing.runbook_url = "/runbooks/ProbeDown";
+  const auto html = status_page_html({"host", std::chrono::system_clock::now(), {}, {firing}, {}});
+  EXPECT_NE(html.find("<a class=\"runbook\" href=\"/runbooks/ProbeDown\">runbook</a>"), std::string::npos) << html;
+}
+
 // --- bytes a target chose: every view stays valid UTF-8 -------------------
 
 const std::string fffd = "\xEF\xBF\xBD";
