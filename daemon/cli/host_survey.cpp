@@ -157,6 +157,7 @@ std::string program_of(const std::string& cmdline) {
   for (const auto a : split_whitespace(cmdline)) args.push_back(a);
   for (std::size_t i = 1; i < args.size(); ++i) {
     const auto a = args[i];
+    if (a == "-c" || a == "-e" || a == "--eval") return {};  // code on the command line: no file to name
     if ((a == "-m" || a == "-jar") && i + 1 < args.size()) {
       const auto next = args[i + 1];
       return std::string(next.substr(next.rfind('/') == std::string_view::npos ? 0 : next.rfind('/') + 1));

@@ -12,6 +12,8 @@ TEST(host_survey, the_program_a_runtime_runs_is_its_script_module_or_jar) {
   EXPECT_EQ(program_of("/usr/bin/python3 -u -m http.server 3001"), "http.server");
   EXPECT_EQ(program_of("java -Xmx512m -jar /opt/app/billing.jar"), "billing.jar");
   EXPECT_EQ(program_of("node --inspect dist/index.js"), "index.js");
+  EXPECT_EQ(program_of("python3 -c import time; time.sleep(60)"), "");
+  EXPECT_EQ(program_of("node -e require('http').createServer().listen(3000)"), "");
   EXPECT_EQ(program_of("python3"), "");
   EXPECT_EQ(program_of(""), "");
 }
