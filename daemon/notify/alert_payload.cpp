@@ -74,8 +74,14 @@ std::string webhook_body(const std::vector<outgoing_alert>& batch, const alert_s
 }
 
 std::string alertmanager_alerts_target(std::string base_path) {
+  // A query (a proxy's token) stays after the path it belongs to.
+  std::string query;
+  if (const auto at = base_path.find('?'); at != std::string::npos) {
+    query = base_path.substr(at);
+    base_path.resize(at);
+  }
   while (!base_path.empty() && base_path.back() == '/') base_path.pop_back();
-  return base_path + "/api/v2/alerts";
+  return base_path + "/api/v2/alerts" + query;
 }
 
 }  // namespace vitals

@@ -28,7 +28,8 @@ std::string alertmanager_body(const std::vector<outgoing_alert>& batch, const al
 // per alert and overall), so receivers written for it work unchanged.
 std::string webhook_body(const std::vector<outgoing_alert>& batch, const alert_sender& from);
 
-// Where alerts go under an Alertmanager base URL's path: <path>/api/v2/alerts.
+// Where alerts go under an Alertmanager base URL's path and query:
+// <path>/api/v2/alerts[?query].
 std::string alertmanager_alerts_target(std::string base_path);
 
 }  // namespace vitals

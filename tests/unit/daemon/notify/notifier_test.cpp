@@ -265,6 +265,8 @@ TEST(alert_payload, alerts_go_to_api_v2_alerts_under_the_alertmanager_path) {
   EXPECT_EQ(alertmanager_alerts_target("/"), "/api/v2/alerts");
   EXPECT_EQ(alertmanager_alerts_target(""), "/api/v2/alerts");
   EXPECT_EQ(alertmanager_alerts_target("/alertmanager//"), "/alertmanager/api/v2/alerts");
+  EXPECT_EQ(alertmanager_alerts_target("/am/?token=abc"), "/am/api/v2/alerts?token=abc");
+  EXPECT_EQ(alertmanager_alerts_target("?token=abc"), "/api/v2/alerts?token=abc");
 }
 
 }  // namespace
