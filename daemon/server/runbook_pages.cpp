@@ -1,5 +1,6 @@
 #include "daemon/server/runbook_pages.hpp"
 
+#include "daemon/server/html_text.hpp"
 #include "daemon/server/status_assets.hpp"
 #include "probes/core/valid_text.hpp"
 
@@ -128,20 +129,6 @@ std::string first_heading(cmark_node* root) {
   return "";
 }
 
-std::string escape_html(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 std::string render_page(std::string_view name, std::string_view markdown,
                         const std::set<std::string, std::less<>>& runbooks) {
   node_ptr doc(cmark_parse_document(markdown.data(), markdown.size(), cmark_options));
@@ -155,7 +142,7 @@ std::string render_page(std::string_view name, std::string_view markdown,
   std::string page =
       "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
       "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>" +
-      escape_html(title) + " — vitals runbooks</title><link rel=\"stylesheet\" href=\"" +
+      html_escape(title) + " — vitals runbooks</title><link rel=\"stylesheet\" href=\"" +
       status_asset_url("/static/status.css") +
       "\"></head><body><nav class=\"muted\"><a href=\"/\">status page</a> · <a href=\"" + std::string(runbook_path) +
       "\">all runbooks</a></nav><main class=\"runbook\">\n" + body.get() + "</main></body></html>";

@@ -1,5 +1,6 @@
 #include "daemon/server/status_views.hpp"
 
+#include "daemon/server/html_text.hpp"
 #include "daemon/server/status_assets.hpp"
 #include "probes/core/time_format.hpp"
 #include "probes/core/valid_text.hpp"
@@ -30,22 +31,6 @@ std::string valid_document(std::string text) {
 std::string state_of(const probe_status& p) {
   if (!p.up) return "unknown";
   return *p.up ? "up" : "down";
-}
-
-std::string html_escape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
-    }
-  }
-  return out;
 }
 
 }  // namespace
