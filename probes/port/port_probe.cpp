@@ -4,6 +4,7 @@
 #include "probes/net/resolve.hpp"
 #include "probes/port/port_list.hpp"
 #include "probes/port/socket_owner_index.hpp"
+#include "probes/port/tcp_connect.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -83,11 +84,11 @@ struct port_outcome {
 // Tries each address until one accepts. The socket is closed on return
 // (RAII): we only want to know whether it was accepted.
 asio::awaitable<void> connect_one(const std::vector<tcp::endpoint>& endpoints, port_outcome& outcome) {
-  auto ex = co_await asio::this_coro::executor;
   for (auto endpoint : endpoints) {
     endpoint.port(outcome.port);
-    tcp::socket socket(ex);
-    auto [ec] = co_await socket.async_connect(endpoint, asio::as_tuple(asio::use_awaitable));
+    // No coroutine frame for the usual case, a local port that answered at once.
+    port_connect attempt(endpoint);
+    const auto ec = attempt.answer() ? *attempt.answer() : co_await attempt.finish();
     if (ec == asio::error::operation_aborted) throw boost::system::system_error(ec, "connect");
     if (!ec) {
       outcome.open = true;

@@ -613,6 +613,31 @@ TEST_F(port_probe_test, cancellation_during_connect_stops_the_run_and_closes_the
   ::close(listener);
 }
 
+TEST_F(port_probe_test, a_connect_still_in_flight_is_awaited_until_the_port_accepts) {
+  std::uint16_t port = 0;
+  const int listener = full_listener(port);
+  ASSERT_GE(listener, 0);
+  tcp::socket filler(io);
+  filler.connect({asio::ip::make_address("127.0.0.1"), port});
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (accept_queue_length(listener) < 1 && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+  ASSERT_GE(accept_queue_length(listener), 1u);
+  // The probe's SYN is dropped while the queue is full, so its connect is
+  // still in flight after connect() returns. Once the run waits, room is
+  // made; the kernel sends the SYN again about a second later.
+  asio::steady_timer make_room(io, std::chrono::milliseconds(100));
+  make_room.async_wait([listener](const boost::system::error_code&) {
+    if (const int accepted = ::accept(listener, nullptr, nullptr); accepted >= 0) ::close(accepted);
+  });
+  auto p = make({port});
+
+  auto r = run_with_deadline(io, p, std::chrono::seconds(5));
+
+  ASSERT_TRUE(r.has_value()) << "the connect should complete once the queue has room";
+  EXPECT_TRUE(r->ok) << r->error;
+  ::close(listener);
+}
+
 // --- permission denied: what an unprivileged daemon sees -------------------------
 
 using test::parse_report;
