@@ -5,9 +5,7 @@
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -53,36 +51,69 @@ steady_clock::time_point next_due_after(steady_clock::time_point due, steady_clo
   return due + (missed + 1) * interval;
 }
 
+namespace {
+
+run_outcome failure_of(const std::exception_ptr& failure) {
+  run_outcome out;
+  try {
+    std::rethrow_exception(failure);
+  } catch (const boost::system::system_error& ex) {
+    out.result = probe_result::failure("error", ex.code().message());
+  } catch (const std::exception& ex) {
+    out.result = probe_result::failure("error", ex.what());
+  } catch (...) {
+    out.result = probe_result::failure("error", "unknown error");
+  }
+  return out;
+}
+
+}  // namespace
+
 asio::awaitable<run_outcome> run_with_deadline(probe& p, std::chrono::milliseconds timeout) {
   auto executor = co_await asio::this_coro::executor;
-  asio::steady_timer deadline(executor, timeout);
   const auto started = steady_clock::now();
+  // The run gets a cancellation signal of its own, emitted by the deadline
+  // or passed on from our caller (probe removed, shutdown). Cheaper per run
+  // than a parallel group of the run and the timer, with the same meaning:
+  // whichever comes first, the run is cancelled and awaited to its end.
+  // Shared with the timer's handler, which may run after this frame is gone.
+  struct deadline_state {
+    asio::cancellation_signal stop_run;
+    bool timed_out = false;
+    bool run_ended = false;
+  };
+  const auto state = std::make_shared<deadline_state>();
+  asio::steady_timer deadline(executor, timeout);
+  deadline.async_wait([state](const boost::system::error_code& ec) {
+    if (ec || state->run_ended) return;
+    state->timed_out = true;
+    state->stop_run.emit(asio::cancellation_type::terminal);
+  });
+  const auto caller = co_await asio::this_coro::cancellation_state;
+  auto caller_slot = caller.slot();  // not connected when nobody can cancel us
+  if (caller_slot.is_connected())
+    caller_slot.assign([s = state.get()](asio::cancellation_type type) { s->stop_run.emit(type); });
+
   run_outcome out;
-  // wait_for_one, not awaitable_operators' `||`: that one waits for the first
-  // *success*, so a probe that throws would sit out the whole timeout.
-  auto [order, failure, result, timer_ec] =
-      co_await asio::experimental::make_parallel_group(asio::co_spawn(executor, p.run(), asio::deferred),
-                                                       deadline.async_wait(asio::deferred))
-          .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
-  (void)timer_ec;
+  std::exception_ptr failure;
+  try {
+    out.result = co_await asio::co_spawn(executor, p.run(),
+                                         asio::bind_cancellation_slot(state->stop_run.slot(), asio::use_awaitable));
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  state->run_ended = true;
+  deadline.cancel();
+  if (caller_slot.is_connected()) caller_slot.clear();
   // Cancelled from outside (probe removed, shutdown): let the caller see it.
-  if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none)
+  if (caller.cancelled() != asio::cancellation_type::none)
     throw boost::system::system_error(asio::error::operation_aborted);
-  if (order[0] == 1) {
+  const bool timed_out = state->timed_out;
+  if (timed_out) {
     out.timed_out = true;
     out.result = probe_result::failure("timeout", "no answer within " + format_duration(timeout));
   } else if (failure) {
-    try {
-      std::rethrow_exception(failure);
-    } catch (const boost::system::system_error& ex) {
-      out.result = probe_result::failure("error", ex.code().message());
-    } catch (const std::exception& ex) {
-      out.result = probe_result::failure("error", ex.what());
-    } catch (...) {
-      out.result = probe_result::failure("error", "unknown error");
-    }
-  } else {
-    out.result = std::move(result);
+    out = failure_of(failure);
   }
   out.duration_seconds = std::chrono::duration<double>(steady_clock::now() - started).count();
   out.finished_at = std::chrono::system_clock::now();
