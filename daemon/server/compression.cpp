@@ -75,9 +75,11 @@ struct gzip_writer::impl {
   }
 };
 
-gzip_writer::gzip_writer(int level) : impl_(std::make_unique<impl>()) {
-  // windowBits 15 + 16: a gzip header and trailer around the deflate stream.
-  if (deflateInit2(&impl_->z, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+gzip_writer::gzip_writer(int level, bool small) : impl_(std::make_unique<impl>()) {
+  const int window_bits = small ? 13 : 15;
+  const int mem_level = small ? 5 : 8;
+  // windowBits + 16: a gzip header and trailer around the deflate stream.
+  if (deflateInit2(&impl_->z, level, Z_DEFLATED, window_bits + 16, mem_level, Z_DEFAULT_STRATEGY) != Z_OK)
     throw std::runtime_error("gzip: cannot start a stream");
   impl_->open = true;
 }

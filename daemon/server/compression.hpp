@@ -3,6 +3,7 @@
 // gzip for responses whose client asks for it: Prometheus scrapes with
 // `Accept-Encoding: gzip`, and a large exposition shrinks about tenfold.
 
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -19,8 +20,10 @@ bool accepts_gzip(std::string_view accept_encoding);
 class gzip_writer {
 public:
   // zlib's level: 1 is fastest, which suits text as repetitive as an
-  // exposition (it still shrinks it about tenfold).
-  explicit gzip_writer(int level = 1);
+  // exposition (it still shrinks it about tenfold). A `small` text (up to
+  // tens of kilobytes) is compressed with an 8 KiB window and a smaller
+  // hash: 48 KiB of state instead of 256 KiB, for output about 2 % larger.
+  explicit gzip_writer(int level = 1, bool small = false);
   ~gzip_writer();
   gzip_writer(const gzip_writer&) = delete;
   gzip_writer& operator=(const gzip_writer&) = delete;

@@ -86,16 +86,13 @@ const std::string* header_of(const http_response& r, const std::string& name) {
 // The exposition up to the daemon's process_* series, which move on their own (CPU, RSS).
 std::string before_process_series(const std::string& text) { return text.substr(0, text.find("# HELP process_")); }
 
-TEST(routes, metrics_are_written_off_the_loop_and_gzipped_when_the_client_accepts_it) {
-  daemon_parts d;
-  probe_settings api;
-  api.name = "api";
-  api.type = "port";
-  d.telemetry.probe_added(api);
+// The same exposition, plain and gzipped, whether the routes answer at once
+// or from the pool.
+void expect_metrics_plain_and_gzipped(daemon_parts& d, bool off_the_loop) {
   const auto expected = before_process_series(d.telemetry.serialize());
 
   auto plain = d.get("/metrics");
-  ASSERT_TRUE(plain.deferred);  // nothing is serialised on the loop
+  EXPECT_EQ(static_cast<bool>(plain.deferred), off_the_loop);
   plain = d.answered(std::move(plain));
   EXPECT_EQ(plain.status, 200u);
   EXPECT_EQ(before_process_series(plain.body), expected);
@@ -103,11 +100,34 @@ TEST(routes, metrics_are_written_off_the_loop_and_gzipped_when_the_client_accept
   ASSERT_NE(header_of(plain, "Vary"), nullptr);
   EXPECT_EQ(*header_of(plain, "Vary"), "Accept-Encoding");
 
-  const auto packed = d.answered(route(d.ctx, {"GET", "/metrics", "", {{"Accept-Encoding", "gzip, deflate"}}}));
+  auto packed = route(d.ctx, {"GET", "/metrics", "", {{"Accept-Encoding", "gzip, deflate"}}});
+  EXPECT_EQ(static_cast<bool>(packed.deferred), off_the_loop);
+  packed = d.answered(std::move(packed));
   ASSERT_NE(header_of(packed, "Content-Encoding"), nullptr);
   EXPECT_EQ(*header_of(packed, "Content-Encoding"), "gzip");
   EXPECT_EQ(before_process_series(test::gunzip(packed.body)), expected);
   EXPECT_LT(packed.body.size(), plain.body.size());
+}
+
+void add_port_probes(daemon_parts& d, int count) {
+  for (int i = 0; i < count; ++i) {
+    probe_settings s;
+    s.name = "api-" + std::to_string(i);
+    s.type = "port";
+    d.telemetry.probe_added(s);
+  }
+}
+
+TEST(routes, metrics_of_a_few_probes_are_answered_at_once_and_gzipped_when_the_client_accepts_it) {
+  daemon_parts d;
+  add_port_probes(d, 1);
+  expect_metrics_plain_and_gzipped(d, false);
+}
+
+TEST(routes, metrics_of_many_probes_are_written_off_the_loop_and_gzipped_when_the_client_accepts_it) {
+  daemon_parts d;
+  add_port_probes(d, 100);
+  expect_metrics_plain_and_gzipped(d, true);
 }
 
 TEST(routes, incidents_are_valid_utf8_with_their_evidence_when_stored_with_raw_bytes) {
