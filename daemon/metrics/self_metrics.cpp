@@ -1,14 +1,21 @@
 #include "daemon/metrics/self_metrics.hpp"
 
+#include "probes/core/proc_text.hpp"
+
 #include <prometheus/client_metric.h>
 #include <prometheus/metric_family.h>
 #include <prometheus/metric_type.h>
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
-#include <filesystem>
+#include <cstddef>
+#include <cstring>
 #include <fstream>
+#include <optional>
 #include <limits>
 #include <sstream>
 #include <string>
@@ -20,10 +27,9 @@ namespace {
 
 // Fields of /proc/self/stat after the ")" that closes comm; index 0 is field 3 (state).
 std::vector<std::string> stat_fields() {
-  std::ifstream in("/proc/self/stat");
   std::string line;
-  std::getline(in, line);
   std::vector<std::string> fields;
+  if (read_proc_text("/proc/self/stat", line) != 0) return fields;
   auto close = line.rfind(')');
   if (close == std::string::npos) return fields;
   std::istringstream rest(line.substr(close + 1));
@@ -48,6 +54,28 @@ prometheus::MetricFamily gauge(std::string name, std::string help, double value,
   else m.gauge.value = value;
   f.metric.push_back(m);
   return f;
+}
+
+// Entries of /proc/self/fd, read with getdents64 directly: every scrape
+// asks, and opendir() and std::filesystem add system calls of their own.
+std::optional<std::size_t> count_open_fds() {
+  const int dir = ::open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return std::nullopt;
+  std::size_t count = 0;
+  alignas(8) char buf[8192];
+  for (;;) {
+    const long n = ::syscall(SYS_getdents64, dir, buf, sizeof buf);
+    if (n <= 0) break;
+    for (long at = 0; at < n;) {
+      dirent64 entry_head;
+      std::memcpy(&entry_head, buf + at, offsetof(dirent64, d_name));
+      const char* name = buf + at + offsetof(dirent64, d_name);
+      if (name[0] != '.') ++count;
+      at += entry_head.d_reclen;
+    }
+  }
+  ::close(dir);
+  return count > 0 ? count - 1 : 0;  // less the descriptor we opened to count them
 }
 
 double boot_time_seconds() {
@@ -82,10 +110,8 @@ std::vector<prometheus::MetricFamily> self_metrics::Collect() const {
     out.push_back(gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.", field(fields, 23)));
     out.push_back(gauge("process_resident_memory_bytes", "Resident memory size in bytes.", field(fields, 24) * page));
   }
-  std::error_code ec;
-  std::size_t fds = 0;
-  for (std::filesystem::directory_iterator it("/proc/self/fd", ec), end; !ec && it != end; it.increment(ec)) ++fds;
-  out.push_back(gauge("process_open_fds", "Number of open file descriptors.", static_cast<double>(fds)));
+  if (const auto fds = count_open_fds())
+    out.push_back(gauge("process_open_fds", "Number of open file descriptors.", static_cast<double>(*fds)));
   rlimit limit{};
   if (getrlimit(RLIMIT_NOFILE, &limit) == 0)
     out.push_back(gauge("process_max_fds", "Maximum number of open file descriptors.", static_cast<double>(limit.rlim_cur)));
