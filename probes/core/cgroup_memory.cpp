@@ -43,16 +43,16 @@ cgroup_paths parse_cgroup_paths(std::string_view text) {
 }
 
 void cgroup_memory_reader::walk(std::string path, const char* dir, const char* max_file, const char* current_file,
-                                cgroup_memory& out) {
+                                entry& out) {
   // A path with ".." lies outside our cgroup namespace: nothing to read.
   if (path.empty() || path.front() != '/' || path.find("..") != std::string::npos) return;
   const std::string base = root_ + dir;
   for (;;) {
     const std::string at = base + (path == "/" ? "" : path);
-    if (auto max = read_limit(at + "/" + max_file); max && (!out.max || *max < *out.max)) {
-      out.max = max;
-      out.current = read_limit(at + "/" + current_file);
-      out.limited_by = path;
+    if (auto max = read_limit(at + "/" + max_file); max && (!out.memory.max || *max < *out.memory.max)) {
+      out.memory.max = max;
+      out.current_file = at + "/" + current_file;
+      out.memory.limited_by = path;
     }
     if (path == "/") return;
     const auto slash = path.rfind('/');
@@ -63,10 +63,22 @@ void cgroup_memory_reader::walk(std::string path, const char* dir, const char* m
 const cgroup_memory& cgroup_memory_reader::of(const cgroup_paths& paths) {
   const std::string key = paths.v2.value_or("") + "\n" + paths.v1_memory.value_or("");
   auto [it, inserted] = cache_.try_emplace(key);
-  if (!inserted) return it->second;
-  if (paths.v2) walk(*paths.v2, "", "memory.max", "memory.current", it->second);
-  if (paths.v1_memory) walk(*paths.v1_memory, "/memory", "memory.limit_in_bytes", "memory.usage_in_bytes", it->second);
-  return it->second;
+  entry& e = it->second;
+  if (e.run == run_) return e.memory;
+  e.run = run_;
+  const auto now = std::chrono::steady_clock::now();
+  if (inserted || now - e.walked_at >= limits_max_age_) {
+    e = entry{{}, {}, now, run_};
+    if (paths.v2) walk(*paths.v2, "", "memory.max", "memory.current", e);
+    if (paths.v1_memory) walk(*paths.v1_memory, "/memory", "memory.limit_in_bytes", "memory.usage_in_bytes", e);
+  }
+  if (e.memory.max) e.memory.current = read_limit(e.current_file);
+  return e.memory;
+}
+
+void cgroup_memory_reader::next_run() {
+  std::erase_if(cache_, [this](const auto& item) { return item.second.run != run_; });
+  ++run_;
 }
 
 cgroup_memory cgroup_memory_reader::of_pid(long pid, const std::string& proc_root) {

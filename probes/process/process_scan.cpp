@@ -137,7 +137,7 @@ std::optional<std::uint64_t> parse_max_open_files(const std::string& limits_text
 // One scan: its result and what its reads share.
 class process_scanner::run {
 public:
-  explicit run(const std::string& cgroup_root) : limits(cgroup_root) {}
+  explicit run(cgroup_memory_reader& cgroup_limits) : limits(cgroup_limits) { limits.next_run(); }
 
   // Counts a pid whose file could not be read. True (remember it as
   // unreadable) when access was denied; false (forget it) when it vanished.
@@ -153,7 +153,7 @@ public:
 
   process_scan_result result;
   user_names users;
-  cgroup_memory_reader limits;  // workers of one service share a cgroup: read once per scan
+  cgroup_memory_reader& limits;  // the scanner's, kept between scans
   bool from_pidfile = false;
   const clock::time_point now = clock::now();
   const std::uint64_t now_ticks = boot_clock_ticks();
@@ -166,7 +166,10 @@ process_scanner::process_scanner(process_matcher matcher, std::string proc_root,
     : matcher_(std::move(matcher)),
       proc_root_(std::move(proc_root)),
       cgroup_root_(std::move(cgroup_root)),
-      timing_(t) {}
+      timing_(t),
+      limits_(cgroup_root_) {
+  limits_.set_limits_max_age(timing_.cgroup_limits_max_age);
+}
 
 bool process_scanner::remembers(int pid) const {
   std::lock_guard lock(mutex_);
@@ -175,7 +178,7 @@ bool process_scanner::remembers(int pid) const {
 
 process_scan_result process_scanner::scan() {
   std::lock_guard lock(mutex_);
-  run r(cgroup_root_);
+  run r(limits_);
   if (matcher_.pidfile) {
     // Only the pidfile's pid can match: no need to list /proc.
     r.from_pidfile = true;

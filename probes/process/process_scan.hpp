@@ -101,6 +101,8 @@ public:
   struct timing {
     std::chrono::steady_clock::duration settle_time = std::chrono::seconds(10);
     std::chrono::steady_clock::duration recheck_after = std::chrono::seconds(30);
+    // How long a cgroup's memory limit is taken as known (its usage is read every scan).
+    std::chrono::steady_clock::duration cgroup_limits_max_age = cgroup_memory_reader::default_limits_max_age;
   };
 
   explicit process_scanner(process_matcher matcher, std::string proc_root = "/proc",
@@ -140,6 +142,7 @@ private:
   const timing timing_;
   mutable std::mutex mutex_;
   std::unordered_map<int, known_process> known_;  // by pid; guarded by mutex_
+  cgroup_memory_reader limits_;                   // guarded by mutex_
 };
 
 // One scan that remembers nothing: reads every pid in full.

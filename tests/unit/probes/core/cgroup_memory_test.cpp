@@ -91,5 +91,35 @@ TEST_F(cgroup_memory_fake_root, a_process_is_found_through_its_proc_cgroup_file)
   EXPECT_FALSE(reader.of_pid(43, (root / "proc").string()).max);  // no such process
 }
 
+TEST_F(cgroup_memory_fake_root, usage_is_read_every_run_and_the_limit_again_once_it_is_old) {
+  write("app/memory.max", "4096000\n");
+  write("app/memory.current", "1000\n");
+  cgroup_memory_reader reader(root.string());
+  const cgroup_paths app{.v2 = "/app", .v1_memory = {}};
+  EXPECT_EQ(reader.of(app).current, 1000u);
+
+  write("app/memory.current", "2000\n");
+  write("app/memory.max", "8192000\n");
+  EXPECT_EQ(reader.of(app).current, 1000u);  // the same run: read once
+  reader.next_run();
+  EXPECT_EQ(reader.of(app).current, 2000u);  // usage: every run
+  EXPECT_EQ(reader.of(app).max, 4096000u);   // the limit: still the one read 0 s ago
+
+  reader.set_limits_max_age(std::chrono::seconds(0));
+  reader.next_run();
+  EXPECT_EQ(reader.of(app).max, 8192000u);  // older than the max age: walked again
+}
+
+TEST_F(cgroup_memory_fake_root, a_cgroup_no_run_asked_for_is_forgotten) {
+  write("a/memory.max", "1000000\n");
+  cgroup_memory_reader reader(root.string());
+  const cgroup_paths a{.v2 = "/a", .v1_memory = {}};
+  EXPECT_EQ(reader.of(a).max, 1000000u);
+  write("a/memory.max", "2000000\n");
+  reader.next_run();  // a run that did not ask for /a
+  reader.next_run();
+  EXPECT_EQ(reader.of(a).max, 2000000u);  // read afresh, not the remembered limit
+}
+
 }  // namespace
 }  // namespace vitals
