@@ -324,7 +324,8 @@ bool process_scanner::measure(int pid, const std::string& dir, const proc_stat& 
     if (read_proc_file(dir + "/cgroup", text) == read_outcome::ok) cgroup = parse_cgroup_paths(text);
     info.cgroup = cgroup.v2.value_or(cgroup.v1_memory.value_or(""));
   }
-  // Limits and usage change while the process runs: read on every scan.
+  // Usage changes while the process runs: read on every scan (the limit,
+  // every 30 s; see cgroup_memory_reader).
   info.cgroup_memory_max.reset();
   info.cgroup_memory_current.reset();
   info.cgroup_limited_by.clear();
