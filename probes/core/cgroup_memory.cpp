@@ -10,7 +10,7 @@ namespace {
 // of saying "no limit" (LONG_MAX rounded down to a page).
 std::optional<std::uint64_t> read_limit(const std::string& path) {
   std::string text;
-  if (read_proc_text(path, text) != 0) return std::nullopt;
+  if (read_proc_record(path, text) != 0) return std::nullopt;
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
   std::uint64_t value = 0;
   if (!parse_int(std::string_view(text), value)) return std::nullopt;

@@ -32,6 +32,24 @@ int read_proc_text(const std::string& path, std::string& out) {
   return err;
 }
 
+int read_proc_record(const std::string& path, std::string& out) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  out.clear();
+  char buf[4096];
+  ssize_t n;
+  do n = ::read(fd, buf, sizeof buf);
+  while (n < 0 && errno == EINTR);
+  const int err = n < 0 ? errno : 0;
+  ::close(fd);
+  if (err != 0) return err;
+  if (static_cast<std::size_t>(n) < sizeof buf) {
+    out.assign(buf, static_cast<std::size_t>(n));
+    return 0;
+  }
+  return read_proc_text(path, out);  // a record longer than the buffer: read it whole, from the start
+}
+
 std::vector<std::string_view> split_whitespace(std::string_view s) {
   std::vector<std::string_view> fields;
   std::size_t i = 0;
@@ -118,11 +136,11 @@ std::optional<process_identity> read_process_identity(const std::string& proc_di
   process_identity o;
   o.pid = pid;
   std::string text;
-  if (read_proc_text(proc_dir + "/comm", text) != 0 || text.empty()) return std::nullopt;
+  if (read_proc_record(proc_dir + "/comm", text) != 0 || text.empty()) return std::nullopt;
   while (!text.empty() && text.back() == '\n') text.pop_back();
   o.process = text;
 
-  if (read_proc_text(proc_dir + "/status", text) != 0) return std::nullopt;
+  if (read_proc_record(proc_dir + "/status", text) != 0) return std::nullopt;
   const auto uid_at = text.find("\nUid:");
   if (uid_at == std::string::npos) return std::nullopt;
   {

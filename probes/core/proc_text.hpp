@@ -29,6 +29,12 @@ bool parse_int(std::string_view text, Int& value, int base = 10) {
 // plain syscalls: no stdio buffer, no fstat. Returns 0 or the errno.
 int read_proc_text(const std::string& path, std::string& out);
 
+// The same for a file the kernel writes in one piece on the first read
+// (/proc/PID/stat, status, comm, limits, cgroup; a cgroup's limit file):
+// a read that fills less than the buffer has all of it, so the read that
+// would find the end is skipped. Longer texts are read on to the end.
+int read_proc_record(const std::string& path, std::string& out);
+
 // Fields separated by spaces, tabs or newlines; empty fields dropped.
 std::vector<std::string_view> split_whitespace(std::string_view text);
 

@@ -40,7 +40,7 @@ public:
   const std::optional<proc_stat>& stat_of(int pid) {
     auto [it, inserted] = stats_.try_emplace(pid);
     std::string text;
-    if (inserted && read_proc_text(dir(pid) + "/stat", text) == 0) it->second = parse_proc_stat(text);
+    if (inserted && read_proc_record(dir(pid) + "/stat", text) == 0) it->second = parse_proc_stat(text);
     return it->second;
   }
 

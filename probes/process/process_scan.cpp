@@ -29,7 +29,7 @@ read_outcome classify(int err) {
 }
 
 read_outcome read_proc_file(const std::string& path, std::string& out) {
-  const int err = read_proc_text(path, out);
+  const int err = read_proc_record(path, out);
   // An exited process's files can open fine and then read as empty.
   if (err == 0 && out.empty()) return read_outcome::vanished;
   return classify(err);
