@@ -13,6 +13,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <random>
 #include <utility>
 
@@ -160,6 +161,17 @@ steady_clock::duration random_initial_offset(steady_clock::duration interval) {
   return steady_clock::duration(pick(rng));
 }
 
+steady_clock::time_point first_due(steady_clock::time_point epoch, steady_clock::time_point now,
+                                   steady_clock::duration interval, steady_clock::duration offset, std::size_t phases) {
+  if (interval <= steady_clock::duration::zero()) return now;
+  phases = std::max<std::size_t>(phases, 1);
+  const auto phase = static_cast<std::size_t>(std::clamp<steady_clock::rep>(offset.count(), 0, interval.count() - 1) *
+                                              static_cast<long double>(phases) / interval.count());
+  auto due = epoch + interval * static_cast<steady_clock::rep>(phase) / static_cast<steady_clock::rep>(phases);
+  if (due < now) due += ((now - due) + interval - steady_clock::duration(1)) / interval * interval;
+  return due;
+}
+
 scheduler::scheduler(asio::io_context& io, run_sink& sink, offset_picker pick_offset)
     : io_(io), sink_(sink), pick_offset_(pick_offset ? std::move(pick_offset) : offset_picker(random_initial_offset)) {}
 
@@ -167,6 +179,9 @@ scheduler::~scheduler() { stop(); }
 
 void scheduler::apply(const std::vector<probe_spec>& probes, redactor secrets) {
   secrets_ = std::move(secrets);
+  const auto now = steady_clock::now();
+  if (!epoch_) epoch_ = now;
+  phases_ = std::max<std::size_t>(1, probes.size() / probes_per_phase);
   std::map<std::string, std::shared_ptr<entry>, std::less<>> next;
   for (const auto& spec : probes) {
     auto it = entries_.find(spec.settings.name);
@@ -182,7 +197,7 @@ void scheduler::apply(const std::vector<probe_spec>& probes, redactor secrets) {
     auto e = std::make_shared<entry>(io_, spec, secrets_);
     next.emplace(spec.settings.name, e);
     sink_.probe_added(e->spec.settings);
-    start(e);
+    start(e, now);
   }
   for (auto& [name, e] : entries_) retire(e);  // left over: removed from the config
   entries_ = std::move(next);
@@ -203,8 +218,9 @@ void scheduler::retire(const std::shared_ptr<entry>& e) {
   sink_.probe_removed(e->spec.settings);
 }
 
-void scheduler::start(const std::shared_ptr<entry>& e) {
-  e->next_due = steady_clock::now() + pick_offset_(e->spec.settings.interval);
+void scheduler::start(const std::shared_ptr<entry>& e, steady_clock::time_point now) {
+  const auto interval = e->spec.settings.interval;
+  e->next_due = first_due(*epoch_, now, interval, pick_offset_(interval), phases_);
   // A stopped entry may outlive the scheduler while a run unwinds: `this`
   // is used only while the entry is scheduled.
   e->spec.instance->set_run_requester([this, weak = std::weak_ptr<entry>(e)] {

@@ -54,6 +54,15 @@ steady_clock::time_point next_due_after(steady_clock::time_point due, steady_clo
 // after a start or reload. Zero for an interval that is not positive.
 steady_clock::duration random_initial_offset(steady_clock::duration interval);
 
+// Probes that share an interval start on one of `phases` evenly spaced
+// points of it, the one `offset` (in [0, interval)) falls in, counted from
+// `epoch`: the first such point at or after `now`. One phase per
+// probes_per_phase probes: a handful wake the loop once per interval
+// instead of once each, while thousands still spread over all of it.
+inline constexpr std::size_t probes_per_phase = 16;
+steady_clock::time_point first_due(steady_clock::time_point epoch, steady_clock::time_point now,
+                                   steady_clock::duration interval, steady_clock::duration offset, std::size_t phases);
+
 // Runs `p` once under `timeout`: races run() against a timer and cancels the
 // loser (per-operation cancellation). A lost race is reason=timeout; an
 // exception from the probe becomes reason=error. The result's text is made
@@ -84,7 +93,7 @@ struct probe_status {
 };
 
 // Runs every configured probe on its own interval on the loop (DESIGN §3):
-// random initial offset in [0, interval), deadline per run, no overlap (a run
+// a random initial phase in [0, interval) (see first_due), deadline per run, no overlap (a run
 // still in flight when the next is due is skipped and counted), thresholds,
 // faster `unhealthy_interval` while down. A probe may also ask for a run
 // outside its schedule (probe::request_run); the schedule stays as it was.
@@ -118,7 +127,7 @@ public:
 
 private:
   struct entry;
-  void start(const std::shared_ptr<entry>& e);
+  void start(const std::shared_ptr<entry>& e, steady_clock::time_point now);
   void retire(const std::shared_ptr<entry>& e);
   void on_run_request(const std::shared_ptr<entry>& e);
   void launch(const std::shared_ptr<entry>& e);
@@ -129,6 +138,8 @@ private:
   asio::io_context& io_;
   run_sink& sink_;
   offset_picker pick_offset_;
+  std::optional<steady_clock::time_point> epoch_;  // the first apply(): phases count from it
+  std::size_t phases_ = 1;                         // per interval, for the probes of the last apply()
   redactor secrets_;
   std::map<std::string, std::shared_ptr<entry>, std::less<>> entries_;
 };

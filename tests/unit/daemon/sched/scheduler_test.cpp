@@ -305,21 +305,50 @@ TEST(random_initial_offset, is_zero_when_the_interval_leaves_no_room) {
   EXPECT_EQ(random_initial_offset(-1s), steady_clock::duration::zero());
 }
 
-TEST(scheduler, first_run_waits_for_the_offset_the_picker_chose) {
+TEST(scheduler, first_run_waits_for_the_phase_the_pickers_offset_falls_in) {
   asio::io_context io;
   recording_sink sink;
   std::vector<steady_clock::duration> asked;
-  // "now" starts at once; "later" is told to wait almost its whole hour.
+  // "now" starts at once; the "later" ones are told to wait almost their
+  // whole hour. With 32 probes an interval has two phases: the second half
+  // of the hour.
   scheduler s(io, sink, [&](steady_clock::duration interval) {
     asked.push_back(interval);
     return interval == std::chrono::hours(1) ? interval - 1s : steady_clock::duration::zero();
   });
   auto now = std::make_shared<fake_probe>();
-  auto later = std::make_shared<fake_probe>();
-  std::vector<probe_spec> c = {make_spec("now", now, 20ms, 10ms),
-                               make_spec("later", later, std::chrono::hours(1), 10ms)};
+  std::vector<std::shared_ptr<fake_probe>> later;
+  std::vector<probe_spec> c = {make_spec("now", now, 20ms, 10ms)};
+  for (int i = 0; i < 31; ++i) {
+    later.push_back(std::make_shared<fake_probe>());
+    c.push_back(make_spec("later-" + std::to_string(i), later.back(), std::chrono::hours(1), 10ms));
+  }
   s.apply(c);
-  EXPECT_EQ(asked, (std::vector<steady_clock::duration>{20ms, std::chrono::hours(1)}));
+  ASSERT_EQ(asked.size(), 32u);
+  EXPECT_EQ(asked.front(), 20ms);
   ASSERT_TRUE(run_until(io, [&] { return now->started >= 3; }));
-  EXPECT_EQ(later->started, 0);  // an offset ignored would have run it at once
+  for (const auto& p : later) EXPECT_EQ(p->started, 0);  // an offset ignored would have run them at once
+}
+
+TEST(first_due, a_few_probes_share_one_phase_whatever_their_offsets) {
+  const auto epoch = steady_clock::time_point{} + 1000s;
+  for (const auto offset : {0ms, 1ms, 500ms, 999ms})
+    EXPECT_EQ(first_due(epoch, epoch, 1s, offset, 1), epoch) << offset.count();
+}
+
+TEST(first_due, many_probes_spread_over_evenly_spaced_phases) {
+  const auto epoch = steady_clock::time_point{} + 1000s;
+  EXPECT_EQ(first_due(epoch, epoch, 1s, 0ms, 4), epoch);
+  EXPECT_EQ(first_due(epoch, epoch, 1s, 249ms, 4), epoch);
+  EXPECT_EQ(first_due(epoch, epoch, 1s, 250ms, 4), epoch + 250ms);
+  EXPECT_EQ(first_due(epoch, epoch, 1s, 999ms, 4), epoch + 750ms);
+}
+
+TEST(first_due, a_probe_added_later_waits_for_its_phases_next_turn) {
+  const auto epoch = steady_clock::time_point{} + 1000s;
+  // Added 10.1 s after the first apply: its phase (0.5 s into each second)
+  // comes next at 10.5 s, in step with the probes started at the epoch.
+  EXPECT_EQ(first_due(epoch, epoch + 10100ms, 1s, 600ms, 2), epoch + 10500ms);
+  EXPECT_EQ(first_due(epoch, epoch + 10500ms, 1s, 600ms, 2), epoch + 10500ms);  // exactly on it: now
+  EXPECT_EQ(first_due(epoch, epoch + 10600ms, 1s, 100ms, 2), epoch + 11000ms);
 }
