@@ -589,17 +589,22 @@ unsigned accept_queue_length(int listener) {
   return info.tcpi_unacked;
 }
 
+// Fills the accept queue of a full_listener (backlog 0 admits one
+// connection) with a connection that is not accepted: further SYNs are
+// dropped. Returns false when the queue did not fill within 5 s.
+bool fill_accept_queue(int listener, std::uint16_t port, tcp::socket& filler) {
+  filler.connect({asio::ip::make_address("127.0.0.1"), port});
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (accept_queue_length(listener) < 1 && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+  return accept_queue_length(listener) >= 1;
+}
+
 TEST_F(port_probe_test, cancellation_during_connect_stops_the_run_and_closes_the_socket) {
   std::uint16_t port = 0;
   const int listener = full_listener(port);
   ASSERT_GE(listener, 0);
-  // Fill the queue (backlog 0 admits one connection) with a connection
-  // that is never accepted.
   tcp::socket filler(io);
-  filler.connect({asio::ip::make_address("127.0.0.1"), port});
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (accept_queue_length(listener) < 1 && std::chrono::steady_clock::now() < until) std::this_thread::yield();
-  ASSERT_GE(accept_queue_length(listener), 1u);
+  ASSERT_TRUE(fill_accept_queue(listener, port, filler));
   const auto fds_before = open_fd_count();
   auto p = make({port});
 
@@ -618,10 +623,7 @@ TEST_F(port_probe_test, a_connect_still_in_flight_is_awaited_until_the_port_acce
   const int listener = full_listener(port);
   ASSERT_GE(listener, 0);
   tcp::socket filler(io);
-  filler.connect({asio::ip::make_address("127.0.0.1"), port});
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (accept_queue_length(listener) < 1 && std::chrono::steady_clock::now() < until) std::this_thread::yield();
-  ASSERT_GE(accept_queue_length(listener), 1u);
+  ASSERT_TRUE(fill_accept_queue(listener, port, filler));
   // The probe's SYN is dropped while the queue is full, so its connect is
   // still in flight after connect() returns. Once the run waits, room is
   // made; the kernel sends the SYN again about a second later.
