@@ -1,6 +1,7 @@
 #include "probes/core/probe_registry.hpp"
 #include "probes/disk/disk_probe.hpp"
 #include "probes/http/http_probe.hpp"
+#include "probes/log/log_probe.hpp"
 #include "probes/port/port_probe.hpp"
 #include "probes/postgres/postgres_probe.hpp"
 #include "probes/process/process_probe.hpp"
@@ -20,6 +21,7 @@ void register_builtin_probes(probe_registry& registry) {
   registry.add<redis_probe>();
   registry.add<process_probe>();
   registry.add<disk_probe>();
+  registry.add<log_probe>();
   registry.add<http_probe>();
 }
 
