@@ -97,7 +97,8 @@ set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 # the maintainer scripts need one of these to create the vitals user.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "systemd | adduser")
-set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "systemd")
+# libsystemd0 is loaded (dlopen) only by the log probe's journal sources.
+set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "systemd, libsystemd0")
 file(WRITE "${_vitals_stage}/conffiles" "/etc/vitals/vitals.yaml\n")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
   "${_vitals_src}/packaging/deb/postinst"

@@ -1,12 +1,12 @@
 #pragma once
 
 // `journal:` — the entries of one unit or syslog identifier, read through
-// libsystemd's sd_journal from the system journal or a directory of
-// journal files. The journal is opened for each pass (so descriptors stay
-// bounded and journal files rotated or vacuumed meanwhile are seen) and
-// the cursor of the last entry counted is kept between passes, so no entry
-// is counted twice or skipped. One entry's MESSAGE is one line. Runs on
-// the pool.
+// libsystemd's sd_journal (loaded on first use, see sd_journal_library.hpp)
+// from the system journal or a directory of journal files. The journal is
+// opened for each pass (so descriptors stay bounded and journal files
+// rotated or vacuumed meanwhile are seen) and the cursor of the last entry
+// counted is kept between passes, so no entry is counted twice or skipped.
+// One entry's MESSAGE is one line. Runs on the pool.
 
 #include "probes/log/log_source.hpp"
 

@@ -7,6 +7,7 @@ matching lines as evidence."""
 import json
 import os
 import shutil
+import signal
 import struct
 import subprocess
 import tempfile
@@ -139,6 +140,24 @@ class LogProbeTest(unittest.TestCase):
         status, body = d.get("/api/v1/probes")
         last = [p for p in json.loads(body)["probes"] if p["name"] == "app-log"][0]["last"]
         self.assertEqual(last["error"], f"{self.log_path} does not exist")
+
+    def test_libsystemd_is_loaded_only_once_a_journal_source_reads(self):
+        # Without a journal source the daemon does not carry libsystemd and
+        # the libraries it pulls in; configuring one loads it on a reload.
+        files_only = self.config[:self.config.index("  - name: session-journal")]
+        d = Daemon(files_only)
+        self.addCleanup(d.stop)
+        wait_for(lambda: self.runs(d, "app-log") >= 1, what="the file probe's first run")
+        self.assertNotIn("libsystemd.so", self.mapped(d))
+
+        d.write_config(self.config)
+        d.signal(signal.SIGHUP)
+        wait_for(lambda: self.runs(d, "session-journal") >= 1, what="the journal probe's first run after the reload")
+        self.assertIn("libsystemd.so", self.mapped(d))
+
+    def mapped(self, d):
+        with open(f"/proc/{d.proc.pid}/maps") as f:
+            return f.read()
 
 
 if __name__ == "__main__":
