@@ -382,6 +382,11 @@ class DemoStack:
         assert sqlite3, "sqlite3 (Debian package sqlite3) is required"
         self.locked_db = os.path.join(self.work, "orders.db")
         self.wal_db = os.path.join(self.work, "sessions.db")
+        # A log with a matching line already in it, read from its beginning,
+        # so the log probe's families (a last-match time too) are exported.
+        self.app_log = os.path.join(self.work, "app.log")
+        with open(self.app_log, "w") as f:
+            f.write("ERROR SQLITE_BUSY: database is locked\nGET /health 200\n")
         subprocess.run([sqlite3, self.locked_db, "CREATE TABLE orders(id INTEGER PRIMARY KEY, total REAL);"
                         "INSERT INTO orders(total) VALUES (9.5), (12.25);"], check=True, timeout=30)
         self.lock_holder = spawn(s, [sqlite3, self.locked_db], stdin=subprocess.PIPE, text=True)
@@ -502,6 +507,8 @@ class DemoStack:
                  rss_limit: 8GiB}}
               - {{name: vitalsd, type: process, match: {{name: vitalsd}}}}
               - {{name: work-disk, type: disk, path: {self.work}}}
+              - {{name: app-log, type: log, path: {self.app_log}, from: beginning,
+                 patterns: [{{name: error, regex: ERROR}}]}}
             # PortConflict fires at once (two ports are held by the wrong
             # process); this rule stays pending, so both states show.
             alerts:
@@ -538,7 +545,7 @@ class DashboardsTest(unittest.TestCase):
                       "daemon log tail:\n" + "\n".join(self.env.daemon.log()[-20:]))
 
     def test_promtool_lints_the_exposition_with_every_probe_kind_configured(self):
-        kinds = {"port", "http", "websocket", "redis", "postgres", "sqlite", "process", "disk"}
+        kinds = {"port", "http", "websocket", "redis", "postgres", "sqlite", "process", "disk", "log"}
 
         def every_kind_ran():
             text = self.env.daemon.metrics()
