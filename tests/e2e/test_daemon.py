@@ -2,12 +2,14 @@
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import unittest
 
@@ -128,6 +130,44 @@ class DaemonTest(unittest.TestCase):
         self.assertIn('vitals_probe_up{kind="port",probe="open-port"} 1', body)
         # A client that does not ask gets plain text.
         self.assertIn('vitals_probe_up{kind="port",probe="closed-port"} 0', d.metrics())
+
+    def test_a_large_exposition_is_gzipped_by_the_pool_in_parts_that_read_as_one_stream(self):
+        # Over 32 probes the exposition is written and deflated in parts on
+        # the pool's threads and joined: gzip itself and curl must read it
+        # as one valid member (checksum and length included).
+        # A listener of its own that accepts everything: 120 probes would
+        # soon fill the shared one's accept queue.
+        busy = listener(backlog=512)
+        self.addCleanup(busy.close)
+
+        def accept_all():
+            while True:
+                try:
+                    busy.accept()[0].close()
+                except OSError:
+                    return
+        threading.Thread(target=accept_all, daemon=True).start()
+        port = busy.getsockname()[1]
+        many = [f"- {{name: open-{i:03}, type: port, port: {port}}}" for i in range(120)]
+        d = Daemon(config(*many))
+        self.addCleanup(d.stop)
+        self.wait_all_ran(d, [f"open-{i:03}" for i in range(120)])
+        raw = subprocess.run(["curl", "-sS", "-H", "Accept-Encoding: gzip", d.base + "/metrics"],
+                             capture_output=True, timeout=20)
+        self.assertEqual(raw.returncode, 0, raw.stderr)
+        test = subprocess.run(["gzip", "-t"], input=raw.stdout, capture_output=True, timeout=20)
+        self.assertEqual(test.returncode, 0, test.stderr)
+        body = subprocess.run(["gzip", "-dc"], input=raw.stdout, capture_output=True, timeout=20, check=True).stdout
+        check = subprocess.run([shutil.which("promtool"), "check", "metrics"], input=body, capture_output=True)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+        text = body.decode()
+        for i in range(120):
+            self.assertIn(f'vitals_probe_up{{kind="port",probe="open-{i:03}"}} 1\n', text)
+        self.assertEqual(text.count("# TYPE vitals_probe_duration_seconds histogram\n"), 1)
+        # Without gzip the parts join into the same families, each once.
+        plain = d.metrics()
+        self.assertEqual(plain.count("# TYPE vitals_probe_up gauge\n"), 1)
+        self.assertEqual(len(re.findall(r"^vitals_probe_runs_total\{", plain, re.M)), 4 * 120)
 
     def test_loop_keeps_serving_while_a_probe_times_out(self):
         d = self.start("open", "hanging")
