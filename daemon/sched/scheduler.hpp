@@ -87,13 +87,13 @@ struct probe_status {
   probe_settings settings;
   std::string target;
   std::optional<bool> up;
-  std::optional<run_outcome> last;
+  std::optional<run_outcome> last;  // without the kind's samples: the metrics layer keeps those
   bool in_flight = false;
   std::uint64_t runs_ok = 0, runs_failed = 0, runs_timed_out = 0, runs_skipped = 0;
 };
 
 // Runs every configured probe on its own interval on the loop (DESIGN §3):
-// a random initial phase in [0, interval) (see first_due), deadline per run, no overlap (a run
+// a start phase within the interval (see first_due), deadline per run, no overlap (a run
 // still in flight when the next is due is skipped and counted), thresholds,
 // faster `unhealthy_interval` while down. A probe may also ask for a run
 // outside its schedule (probe::request_run); the schedule stays as it was.

@@ -29,9 +29,9 @@ struct probe_settings {
 // One configured probe: what the scheduler runs.
 struct probe_spec {
   probe_settings settings;
-  // Canonical text of the probe's YAML after substitution plus the
-  // effective defaults: equal fingerprints mean an unchanged probe on
-  // reload. Holds secrets: never log it.
+  // A digest of the canonical text of the probe's YAML after substitution
+  // plus the effective defaults: equal fingerprints mean an unchanged probe
+  // on reload. Derived from secrets: never log it.
   std::string fingerprint;
   std::shared_ptr<probe> instance;  // built by the kind's factory
 };

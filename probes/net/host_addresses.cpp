@@ -4,6 +4,8 @@
 #include <netinet/in.h>
 
 #include <algorithm>
+#include <chrono>
+#include <mutex>
 #include <charconv>
 #include <cstring>
 
@@ -92,6 +94,19 @@ std::vector<asio::ip::address> interface_addresses() {
   }
   ::freeifaddrs(list);
   return found;
+}
+
+address_list shared_interface_addresses() {
+  static std::mutex lock;
+  static address_list last;
+  static std::chrono::steady_clock::time_point listed_at;
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard hold(lock);
+  if (!last || now - listed_at > std::chrono::seconds(1)) {
+    last = std::make_shared<const std::vector<asio::ip::address>>(interface_addresses());
+    listed_at = now;
+  }
+  return last;
 }
 
 bool is_host_address(const asio::ip::address& a, const std::vector<asio::ip::address>& own) {

@@ -6,6 +6,7 @@
 #include <boost/asio/ip/address.hpp>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -42,6 +43,12 @@ bool same_address(const asio::ip::address& a, const asio::ip::address& b);
 // The addresses of this host's interfaces (getifaddrs); empty when they
 // cannot be listed, and then only loopback counts as local.
 std::vector<asio::ip::address> interface_addresses();
+
+// The same list, shared by everyone who asks within a second of the last
+// listing: the probes of one config load (10,000 port probes) hold one
+// copy, listed once. Thread-safe (probes are built on the loader thread).
+using address_list = std::shared_ptr<const std::vector<asio::ip::address>>;
+address_list shared_interface_addresses();
 
 // Loopback, unspecified, or one of `own` (from interface_addresses()).
 bool is_host_address(const asio::ip::address& a, const std::vector<asio::ip::address>& own);

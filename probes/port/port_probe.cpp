@@ -230,7 +230,7 @@ port_probe::port_probe(settings s, const probe_context& ctx) : settings_(std::mo
     throw std::invalid_argument("port_probe: port list " + *problem);
   host_ = strip_brackets(settings_.host);
   literal_ = parse_ip(host_);
-  host_addresses_ = interface_addresses();
+  host_addresses_ = shared_interface_addresses();
   local_ = literal_ && is_local(*literal_);
 }
 
@@ -256,7 +256,7 @@ std::string port_probe::target() const {
   return host + ":" + format_port_list(settings_.ports);
 }
 
-bool port_probe::is_local(const asio::ip::address& a) const { return is_host_address(a, host_addresses_); }
+bool port_probe::is_local(const asio::ip::address& a) const { return is_host_address(a, *host_addresses_); }
 
 asio::awaitable<probe_result> port_probe::run() {
   const auto& ports = settings_.ports;

@@ -2,6 +2,7 @@
 
 #include "probes/core/probe.hpp"
 #include "probes/core/probe_registry.hpp"
+#include "probes/net/host_addresses.hpp"
 
 #include <boost/asio/ip/address.hpp>
 
@@ -54,7 +55,7 @@ private:
   const probe_context* ctx_;
   std::string host_;                              // settings_.host without [brackets]
   std::optional<asio::ip::address> literal_;      // host_ when it is an IP literal
-  std::vector<asio::ip::address> host_addresses_; // this host's interface addresses
+  address_list host_addresses_;  // this host's interface addresses
   bool local_ = false;  // literal target on this host: owners can be looked up
 };
 

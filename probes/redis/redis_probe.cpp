@@ -51,7 +51,7 @@ redis_probe::redis_probe(settings s, const probe_context& ctx, memory_limit_read
     if (!literal_ && !is_host_name(settings_.host)) throw std::invalid_argument("redis_probe: invalid host");
   }
   if (settings_.port == 0) throw std::invalid_argument("redis_probe: port 0");
-  host_addresses_ = interface_addresses();
+  host_addresses_ = shared_interface_addresses();
 }
 
 std::span<const metric_info> redis_probe::metrics() { return redis_metrics; }
@@ -87,7 +87,7 @@ std::string redis_probe::target() const {
   return t;
 }
 
-bool redis_probe::is_local(const asio::ip::address& a) const { return is_host_address(a, host_addresses_); }
+bool redis_probe::is_local(const asio::ip::address& a) const { return is_host_address(a, *host_addresses_); }
 
 std::string redis_probe::scrub(std::string_view text) const {
   std::string out = one_line(text, 300);

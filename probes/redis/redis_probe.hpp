@@ -2,6 +2,7 @@
 
 #include "probes/core/probe.hpp"
 #include "probes/core/probe_registry.hpp"
+#include "probes/net/host_addresses.hpp"
 #include "probes/redis/hiredis_asio.hpp"
 #include "probes/redis/memory_limit.hpp"
 #include "probes/redis/memory_limit_cache.hpp"
@@ -83,7 +84,7 @@ private:
   settings settings_;
   const probe_context* ctx_;
   std::optional<asio::ip::address> literal_;       // settings_.host when an IP literal
-  std::vector<asio::ip::address> host_addresses_;  // this host's interface addresses
+  address_list host_addresses_;  // this host's interface addresses
   hiredis_connection connection_;  // kept across runs; closed after any failure
   bool local_ = false;             // the connected server runs on this host
   std::string resolved_;           // "cache.lan -> 10.0.0.5" of the connect, for names
