@@ -197,26 +197,17 @@ void walk_own(walker& w, const std::vector<prometheus::MetricFamily>& families) 
   }
 }
 
-// Writes the samples numbered [first, end) in walk order, and the header
-// of each family that begins within that range (a family without samples
-// belongs to the range its place falls in; the last range takes the end).
 class text_walker final : public walker {
 public:
-  static constexpr std::size_t everything = static_cast<std::size_t>(-1);
-
-  text_walker(const std::function<void(std::string_view)>& sink, std::size_t piece, std::size_t first = 0,
-              std::size_t end = everything)
-      : sink_(sink), piece_(piece), first_(first), end_(end) {
+  text_walker(const std::function<void(std::string_view)>& sink, std::size_t piece) : sink_(sink), piece_(piece) {
     out_.reserve(piece + 4096);
   }
   bool family(std::string_view name, std::string_view help, std::string_view type,
               std::initializer_list<std::string_view>) override {
-    if (index_ >= first_ && index_ < end_) exposition::append_header(out_, name, help, type);
+    exposition::append_header(out_, name, help, type);
     return true;
   }
   void sample(std::string_view name, std::span<const label_view> labels, double value) override {
-    const std::size_t at = index_++;
-    if (at < first_ || at >= end_) return;
     out_ += name;
     if (!labels.empty()) {
       out_ += '{';
@@ -238,18 +229,7 @@ public:
 private:
   const std::function<void(std::string_view)>& sink_;
   std::size_t piece_;
-  std::size_t first_, end_;
-  std::size_t index_ = 0;  // samples walked so far
   std::string out_;
-};
-
-class count_walker final : public walker {
-public:
-  bool family(std::string_view, std::string_view, std::string_view, std::initializer_list<std::string_view>) override {
-    return true;
-  }
-  void sample(std::string_view, std::span<const label_view>, double) override { ++count; }
-  std::size_t count = 0;
 };
 
 class select_walker final : public walker {
@@ -292,26 +272,6 @@ void metrics_snapshot::write(const std::function<void(std::string_view)>& sink, 
   text_walker w(sink, piece);
   walk(w);
   w.flush();
-}
-
-void metrics_snapshot::write_part(std::size_t part, std::size_t parts,
-                                  const std::function<void(std::string_view)>& sink, std::size_t piece) const {
-  const std::size_t total = samples();
-  const std::size_t first = total * part / parts;
-  // The last part runs to the end, headers of trailing empty families too.
-  const std::size_t end = part + 1 == parts ? text_walker::everything : total * (part + 1) / parts;
-  text_walker w(sink, piece, first, end);
-  walk(w);
-  w.flush();
-}
-
-std::size_t metrics_snapshot::samples() const {
-  std::call_once(counted_, [this] {
-    count_walker w;
-    walk(w);
-    samples_ = w.count;
-  });
-  return samples_;
 }
 
 std::string metrics_snapshot::text() const {

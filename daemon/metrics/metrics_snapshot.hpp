@@ -12,7 +12,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <span>
 #include <string>
@@ -86,17 +85,8 @@ public:
   // without ever being held whole.
   void write(const std::function<void(std::string_view)>& sink, std::size_t piece = 64 * 1024) const;
 
-  // The exposition cut into `parts` consecutive pieces of about as many
-  // samples each, so that several threads can write (and compress) one
-  // each: part 0's text, then part 1's, ... is exactly what write() gives.
-  void write_part(std::size_t part, std::size_t parts, const std::function<void(std::string_view)>& sink,
-                  std::size_t piece = 64 * 1024) const;
-
   // The whole exposition as one string.
   std::string text() const;
-
-  // How many samples the exposition holds.
-  std::size_t samples() const;
 
   // Calls `fn` for every sample whose metric name is in `names` (histograms
   // by their _bucket, _sum and _count names), in exposition order.
@@ -113,8 +103,6 @@ private:
   std::vector<std::shared_ptr<const probe_series>> probes_;  // by name
   std::shared_ptr<const kind_families> kinds_;
   std::vector<prometheus::MetricFamily> own_;  // the daemon's own series, from prometheus-cpp
-  mutable std::once_flag counted_;
-  mutable std::size_t samples_ = 0;
 };
 
 }  // namespace vitals

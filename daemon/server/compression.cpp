@@ -58,9 +58,9 @@ bool accepts_gzip(std::string_view accept_encoding) {
   return any && *any > 0;
 }
 
-struct deflate_writer::impl {
+struct gzip_writer::impl {
   z_stream z{};
-  deflated_part part;
+  std::string out;
   bool open = false;
 
   void deflate_all(int flush) {
@@ -70,67 +70,42 @@ struct deflate_writer::impl {
       z.avail_out = sizeof buf;
       const int rc = deflate(&z, flush);
       if (rc == Z_STREAM_ERROR) throw std::runtime_error("gzip: deflate failed");
-      part.bytes.append(buf, sizeof buf - z.avail_out);
+      out.append(buf, sizeof buf - z.avail_out);
     } while (z.avail_out == 0);
   }
 };
 
-deflate_writer::deflate_writer(int level, bool small) : impl_(std::make_unique<impl>()) {
+gzip_writer::gzip_writer(int level, bool small) : impl_(std::make_unique<impl>()) {
   const int window_bits = small ? 13 : 15;
   const int mem_level = small ? 5 : 8;
-  // Negative window bits: a raw deflate stream, framed by gzip_member.
-  if (deflateInit2(&impl_->z, level, Z_DEFLATED, -window_bits, mem_level, Z_DEFAULT_STRATEGY) != Z_OK)
+  // windowBits + 16: a gzip header and trailer around the deflate stream.
+  if (deflateInit2(&impl_->z, level, Z_DEFLATED, window_bits + 16, mem_level, Z_DEFAULT_STRATEGY) != Z_OK)
     throw std::runtime_error("gzip: cannot start a stream");
   impl_->open = true;
-  impl_->part.crc = crc32(0, nullptr, 0);
 }
 
-deflate_writer::~deflate_writer() {
+gzip_writer::~gzip_writer() {
   if (impl_->open) deflateEnd(&impl_->z);
 }
 
-void deflate_writer::write(std::string_view piece) {
+void gzip_writer::write(std::string_view piece) {
   // zlib's avail_in is 32 bits: feed very large pieces in parts.
   while (!piece.empty()) {
     const auto n = std::min<std::size_t>(piece.size(), 1u << 30);
     impl_->z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(piece.data()));
     impl_->z.avail_in = static_cast<uInt>(n);
     impl_->deflate_all(Z_NO_FLUSH);
-    impl_->part.crc = crc32_z(impl_->part.crc, reinterpret_cast<const Bytef*>(piece.data()), n);
-    impl_->part.length += n;
     piece.remove_prefix(n);
   }
 }
 
-deflated_part deflate_writer::finish(bool last) {
+std::string gzip_writer::finish() {
   impl_->z.next_in = nullptr;
   impl_->z.avail_in = 0;
-  impl_->deflate_all(last ? Z_FINISH : Z_SYNC_FLUSH);
+  impl_->deflate_all(Z_FINISH);
   deflateEnd(&impl_->z);
   impl_->open = false;
-  return std::move(impl_->part);
-}
-
-std::string gzip_member(std::span<const deflated_part> parts) {
-  std::size_t size = 18;
-  for (const auto& p : parts) size += p.bytes.size();
-  std::string out;
-  out.reserve(size);
-  // ID1 ID2, CM deflate, no flags, no time, no extra flags, OS Unix.
-  out.append("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03", 10);
-  unsigned long crc = crc32(0, nullptr, 0);
-  std::uint64_t length = 0;
-  for (const auto& p : parts) {
-    out += p.bytes;
-    crc = crc32_combine(crc, p.crc, static_cast<z_off_t>(p.length));
-    length += p.length;
-  }
-  auto append_le32 = [&out](std::uint64_t v) {
-    for (int i = 0; i < 4; ++i) out += static_cast<char>((v >> (8 * i)) & 0xff);
-  };
-  append_le32(crc);
-  append_le32(length);  // ISIZE: the length modulo 2^32
-  return out;
+  return std::move(impl_->out);
 }
 
 }  // namespace vitals

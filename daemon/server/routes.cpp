@@ -18,7 +18,6 @@
 #include <boost/url/url_view.hpp>
 
 #include <algorithm>
-#include <atomic>
 #include <cctype>
 #include <charconv>
 #include <optional>
@@ -171,69 +170,19 @@ http_response reload_later(const route_context& ctx) {
 // costs less than the two thread hand-offs the pool would.
 constexpr std::size_t metrics_on_loop_max_probes = 32;
 
-// A larger one is cut into this many parts, written (and deflated) at once
-// by the pool's threads, so a scrape takes about half the time it would on
-// one thread.
-constexpr std::size_t metrics_parts = 2;
-
-http_response metrics_response(bool gzip) {
+http_response metrics_response(const metrics_snapshot& snap, bool gzip) {
   http_response r{200, std::string(metrics::content_type), {}, {}, {}};
   r.headers.emplace_back("Vary", "Accept-Encoding");
-  if (gzip) r.headers.emplace_back("Content-Encoding", "gzip");
-  return r;
-}
-
-http_response metrics_on_loop(const metrics_snapshot& snap, bool gzip) {
-  auto r = metrics_response(gzip);
   if (gzip) {
-    gzip_writer z(1, true);
+    gzip_writer z(1, snap.probes() <= metrics_on_loop_max_probes);
     snap.write([&z](std::string_view piece) { z.write(piece); });
     r.body = z.finish();
+    r.headers.emplace_back("Content-Encoding", "gzip");
   } else {
     r.body = snap.text();
   }
   return r;
 }
-
-// One scrape served by the pool: each part is written by whichever pool
-// thread takes it, and the one that finishes last joins them and hands the
-// answer to the loop. Nobody waits for anybody, so concurrent scrapes
-// cannot tie up the pool.
-struct metrics_job {
-  std::shared_ptr<const metrics_snapshot> snap;
-  bool gzip = false;
-  asio::any_io_executor loop;
-  std::function<void(http_response)> reply;
-  std::vector<std::string> text{metrics_parts};
-  std::vector<deflated_part> deflated{metrics_parts};
-  std::atomic<std::size_t> left{metrics_parts};
-
-  void write(std::size_t part) {
-    if (gzip) {
-      deflate_writer z(1);
-      snap->write_part(part, metrics_parts, [&z](std::string_view piece) { z.write(piece); });
-      deflated[part] = z.finish(part + 1 == metrics_parts);
-    } else {
-      snap->write_part(part, metrics_parts, [this, part](std::string_view piece) { text[part] += piece; });
-    }
-    if (left.fetch_sub(1, std::memory_order_acq_rel) == 1) join();
-  }
-
-  void join() {
-    auto r = metrics_response(gzip);
-    if (gzip) {
-      r.body = gzip_member(deflated);
-    } else {
-      std::size_t size = 0;
-      for (const auto& t : text) size += t.size();
-      r.body.reserve(size);
-      for (const auto& t : text) r.body += t;
-    }
-    text.clear();
-    deflated.clear();
-    asio::post(loop, [reply = std::move(reply), r = std::move(r)]() mutable { reply(std::move(r)); });
-  }
-};
 
 // /metrics: a snapshot taken now, serialised (and gzipped when the client
 // accepts it) on the pool when it is large, so it never holds the loop; the
@@ -242,17 +191,14 @@ http_response metrics_later(const route_context& ctx, const http_request& req) {
   const auto* accept = req.header("Accept-Encoding");
   const bool gzip = accept && accepts_gzip(*accept);
   auto snap = ctx.telemetry.snapshot();
-  if (snap->probes() <= metrics_on_loop_max_probes) return metrics_on_loop(*snap, gzip);
+  if (snap->probes() <= metrics_on_loop_max_probes) return metrics_response(*snap, gzip);
   http_response later;
   later.deferred = [snap = std::move(snap), gzip, pool = &ctx.work.pool,
                     loop = ctx.work.loop()](std::function<void(http_response)> reply) {
-    auto job = std::make_shared<metrics_job>();
-    job->snap = snap;
-    job->gzip = gzip;
-    job->loop = loop;
-    job->reply = std::move(reply);
-    for (std::size_t part = 0; part < metrics_parts; ++part)
-      asio::post(*pool, [job, part] { job->write(part); });
+    asio::post(*pool, [snap, gzip, loop, reply = std::move(reply)]() mutable {
+      auto r = metrics_response(*snap, gzip);
+      asio::post(loop, [reply = std::move(reply), r = std::move(r)]() mutable { reply(std::move(r)); });
+    });
   };
   return later;
 }

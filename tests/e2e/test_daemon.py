@@ -131,10 +131,10 @@ class DaemonTest(unittest.TestCase):
         # A client that does not ask gets plain text.
         self.assertIn('vitals_probe_up{kind="port",probe="closed-port"} 0', d.metrics())
 
-    def test_a_large_exposition_is_gzipped_by_the_pool_in_parts_that_read_as_one_stream(self):
-        # Over 32 probes the exposition is written and deflated in parts on
-        # the pool's threads and joined: gzip itself and curl must read it
-        # as one valid member (checksum and length included).
+    def test_a_large_exposition_is_gzipped_on_the_pool_as_one_valid_stream(self):
+        # Over 32 probes the exposition is written and deflated on the pool
+        # in pieces: gzip itself must read it as one valid member (checksum
+        # and length included), and promtool must accept what it holds.
         # A listener of its own that accepts everything: 120 probes would
         # soon fill the shared one's accept queue.
         busy = listener(backlog=512)
@@ -164,7 +164,7 @@ class DaemonTest(unittest.TestCase):
         for i in range(120):
             self.assertIn(f'vitals_probe_up{{kind="port",probe="open-{i:03}"}} 1\n', text)
         self.assertEqual(text.count("# TYPE vitals_probe_duration_seconds histogram\n"), 1)
-        # Without gzip the parts join into the same families, each once.
+        # Without gzip: the same families, each once.
         plain = d.metrics()
         self.assertEqual(plain.count("# TYPE vitals_probe_up gauge\n"), 1)
         self.assertEqual(len(re.findall(r"^vitals_probe_runs_total\{", plain, re.M)), 4 * 120)

@@ -111,19 +111,5 @@ TEST(metrics_snapshot, hands_out_the_text_in_pieces_that_make_up_the_whole) {
   EXPECT_EQ(joined, snap->text());
 }
 
-TEST(metrics_snapshot, writes_parts_that_join_into_the_whole_for_any_number_of_threads) {
-  busy_metrics b;
-  const auto snap = b.m.snapshot();
-  const auto whole = snap->text();
-  EXPECT_EQ(test::parse_exposition(whole).size(), snap->samples());
-  // More parts than samples too: some parts are then empty.
-  for (std::size_t parts = 1; parts <= snap->samples() + 2; ++parts) {
-    std::string joined;
-    for (std::size_t part = 0; part < parts; ++part)
-      snap->write_part(part, parts, [&joined](std::string_view piece) { joined += piece; }, 64);
-    EXPECT_EQ(joined, whole) << parts << " parts";
-  }
-}
-
 }  // namespace
 }  // namespace vitals

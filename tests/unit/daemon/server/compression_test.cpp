@@ -8,7 +8,6 @@
 #include <gtest/gtest.h>
 
 #include <string>
-#include <vector>
 
 namespace vitals {
 namespace {
@@ -44,31 +43,6 @@ TEST(gzip_writer, output_inflates_to_the_pieces_written_with_either_window) {
 TEST(gzip_writer, an_empty_body_is_still_a_whole_gzip_stream) {
   gzip_writer z;
   EXPECT_EQ(test::gunzip(z.finish()), "");
-}
-
-TEST(gzip_member, parts_deflated_on_their_own_join_into_one_member) {
-  std::string text;
-  std::vector<deflated_part> parts;
-  for (int part = 0; part < 3; ++part) {
-    deflate_writer z(1);
-    for (int i = 0; i < 5000 * (part + 1); ++i) {  // parts of unequal size, the middle one crossing 64 KiB
-      const std::string line = "vitals_probe_up{kind=\"port\",probe=\"p" + std::to_string(part * 100000 + i) + "\"} 1\n";
-      z.write(line);
-      text += line;
-    }
-    parts.push_back(z.finish(part == 2));
-  }
-  const auto packed = gzip_member(parts);
-  EXPECT_LT(packed.size() * 5, text.size());
-  EXPECT_EQ(test::gunzip(packed), text);  // zlib checks the joined CRC-32 and length
-}
-
-TEST(gzip_member, an_empty_last_part_still_ends_the_stream) {
-  deflate_writer first;
-  first.write("vitals_build_info 1\n");
-  deflate_writer last;
-  const std::vector<deflated_part> parts{first.finish(false), last.finish(true)};
-  EXPECT_EQ(test::gunzip(gzip_member(parts)), "vitals_build_info 1\n");
 }
 
 }  // namespace
