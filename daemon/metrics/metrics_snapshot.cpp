@@ -122,22 +122,27 @@ void walk_durations(walker& w, const series_list& probes) {
 }
 
 void walk_kind_samples(walker& w, const series_list& probes, const kind_families& kinds) {
-  // Grouped by family first: the format wants each family's lines together.
-  std::vector<std::vector<std::pair<const probe_series*, const sample*>>> by_family(kinds.list.size());
-  for (const auto& p : probes) {
-    for (const auto& s : p->samples) {
-      const auto it = kinds.index.find(s.name);
-      if (it == kinds.index.end()) continue;  // not declared by its kind: a probe bug, never exported
-      by_family[it->second].emplace_back(p.get(), &s);
-    }
+  // Grouped by family first, as the format wants each family's lines
+  // together: a counting sort on the family each sample was filed under
+  // when it was recorded, so a walk looks no name up.
+  std::vector<std::size_t> starts(kinds.list.size() + 1, 0);
+  for (const auto& p : probes)
+    for (const auto f : p->families) ++starts[f + 1];
+  for (std::size_t f = 1; f < starts.size(); ++f) starts[f] += starts[f - 1];
+  std::vector<std::pair<const probe_series*, const sample*>> ordered(starts.back());
+  {
+    auto next = starts;
+    for (const auto& p : probes)
+      for (std::size_t i = 0; i < p->samples.size(); ++i) ordered[next[p->families[i]]++] = {p.get(), &p->samples[i]};
   }
   std::vector<label_view> labels;
   for (std::size_t f = 0; f < kinds.list.size(); ++f) {
     const auto& info = kinds.list[f];
-    if (by_family[f].empty() ||
+    if (starts[f] == starts[f + 1] ||
         !w.family(info.name, info.help, info.kind == metric_kind::counter ? "counter" : "gauge", {info.name}))
       continue;
-    for (const auto& [probe, s] : by_family[f]) {
+    for (std::size_t i = starts[f]; i < starts[f + 1]; ++i) {
+      const auto& [probe, s] = ordered[i];
       labels.clear();
       labels.emplace_back("probe", probe->name);
       for (const auto& [k, v] : s->labels) labels.emplace_back(k, v);

@@ -48,7 +48,8 @@ struct probe_series {
   double duration_sum = 0;
   std::uint64_t duration_count = 0;
   std::uint64_t ok = 0, fail = 0, timeout = 0, skipped = 0;
-  std::vector<sample> samples;  // the kind-specific series of the last run
+  std::vector<sample> samples;  // the kind-specific series of the last run, each declared by its kind
+  std::vector<std::uint16_t> families;  // each sample's position in kind_families::list
 };
 
 // The probe kinds' own families in exposition order; fixed once the kinds
