@@ -135,7 +135,7 @@ docker_source::docker_source(std::string container, std::string root)
 
 std::string docker_source::following() const {
   std::string text = "container " + printable(container_);
-  if (!id_.empty()) text += " (id " + id_.substr(0, 12) + ")";
+  if (!id_.empty()) text += " (id " + printable(id_.substr(0, 12)) + ")";
   return text;
 }
 
@@ -145,13 +145,15 @@ bool docker_source::still_named(const std::string& id) const {
   return config && string_at(*config, "Name") == "/" + container_;
 }
 
-std::string docker_source::resolve(read_pass& pass) {
+std::string docker_source::resolve(read_pass& pass, bool& gone) {
+  gone = false;
   if (!id_.empty() && still_named(id_)) return id_;
   const std::string dir = root_ + "/containers";
   const std::unique_ptr<DIR, dir_closer> d(::opendir(dir.c_str()));
   if (!d) {
     const int e = errno;
-    if (e == ENOENT || e == ENOTDIR)
+    gone = e == ENOENT || e == ENOTDIR;
+    if (gone)
       pass.fail("missing", "no Docker containers directory " + printable(dir));
     else if (e == EACCES)
       pass.fail("permission", "cannot read " + printable(dir) + ": permission denied" + uid_text());
@@ -160,27 +162,39 @@ std::string docker_source::resolve(read_pass& pass) {
     return {};
   }
   bool denied = false;
+  bool unsure = false;  // a container's config could not be read: it may be the one
   while (const dirent* e = ::readdir(d.get())) {
     const std::string id = e->d_name;
     if (id == "." || id == "..") continue;
     int error = 0;
     const auto config = read_json_file(dir + "/" + id + "/config.v2.json", error);
     denied = denied || error == EACCES;
+    unsure = unsure || (error != 0 && error != ENOENT && error != ENOTDIR);
     if (config && string_at(*config, "Name") == "/" + container_) return id;
   }
+  gone = !denied && !unsure;
   if (denied)
     pass.fail("permission", "cannot read the containers' config.v2.json under " + printable(dir) + uid_text());
+  else if (unsure)
+    pass.fail("error", "cannot tell which container is " + printable(container_) + ": a config.v2.json under " +
+                           printable(dir) + " could not be read");
   else
     pass.fail("missing", "no container named " + printable(container_) + " under " + printable(dir));
   return {};
 }
 
 void docker_source::read(read_pass& pass) {
-  const std::string id = resolve(pass);
+  bool gone = false;
+  const std::string id = resolve(pass, gone);
   if (id.empty()) {
-    // Gone: what its log still held is read before it is let go.
-    if (file_) file_->finish_all(pass);
-    file_.reset();
+    // Removed: what its log still held is read before it is let go. Not
+    // found for another reason (a config that could not be read): kept as
+    // it is, so that nothing is read twice once it is found again.
+    if (gone) {
+      if (file_) file_->finish_all(pass);
+      file_.reset();
+      id_.clear();
+    }
     return;
   }
   if (id != id_ && file_) {

@@ -49,8 +49,10 @@ class docker_source final : public log_source {
   std::string following() const override;
 
  private:
-  // The id of the container named container_, or empty with the pass failed.
-  std::string resolve(read_pass& pass);
+  // The id of the container named container_, or empty with the pass
+  // failed; then `gone` says whether it is surely not there (not merely
+  // unreadable this time).
+  std::string resolve(read_pass& pass, bool& gone);
   bool still_named(const std::string& id) const;
 
   std::string container_;

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 #include <limits>
+#include <set>
 
 namespace vitals {
 
@@ -57,6 +58,12 @@ std::vector<std::uint64_t> share(const std::vector<std::uint64_t>& pending, std:
   return given;
 }
 
+// offset + budget without wrapping around (max_read_per_run may be huge).
+std::uint64_t up_to(std::uint64_t offset, std::uint64_t budget) {
+  return budget > std::numeric_limits<std::uint64_t>::max() - offset ? std::numeric_limits<std::uint64_t>::max()
+                                                                     : offset + budget;
+}
+
 }  // namespace
 
 file_source::file_source(std::string path, std::size_t max_files, line_sink& sink)
@@ -79,14 +86,23 @@ std::vector<file_seen> file_source::look(read_pass& pass) {
   std::vector<file_seen> seen;
   int glob_error = 0;
   std::vector<std::string> paths = glob_ ? expand(path_, glob_error) : std::vector<std::string>{path_};
+  // A directory that could not be listed (out of descriptors, no
+  // permission) may still hold followed files: none is taken for gone.
+  complete_ = glob_error == 0 || glob_error == ENOENT || glob_error == ENOTDIR;
   matched_ = paths.size();
   if (paths.size() > max_files_) paths.resize(max_files_);
   std::size_t denied = 0;
   std::string first_denied;
+  std::set<file_identity> ids;
   for (const auto& path : paths) {
+    if (pass.should_stop()) {
+      complete_ = false;  // the rest were not looked at
+      break;
+    }
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) {
       const int e = errno;
+      if (e != ENOENT && e != ENOTDIR) complete_ = false;
       if (e == EACCES) {
         if (denied++ == 0) first_denied = path;
       } else if (!glob_ && (e == ENOENT || e == ENOTDIR)) {
@@ -102,11 +118,15 @@ std::vector<file_seen> file_source::look(read_pass& pass) {
                                     ", not a log file");
       continue;
     }
-    seen.push_back(file_seen{path, {st.st_dev, st.st_ino}, static_cast<std::uint64_t>(st.st_size)});
+    const file_identity id{st.st_dev, st.st_ino};
+    if (!ids.insert(id).second) continue;  // another name (a symlink, a hard link) of a file matched already
+    seen.push_back(file_seen{path, id, static_cast<std::uint64_t>(st.st_size)});
   }
   if (!seen.empty()) rotated_to_.clear();
   if (glob_ && glob_error == EACCES && paths.empty())
     pass.fail("permission", "cannot search the directories of " + quoted(path_) + ": permission denied" + uid_text());
+  else if (glob_ && paths.empty() && !complete_)
+    pass.fail("error", "cannot list the directories of " + quoted(path_) + ": " + std::strerror(glob_error));
   else if (glob_ && paths.empty())
     pass.fail("missing", "no file matches " + quoted(path_));
   if (denied > 0)
@@ -125,10 +145,23 @@ void file_source::read(read_pass& pass) {
   std::map<file_identity, const file_seen*> by_id;
   for (const auto& s : seen) by_id.emplace(s.id, &s);
 
+  // A retired file under a followed name again (renamed out and back, or
+  // its directory listed again after a failure): followed on from where
+  // reading was, never from its beginning.
+  for (auto it = rotated_.begin(); it != rotated_.end();) {
+    if (!by_id.contains(it->id) || files_.contains(it->id)) {
+      ++it;
+      continue;
+    }
+    const file_identity id = it->id;
+    files_.emplace(id, std::move(*it));
+    it = rotated_.erase(it);
+  }
   // Rotated files first: their lines are older than the new file's.
   read_rotated(pass);
-  // Files no longer under any matching name: renamed away or deleted.
-  for (auto it = files_.begin(); it != files_.end();) {
+  // Files no longer under any matching name: renamed away or deleted. Only
+  // when every name was looked at: a listing that failed proves nothing.
+  for (auto it = files_.begin(); complete_ && it != files_.end() && !pass.should_stop();) {
     if (by_id.contains(it->first)) {
       ++it;
       continue;
@@ -145,7 +178,9 @@ void file_source::read(read_pass& pass) {
   // truncated (copytruncate), possibly written again past where reading was.
   std::map<file_identity, std::uint64_t> claimed;  // copies read here, and up to where
   for (auto& [id, f] : files_) {
-    const auto* s = by_id.at(id);
+    const auto found = by_id.find(id);
+    if (found == by_id.end()) continue;  // not seen this pass (see above): waits for the next
+    const auto* s = found->second;
     f.path = s->path;
     bool truncated = s->size < f.offset;
     if (!truncated && s->size > f.offset && !f.tail.empty()) {
@@ -156,7 +191,7 @@ void file_source::read(read_pass& pass) {
     if (truncated) recover_copy(f, pass, claimed);
   }
   for (const auto& s : seen)
-    if (!files_.contains(s.id)) follow_new(s, pass, claimed);
+    if (!files_.contains(s.id) && !pass.should_stop()) follow_new(s, pass, claimed);
   read_within_budget(seen, pass);
 }
 
@@ -229,14 +264,31 @@ void file_source::read_rotated(read_pass& pass) {
 // pass (it counts as growth, so the file stays followed until read).
 void file_source::read_rotated_part(int fd, followed_file& f, read_pass& pass) {
   const std::uint64_t before = f.offset;
-  read_log_file(fd, f, f.offset + pass.budget, false, pass, *sink_);
+  read_log_file(fd, f, up_to(f.offset, pass.budget), false, pass, *sink_);
+  pass.budget -= std::min(pass.budget, f.offset - before);
+}
+
+void file_source::read_final(int fd, followed_file& f, read_pass& pass) {
+  struct stat st {};
+  if (::fstat(fd, &st) == 0) {
+    const auto size = static_cast<std::uint64_t>(st.st_size);
+    if (size > f.offset && size - f.offset > pass.budget) {
+      const std::uint64_t skip = size - f.offset - pass.budget;
+      start_log_at(fd, f, f.offset + skip);
+      pass.tally.skipped(skip);
+      pass.note("skipped", format_bytes(static_cast<double>(skip)) + " of " + quoted(f.path) +
+                               " not read: more was left in it than max_read_per_run allows");
+    }
+  }
+  const std::uint64_t before = f.offset;
+  read_log_file(fd, f, up_to(f.offset, pass.budget), true, pass, *sink_);
   pass.budget -= std::min(pass.budget, f.offset - before);
 }
 
 void file_source::finish(followed_file& f, read_pass& pass) {
   log_fd opened;
   const int fd = reopen_rotated(f, opened);
-  if (fd >= 0) read_log_file(fd, f, std::numeric_limits<std::uint64_t>::max(), true, pass, *sink_);
+  if (fd >= 0) read_final(fd, f, pass);
 }
 
 void file_source::recover_copy(followed_file& f, read_pass& pass, std::map<file_identity, std::uint64_t>& claimed) {
@@ -245,7 +297,7 @@ void file_source::recover_copy(followed_file& f, read_pass& pass, std::map<file_
     const log_fd fd(open_log(copy->path));
     followed_file from_copy{copy->path, copy->id, f.offset, f.tail, f.splitter, {}};
     if (fd) {
-      read_log_file(fd.get(), from_copy, std::numeric_limits<std::uint64_t>::max(), true, pass, *sink_);
+      read_final(fd.get(), from_copy, pass);
       claimed[copy->id] = from_copy.offset;
       text += "; the rest was read from its copy " + quoted(copy->path);
     }

@@ -53,6 +53,9 @@ class file_source final : public log_source {
   void read_rotated(read_pass& pass);
   // Reads `f` to its end, its last line counted even without a newline.
   void finish(followed_file& f, read_pass& pass);
+  // Reads a file that will not grow (rotated, a copy) to its end within
+  // the pass's budget; what does not fit is skipped, oldest bytes first.
+  void read_final(int fd, followed_file& f, read_pass& pass);
   int reopen_rotated(followed_file& f, log_fd& opened);
   void read_rotated_part(int fd, followed_file& f, read_pass& pass);
   void recover_copy(followed_file& f, read_pass& pass, std::map<file_identity, std::uint64_t>& claimed);
@@ -70,6 +73,7 @@ class file_source final : public log_source {
   std::size_t matched_ = 0;  // paths the last look matched (before max_files)
   std::string rotated_to_;   // a single path renamed away with nothing in its place
   bool missing_ = false;     // a single path that does not exist in this pass
+  bool complete_ = true;     // the last look saw every name (no listing or stat failed, not cut short)
 };
 
 }  // namespace vitals

@@ -92,7 +92,9 @@ class journal_pass {
     std::uint64_t used = 0;
     bool from_head = false;
     std::string boundary;
+    std::uint64_t walked = 0;
     while (true) {
+      if (pass_.should_stop()) return;  // out of time: the next pass starts from the same cursor
       if (sd.previous(j_) <= 0) {
         from_head = true;
         break;
@@ -102,7 +104,9 @@ class journal_pass {
         break;
       }
       const auto size = message_size(sd, j_);
-      if (used + size > pass_.budget) {
+      // Over the budget, or a flood of entries without a message (they
+      // cost no budget but time): the older ones are skipped.
+      if (used + size > pass_.budget || ++walked > max_skipped_entries) {
         boundary = cursor_of(sd, j_);
         skip_older(size);
         if (fitting == 0) cursor_ = boundary;  // all of it skipped: carry on after the newest
@@ -135,7 +139,7 @@ class journal_pass {
   void skip_older(std::uint64_t first) {
     std::uint64_t skipped = first;
     std::uint64_t entries = 1;
-    while (entries < max_skipped_entries && !pass_.stop && sd.previous(j_) > 0 && !at_cursor()) {
+    while (entries < max_skipped_entries && !pass_.should_stop() && sd.previous(j_) > 0 && !at_cursor()) {
       skipped += message_size(sd, j_);
       ++entries;
     }

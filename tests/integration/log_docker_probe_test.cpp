@@ -197,5 +197,31 @@ TEST_F(log_docker_probe, root_only_docker_directory_fails_with_permission) {
             "cannot read " + root.path() + "/containers: permission denied (vitalsd runs as uid 65534)");
 }
 
+TEST_F(log_docker_probe, a_config_unreadable_for_one_run_fails_it_and_reads_nothing_twice) {
+  create_container(id_of('a'), "api");
+  test::log_writer w(log_of(id_of('a')));
+  auto p = docker_probe("api");
+  run(*p);
+  lines_to(w, 4, "ERROR before");
+  EXPECT_EQ(lines(run(*p)), 4);
+
+  // The container cannot be told apart for a run (its config is a directory
+  // now): that is no proof it is gone, so its log is kept as it was.
+  const std::string config = dir_of(id_of('a')) + "/config.v2.json";
+  std::filesystem::rename(config, config + ".saved");
+  std::filesystem::create_directory(config);
+  auto r = run(*p);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.reason, "error") << describe(r);
+
+  std::filesystem::remove(config);
+  std::filesystem::rename(config + ".saved", config);
+  lines_to(w, 2, "ERROR after");
+  r = run(*p);
+  ASSERT_TRUE(r.ok) << describe(r);
+  EXPECT_EQ(lines(r), 6) << "read on from where it was, not again from the start";
+  EXPECT_EQ(matches(r, "error"), 6);
+}
+
 }  // namespace
 }  // namespace vitals

@@ -13,12 +13,16 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <filesystem>
+#include <iterator>
 #include <fstream>
 #include <string>
+#include <vector>
 
 namespace vitals {
 namespace {
@@ -220,6 +224,57 @@ TEST_F(log_file_probe, ten_gigabyte_file_appearing_costs_one_budget_and_is_skipp
   ASSERT_TRUE(r.ok) << describe(r);
   EXPECT_EQ(series(r, "vitals_log_read_bytes_total"), 16 << 20);
   EXPECT_EQ(series(r, "vitals_log_skipped_bytes_total"), 10'000'000'000.0 - (16 << 20));
+}
+
+TEST_F(log_file_probe, a_file_matched_under_two_names_is_read_once) {
+  { std::ofstream(path) << "start\n"; }
+  std::filesystem::create_symlink(path, dir.path() + "/current.log");  // both match *.log
+  auto p = file_probe(dir.path() + "/*.log", [](log_probe_settings& s) { s.max_read_per_run = 4096; });
+  run(*p);
+  {
+    std::ofstream out(path, std::ios::app);
+    for (int i = 0; i < 100; ++i) out << "ERROR " << std::string(93, 'x') << "\n";  // 100 bytes a line
+  }
+  const auto r = run(*p);
+  ASSERT_TRUE(r.ok) << describe(r);
+  EXPECT_EQ(series(r, "vitals_log_files_followed"), 1);
+  // Behind by more than the budget: what was read and what was skipped
+  // make up what was written, once.
+  EXPECT_EQ(series(r, "vitals_log_read_bytes_total") + series(r, "vitals_log_skipped_bytes_total"), 10'000)
+      << describe(r);
+  EXPECT_LE(series(r, "vitals_log_read_bytes_total"), 4096);
+}
+
+TEST_F(log_file_probe, a_glob_that_cannot_be_listed_fails_with_error_and_forgets_nothing) {
+  { std::ofstream(path) << "start\n"; }
+  auto p = file_probe(dir.path() + "/*.log");
+  run(*p);
+  { std::ofstream(path, std::ios::app) << "ERROR one\nERROR two\nERROR three\n"; }
+  EXPECT_EQ(lines(run(*p)), 3);
+
+  // Out of descriptors for one run: the directory cannot be opened, which
+  // proves nothing about the files in it.
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  const auto open_now = static_cast<rlim_t>(std::distance(std::filesystem::directory_iterator("/proc/self/fd"), {}));
+  rlimit tight = saved;
+  tight.rlim_cur = open_now + 16;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);
+  std::vector<int> filler;  // every descriptor left, taken
+  for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) filler.push_back(fd);
+  const int why = errno;
+  auto r = run(*p);
+  for (const int fd : filler) ::close(fd);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+  ASSERT_EQ(why, EMFILE);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.reason, "error") << describe(r);
+  EXPECT_NE(r.error.find("cannot list the directories of"), std::string::npos) << r.error;
+
+  { std::ofstream(path, std::ios::app) << "ERROR four\n"; }
+  r = run(*p);
+  ASSERT_TRUE(r.ok) << describe(r);
+  EXPECT_EQ(lines(r), 4) << "read on from where it was, not again from the start";
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 namespace vitals {
@@ -22,6 +23,7 @@ using test::describe;
 using test::evidence_value;
 using test::lines;
 using test::matches;
+using test::series;
 
 class log_rotation : public test::log_probe_harness {
  protected:
@@ -148,6 +150,23 @@ TEST_F(log_rotation, copytruncate_between_bursts_of_a_running_writer_loses_and_d
   }
   const auto r = run_until_counted(*p, static_cast<double>(total));
   EXPECT_EQ(lines(r), total) << describe(r);
+}
+
+TEST_F(log_rotation, a_file_renamed_out_of_the_glob_and_back_is_read_on_not_again) {
+  { std::ofstream(path) << "start\n"; }
+  auto p = file_probe(dir.path() + "/*.log");
+  run(*p);
+  { std::ofstream(path, std::ios::app) << "ERROR one\nERROR two\n"; }
+  EXPECT_EQ(lines(run(*p)), 2);
+  std::filesystem::rename(path, path + ".hold");  // matched no more: read on as a rotated file
+  EXPECT_EQ(lines(run(*p)), 2);
+  std::filesystem::rename(path + ".hold", path);  // and back under its name
+  { std::ofstream(path, std::ios::app) << "ERROR three\n"; }
+  const auto r = run(*p);
+  ASSERT_TRUE(r.ok) << describe(r);
+  EXPECT_EQ(lines(r), 3);
+  EXPECT_EQ(matches(r, "error"), 3);
+  EXPECT_EQ(series(r, "vitals_log_files_followed"), 1);
 }
 
 }  // namespace
