@@ -195,7 +195,11 @@ public:
   void metric_names(std::set<std::string>& out) const override { operand_->metric_names(out); }
   std::string text() const override {
     static constexpr const char* ops[] = {">", ">=", "<", "<=", "==", "!="};
-    return operand_->text() + " " + ops[static_cast<int>(op_)] + " " + number_text(threshold_);
+    // Only a selector binds tighter than the comparison: "(a or b) == 0"
+    // and "(a > 1) < 5" keep their parentheses.
+    const bool bare = dynamic_cast<const selector*>(operand_.get()) != nullptr;
+    const std::string operand = bare ? operand_->text() : "(" + operand_->text() + ")";
+    return operand + " " + ops[static_cast<int>(op_)] + " " + number_text(threshold_);
   }
 
 private:

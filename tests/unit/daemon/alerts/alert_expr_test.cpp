@@ -97,7 +97,9 @@ TEST(alert_expr, text_is_canonical_and_parses_back_to_itself) {
                                  "(vitals_probe_up == 0 or vitals_probe_success == 0) and vitals_probe_up{kind=\"port\"}",
                                  "vitals_redis_memory_utilization_ratio > 0.9 unless vitals_probe_up == 0",
                                  "vitals_disk_free_ratio < 0.2", "vitals_probe_up > -Inf",
-                                 "vitals_probe_up == 0 and on(probe, kind) vitals_probe_success == 0"}) {
+                                 "vitals_probe_up == 0 and on(probe, kind) vitals_probe_success == 0",
+                                 "(vitals_probe_up == 0 or vitals_probe_success == 0) == 0 or vitals_disk_free_ratio",
+                                 "(vitals_probe_up > 0) < 5"}) {
     auto first = parse_expr(text);
     ASSERT_TRUE(first.value) << text;
     EXPECT_EQ(first.value->text(), text);
