@@ -31,36 +31,56 @@ std::vector<alert_instance> engine::set_rules(std::vector<rule> rules) {
   return dropped;
 }
 
-engine::query engine::prepare() const {
+engine::query engine::prepare(std::chrono::milliseconds interval) const {
   query q;
   q.generation = generation_;
+  q.past = past_;
+  q.slack_ms = interval.count();
   for (const auto& r : rules_) {
     q.exprs.push_back(r.when);
     std::set<std::string> names;
     r.when->metric_names(names);
     q.names.insert(names.begin(), names.end());
+    r.when->history_needs(q.needs);
   }
   return q;
 }
 
-std::vector<std::vector<series>> engine::match(const query& q, const std::vector<series>& all) {
-  std::vector<std::vector<series>> out;
+std::vector<eval_result> engine::match(const query& q, const series_table& now, wall_clock::time_point at) {
+  const auto at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch()).count();
+  q.past->require(q.needs, q.slack_ms);
+  q.past->record(now, at_ms);
+  std::vector<eval_result> out;
   out.reserve(q.exprs.size());
-  for (const auto& e : q.exprs) out.push_back(e->eval(all));
+  for (const auto& e : q.exprs) out.push_back(e->evaluate(now, q.past.get(), at_ms));
   return out;
 }
 
-std::vector<transition> engine::evaluate(const std::vector<series>& all, wall_clock::time_point now) {
-  return apply(match(prepare(), all), now);
+std::vector<transition> engine::evaluate(const std::vector<series>& all, wall_clock::time_point now,
+                                         std::chrono::milliseconds interval) {
+  series_table table;
+  for (const auto& s : all) table.add(s.name, s.label_values, s.value);
+  return apply(match(prepare(interval), table, now), now);
 }
 
-std::vector<transition> engine::apply(const std::vector<std::vector<series>>& matches, wall_clock::time_point now) {
+engine::history_size engine::history_stats() const {
+  return {past_->series(), past_->samples(), past_->dropped(), past_->max_series()};
+}
+
+void engine::set_max_history_series(std::size_t n) {
+  if (n != past_->max_series()) past_ = std::make_shared<history>(n);
+}
+
+std::vector<transition> engine::apply(const std::vector<eval_result>& results, wall_clock::time_point now) {
   std::vector<transition> changes;
-  for (std::size_t i = 0; i < rules_.size() && i < matches.size(); ++i) {
+  health_.clear();
+  for (std::size_t i = 0; i < rules_.size() && i < results.size(); ++i) {
     const auto& r = rules_[i];
+    health_.push_back({r.name, results[i].error.value_or(""), results[i].history_incomplete});
+    if (results[i].error) continue;  // the alerts stay as they were, as in Prometheus
     auto& instances = instances_[r.name];
     std::set<labels> seen;
-    for (const auto& s : matches[i]) {
+    for (const auto& s : results[i].matches) {
       labels l = s.label_values;
       for (const auto& [k, v] : r.labels) l[k] = v;
       l["alertname"] = r.name;
@@ -159,6 +179,13 @@ std::vector<alert_instance> engine::active() const {
 
 // ---------------------------------------------------------------------------
 // Series from a snapshot.
+
+series_table select_table(const metrics_snapshot& snapshot, const metric_name_set& names) {
+  series_table out;
+  if (names.empty()) return out;
+  snapshot.visit(names, [&out](const sample_view& s) { out.add(s.name, s.labels, s.value); });
+  return out;
+}
 
 std::vector<series> select_series(const metrics_snapshot& snapshot, const metric_name_set& names) {
   std::vector<series> out;

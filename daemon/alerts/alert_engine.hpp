@@ -22,6 +22,10 @@ namespace vitals::alerts {
 
 using wall_clock = std::chrono::system_clock;
 
+// alerts.max_history_series by default: 1,000 probes' worth of a few
+// range selectors each.
+inline constexpr std::size_t default_max_history_series = 5000;
+
 enum class alert_state { pending, firing };
 
 struct alert_instance {
@@ -60,28 +64,54 @@ public:
   std::vector<alert_instance> set_rules(std::vector<rule> rules);
 
   // What an evaluation reads, taken on the loop and usable on any thread:
-  // the rules' expressions (immutable once parsed) and the metric names
-  // they select.
+  // the rules' expressions (immutable once parsed), the metric names they
+  // select, and the history their range selectors and offsets read (the
+  // engine's; one evaluation at a time uses it).
   struct query {
     std::uint64_t generation = 0;  // of the rules it was taken from
     std::vector<std::shared_ptr<const expr>> exprs;  // in rule order
     metric_name_set names;
+    std::shared_ptr<history> past;
+    std::vector<history_need> needs;
+    std::int64_t slack_ms = 0;  // one evaluation interval
   };
-  query prepare() const;
+  // `interval`: how often evaluations come, which the history keeps beyond
+  // the farthest reach of a range.
+  query prepare(std::chrono::milliseconds interval = std::chrono::seconds(5)) const;
 
-  // Each rule's expression over `all`, in rule order. Pure: any thread.
-  static std::vector<std::vector<series>> match(const query& q, const std::vector<series>& all);
+  // Records `now` in the query's history at `at`, then evaluates each
+  // rule's expression, in rule order. Any thread, one call at a time per
+  // engine.
+  static std::vector<eval_result> match(const query& q, const series_table& now, wall_clock::time_point at);
 
-  // Judges the instances on `matches` from a query of the current rules
+  // Judges the instances on `results` from a query of the current rules
   // (generation() unchanged since prepare()) at `now`; returns what
-  // changed, in rule order.
-  std::vector<transition> apply(const std::vector<std::vector<series>>& matches, wall_clock::time_point now);
+  // changed, in rule order. A rule whose evaluation failed keeps its
+  // instances as they are, as Prometheus does.
+  std::vector<transition> apply(const std::vector<eval_result>& results, wall_clock::time_point now);
 
   // Changes with every set_rules().
   std::uint64_t generation() const { return generation_; }
 
   // One evaluation over `all` at `now`: match() and apply() in one go.
-  std::vector<transition> evaluate(const std::vector<series>& all, wall_clock::time_point now);
+  std::vector<transition> evaluate(const std::vector<series>& all, wall_clock::time_point now,
+                                   std::chrono::milliseconds interval = std::chrono::seconds(5));
+
+  // What the last apply() saw of each rule, in rule order: its evaluation
+  // error (empty when none) and whether its history was incomplete.
+  struct rule_health {
+    std::string name;
+    std::string error;
+    bool history_incomplete = false;
+  };
+  const std::vector<rule_health>& health() const { return health_; }
+  // The history's size: series and samples kept, series left out.
+  struct history_size {
+    std::size_t series = 0, samples = 0, dropped = 0, max_series = 0;
+  };
+  history_size history_stats() const;
+  // The cap on series kept for range selectors and offsets.
+  void set_max_history_series(std::size_t n);
 
   // Every pending and firing instance.
   std::vector<alert_instance> active() const;
@@ -109,12 +139,16 @@ public:
 private:
   std::vector<rule> rules_;
   std::uint64_t generation_ = 0;
+  std::shared_ptr<history> past_ = std::make_shared<history>(default_max_history_series);
+  std::vector<rule_health> health_;
   // rule name -> label set -> instance
   std::map<std::string, std::map<labels, alert_instance>> instances_;
 };
 
 // The series of a snapshot of /metrics whose names are in `names` (none
-// when it is empty): the input of match(), read without a text round trip.
+// when it is empty), read without a text round trip.
 std::vector<series> select_series(const metrics_snapshot& snapshot, const metric_name_set& names);
+// The same as the input of match().
+series_table select_table(const metrics_snapshot& snapshot, const metric_name_set& names);
 
 }  // namespace vitals::alerts

@@ -351,10 +351,12 @@ struct app::impl {
       // The series are selected and the expressions matched on the pool,
       // from a snapshot: at 10,000 probes that is tens of milliseconds the
       // loop's timers would otherwise wait. Only the judging is done here.
-      auto query = std::make_shared<const alerts::engine::query>(alert_engine.prepare());
-      auto matching = pool_call<std::vector<std::vector<alerts::series>>>::start(
-          rt.ctx, [query, snap = telemetry.snapshot()](const std::atomic<bool>&) {
-            return alerts::engine::match(*query, alerts::select_series(*snap, query->names));
+      const auto interval = current ? current->alert_evaluation_interval : std::chrono::milliseconds(5000);
+      auto query = std::make_shared<const alerts::engine::query>(
+          alert_engine.prepare(std::chrono::duration_cast<std::chrono::milliseconds>(interval)));
+      auto matching = pool_call<std::vector<alerts::eval_result>>::start(
+          rt.ctx, [query, now, snap = telemetry.snapshot()](const std::atomic<bool>&) {
+            return alerts::engine::match(*query, alerts::select_table(*snap, query->names), now);
           });
       try {
         co_await matching->wait("alert evaluation");

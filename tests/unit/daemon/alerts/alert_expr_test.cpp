@@ -124,11 +124,17 @@ TEST(alert_expr, errors_point_at_the_column) {
 
   e = error_of(R"(vitals_probe_up{probe="x" > 1)");
   EXPECT_EQ(e.column, 27u);
-  EXPECT_EQ(e.message, "expected \",\" or \"}\", got symbol");
+  EXPECT_EQ(e.message, "expected \",\" or \"}\", got \">\"");
 
-  e = error_of("rate(vitals_probe_runs_total[5m]) > 1");
-  EXPECT_EQ(e.column, 5u);
-  EXPECT_NE(e.message.find("functions are not part of the rule language"), std::string::npos);
+  e = error_of("rat(vitals_probe_runs_total[5m]) > 1");
+  EXPECT_EQ(e.column, 1u);
+  EXPECT_EQ(e.message, "unknown function \"rat\"; did you mean rate?");
+
+  e = error_of("rate(vitals_probe_runs_total) > 1");
+  EXPECT_EQ(e.column, 6u);
+  EXPECT_EQ(e.message,
+            "expected type range vector in call to function \"rate\", got instant vector (add a range: "
+            "rate(vitals_probe_runs_total[5m]))");
 
   e = error_of(R"(vitals_probe_up{probe="api)");
   EXPECT_EQ(e.column, 23u);
@@ -137,9 +143,13 @@ TEST(alert_expr, errors_point_at_the_column) {
   e = error_of("vitals_probe_up == 0 vitals_probe_success");
   EXPECT_EQ(e.column, 22u);
 
-  e = error_of("vitals_probe_up > high");
-  EXPECT_EQ(e.column, 19u);
-  EXPECT_EQ(e.message, "expected a number to compare with, got \"high\"");
+  e = error_of("vitals_probe_up > 1 > 2 > bool");
+  EXPECT_EQ(e.column, 31u);
+  EXPECT_EQ(e.message, "expected an expression, got end of expression");
+
+  e = error_of("vitals_probe_up > 1 and 1");
+  EXPECT_EQ(e.column, 21u);
+  EXPECT_EQ(e.message, "set operator \"and\" not allowed in binary scalar expression");
 
   e = error_of(R"(vitals_probe_up{kind=~"(port"})");
   EXPECT_EQ(e.column, 23u);
@@ -148,10 +158,21 @@ TEST(alert_expr, errors_point_at_the_column) {
   EXPECT_EQ(e.column, 22u);
 
   e = error_of("vitals_probe_up == 0 and");
-  EXPECT_EQ(e.message, "expected a metric name, got end of expression");
+  EXPECT_EQ(e.message, "expected an expression, got end of expression");
 
-  e = error_of("vitals_probe_up > bool 1");
-  EXPECT_NE(e.message.find("bool"), std::string::npos);
+  e = error_of("vitals_probe_up + bool 1");
+  EXPECT_EQ(e.column, 19u);
+  EXPECT_EQ(e.message, "bool modifier can only be used on comparison operators");
+
+  e = error_of("1 > 2");
+  EXPECT_EQ(e.message, "comparisons between scalars must use BOOL modifier");
+
+  e = error_of("vitals_probe_up[5m]");
+  EXPECT_EQ(e.column, 1u);
+  EXPECT_NE(e.message.find("not a range vector"), std::string::npos);
+
+  e = error_of("vitals_probe_up[5x]");
+  EXPECT_EQ(e.column, 17u);
 }
 
 }  // namespace
@@ -166,7 +187,7 @@ TEST(alert_expr_limits, ten_thousand_nested_parentheses_are_an_error_at_the_firs
   const std::string text = std::string(10000, '(') + "vitals_probe_up" + std::string(10000, ')') + " == 0";
   const auto e = error_of(text);
   EXPECT_EQ(e.column, 65u);
-  EXPECT_EQ(e.message, "parentheses nested deeper than 64 levels");
+  EXPECT_EQ(e.message, "expressions nested deeper than 64 levels");
 }
 
 TEST(alert_expr_limits, fifty_thousand_terms_joined_by_and_are_an_error) {

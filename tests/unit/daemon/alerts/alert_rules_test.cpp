@@ -139,7 +139,7 @@ TEST_F(alert_rules_config, expression_errors_point_into_the_expression) {
 )");
   ASSERT_FALSE(r.cfg);
   ASSERT_EQ(r.errors.size(), 1u) << errors(r);
-  EXPECT_EQ(r.errors[0].str(), "vitals.yaml:5:40: alerts.rules[0].when: expected \",\" or \"}\", got symbol");
+  EXPECT_EQ(r.errors[0].str(), "vitals.yaml:5:40: alerts.rules[0].when: expected \",\" or \"}\", got \">\"");
 }
 
 TEST_F(alert_rules_config, unknown_metrics_are_errors_with_a_suggestion) {

@@ -1,0 +1,233 @@
+#include "daemon/alerts/alert_series.hpp"
+
+#include "daemon/alerts/promql_string.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <limits>
+
+namespace vitals::alerts {
+
+namespace {
+
+// Prometheus's stale marker: a NaN no computation produces. Real NaN
+// values are stored as the ordinary quiet NaN, so the two never mix.
+constexpr std::uint64_t stale_bits = 0x7ff0000000000002ull;
+const double stale_marker = std::bit_cast<double>(stale_bits);
+bool is_stale(double v) { return std::bit_cast<std::uint64_t>(v) == stale_bits; }
+double storable(double v) { return std::isnan(v) ? std::numeric_limits<double>::quiet_NaN() : v; }
+
+bool by_name(const label& a, const label& b) { return a.name < b.name; }
+
+}  // namespace
+
+int compare(const label_set& a, const label_set& b) {
+  const std::size_t n = std::min(a.size(), b.size());
+  for (std::size_t i = 0; i < n; ++i) {
+    if (a[i].name != b[i].name) return a[i].name < b[i].name ? -1 : 1;
+    if (a[i].value != b[i].value) return a[i].value < b[i].value ? -1 : 1;
+  }
+  return a.size() == b.size() ? 0 : a.size() < b.size() ? -1 : 1;
+}
+
+std::string_view value_of(const label_set& l, std::string_view name) {
+  const auto it = std::lower_bound(l.begin(), l.end(), label{name, {}}, by_name);
+  return it != l.end() && it->name == name ? it->value : std::string_view();
+}
+
+std::string key_of(const label_set& l) {
+  std::string k;
+  for (const auto& [name, value] : l) {
+    k.append(name);
+    k += '\xff';
+    k.append(value);
+    k += '\xff';
+  }
+  return k;
+}
+
+std::string_view string_pool::intern(std::string_view s) {
+  if (const auto it = strings_.find(s); it != strings_.end()) return *it;
+  return *strings_.emplace(s).first;
+}
+
+// ---------------------------------------------------------------------------
+
+void series_table::add(std::string_view name, std::span<const std::pair<std::string_view, std::string_view>> labels,
+                       double value) {
+  const auto n = strings_.intern(name);
+  sample s;
+  s.labels.reserve(labels.size() + 1);
+  s.labels.push_back({metric_name_label, n});
+  for (const auto& [k, v] : labels)
+    if (!v.empty()) s.labels.push_back({strings_.intern(k), strings_.intern(v)});  // "" is no label in PromQL
+  std::sort(s.labels.begin(), s.labels.end(), by_name);
+  s.value = value;
+  by_name_[n].push_back(std::move(s));
+  ++samples_;
+}
+
+void series_table::add(std::string_view name, const std::map<std::string, std::string>& labels, double value) {
+  std::vector<std::pair<std::string_view, std::string_view>> l(labels.begin(), labels.end());
+  add(name, l, value);
+}
+
+std::span<const sample> series_table::named(std::string_view name) const {
+  const auto it = by_name_.find(name);
+  if (it == by_name_.end()) return {};
+  return it->second;
+}
+
+// ---------------------------------------------------------------------------
+
+bool matcher::matches(std::string_view v) const {
+  switch (kind) {
+    case op::eq: return v == value;
+    case op::ne: return v != value;
+    case op::re: return regex->matches(v);
+    case op::nre: return !regex->matches(v);
+  }
+  return false;
+}
+
+std::string matcher::text() const {
+  static constexpr const char* ops[] = {"=", "!=", "=~", "!~"};
+  return label + ops[static_cast<int>(kind)] + promql_quote(value);
+}
+
+bool selector_spec::matches(const label_set& l) const {
+  return std::all_of(matchers.begin(), matchers.end(),
+                     [&](const matcher& m) { return m.matches(value_of(l, m.label)); });
+}
+
+// ---------------------------------------------------------------------------
+
+void history::require(std::vector<history_need> needs, std::int64_t slack_ms) {
+  std::int64_t reach = 0;
+  for (const auto& n : needs) reach = std::max(reach, n.reach_ms);
+  keep_ms_ = needs.empty() ? 0 : reach + slack_ms;
+  needs_ = std::move(needs);
+  needs_changed_ = true;
+}
+
+void history::record(const series_table& now, std::int64_t at_ms) {
+  ++seq_;
+  times_.push_back(at_ms);
+  truncated_.clear();
+  dropped_ = 0;
+  for (const auto& need : needs_) {
+    const selector_spec& sel = *need.selector;
+    for (const sample& s : now.named(sel.name)) {
+      if (!sel.matches(s.labels)) continue;
+      auto& of_name = kept_[sel.name];
+      auto key = key_of(s.labels);
+      auto it = of_name.find(key);
+      if (it == of_name.end()) {
+        if (kept_count_ >= max_series_) {
+          ++dropped_;
+          truncated_.insert(&sel);
+          continue;
+        }
+        auto k = std::make_unique<kept>();
+        std::size_t size = 0;
+        for (const auto& [name, value] : s.labels) size += name.size() + value.size();
+        k->storage.reserve(size);
+        for (const auto& [name, value] : s.labels) {
+          k->storage.append(name);
+          k->storage.append(value);
+        }
+        std::size_t at = 0;
+        for (const auto& [name, value] : s.labels) {
+          const std::string_view n(k->storage.data() + at, name.size());
+          const std::string_view v(k->storage.data() + at + name.size(), value.size());
+          k->labels.push_back({n, v});
+          at += name.size() + value.size();
+        }
+        it = of_name.emplace(std::move(key), std::move(k)).first;
+        ++kept_count_;
+      }
+      kept& k = *it->second;
+      if (k.last_seen == seq_) continue;  // two selectors match it
+      k.values.push_back(storable(s.value));
+      k.last_seen = seq_;
+    }
+  }
+
+  // Series absent now get a stale marker; evaluations older than the
+  // farthest reach go, and series with nothing but stale markers left (or
+  // that no selector matches any more) with them.
+  while (!times_.empty() && times_.front() < at_ms - keep_ms_) times_.pop_front();
+  const bool recheck = std::exchange(needs_changed_, false);
+  for (auto name = kept_.begin(); name != kept_.end();) {
+    for (auto it = name->second.begin(); it != name->second.end();) {
+      kept& k = *it->second;
+      if (k.last_seen != seq_) k.values.push_back(stale_marker);
+      while (k.values.size() > times_.size()) k.values.pop_front();
+      bool gone = std::all_of(k.values.begin(), k.values.end(), is_stale);
+      if (!gone && recheck)
+        gone = std::none_of(needs_.begin(), needs_.end(), [&](const history_need& n) {
+          return n.selector->name == name->first && n.selector->matches(k.labels);
+        });
+      if (gone) {
+        it = name->second.erase(it);
+        --kept_count_;
+      } else {
+        ++it;
+      }
+    }
+    name = name->second.empty() ? kept_.erase(name) : std::next(name);
+  }
+}
+
+std::size_t history::samples() const {
+  std::size_t n = 0;
+  for (const auto& [name, of_name] : kept_)
+    for (const auto& [key, k] : of_name) n += k->values.size();
+  return n;
+}
+
+std::ptrdiff_t history::index_at(std::int64_t t) const {
+  const auto it = std::upper_bound(times_.begin(), times_.end(), t);
+  return (it - times_.begin()) - 1;
+}
+
+template <typename Fn>
+void history::each_match(const selector_spec& sel, Fn&& fn) const {
+  const auto name = kept_.find(sel.name);
+  if (name == kept_.end()) return;
+  for (const auto& [key, k] : name->second)
+    if (sel.matches(k->labels)) fn(*k);
+}
+
+void history::range(const selector_spec& sel, std::int64_t from_ms, std::int64_t to_ms,
+                    const std::function<void(const label_set&, std::span<const point>)>& fn) const {
+  const auto last = index_at(to_ms);
+  if (last < 0) return;
+  const auto first = static_cast<std::ptrdiff_t>(std::lower_bound(times_.begin(), times_.end(), from_ms) - times_.begin());
+  std::vector<point> points;
+  each_match(sel, [&](const kept& k) {
+    points.clear();
+    // values[i] belongs to times_[offset + i]
+    const auto offset = static_cast<std::ptrdiff_t>(times_.size() - k.values.size());
+    for (auto i = std::max(first, offset); i <= last; ++i) {
+      const double v = k.values[static_cast<std::size_t>(i - offset)];
+      if (!is_stale(v)) points.push_back({times_[static_cast<std::size_t>(i)], v});
+    }
+    fn(k.labels, points);
+  });
+}
+
+void history::at(const selector_spec& sel, std::int64_t at_ms,
+                 const std::function<void(const label_set&, double)>& fn) const {
+  const auto i = index_at(at_ms);
+  if (i < 0 || times_[static_cast<std::size_t>(i)] < at_ms - lookback_ms) return;
+  each_match(sel, [&](const kept& k) {
+    const auto offset = static_cast<std::ptrdiff_t>(times_.size() - k.values.size());
+    if (i < offset) return;
+    const double v = k.values[static_cast<std::size_t>(i - offset)];
+    if (!is_stale(v)) fn(k.labels, v);
+  });
+}
+
+}  // namespace vitals::alerts
