@@ -2,7 +2,8 @@
 //
 // Promises checked beyond "no crash": a failed parse says where (a column
 // within the text, or just past its end) and why; a parsed rule's text()
-// parses again, prints the same, and selects the same series.
+// parses again, prints the same, and selects the same series. Rules are
+// also evaluated over a short history (ranges, offsets, a series cap).
 
 #include "fuzz_input.hpp"
 
@@ -50,6 +51,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;
   }
   const auto selected = parsed.value->eval(state());
+  // The same over a history of three evaluations, for ranges and offsets.
+  vitals::alerts::series_table table;
+  for (const auto& s : state()) table.add(s.name, s.label_values, s.value);
+  std::vector<vitals::alerts::history_need> needs;
+  parsed.value->history_needs(needs);
+  vitals::alerts::history past(4);
+  past.require(needs, 15000);
+  for (std::int64_t at : {0, 15000, 30000}) past.record(table, at);
+  const auto over_time = parsed.value->evaluate(table, &past, 30000);
+  require(!over_time.error || over_time.matches.empty(), "a failed evaluation returned series");
   std::set<std::string> names;
   parsed.value->metric_names(names);
   const std::string canonical = parsed.value->text();
