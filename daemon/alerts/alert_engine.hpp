@@ -22,9 +22,6 @@ namespace vitals::alerts {
 
 using wall_clock = std::chrono::system_clock;
 
-// alerts.max_history_series by default: 1,000 probes' worth of a few
-// range selectors each.
-inline constexpr std::size_t default_max_history_series = 5000;
 
 enum class alert_state { pending, firing };
 

@@ -28,16 +28,18 @@ const builtin_alert probe_down = {
     "{{ $labels.probe }} ({{ $labels.kind }}) is down",
     "The {{ $labels.kind }} probe {{ $labels.probe }} has failed past its thresholds."};
 
-std::string expression_of(const builtin_alert& b, double threshold) {
+std::string expression_of(const builtin_alert& b, double threshold, std::chrono::milliseconds hold) {
   std::string text(b.when);
   if (const auto at = text.find("{}"); at != std::string::npos) text.replace(at, 2, number_text(threshold));
+  if (const auto at = text.find("{hold}"); at != std::string::npos) text.replace(at, 6, duration_text(hold.count()));
   return text;
 }
 
-rule make_builtin(const builtin_alert& b, double threshold, std::string_view runbook_base) {
+rule make_builtin(const builtin_alert& b, double threshold, std::string_view runbook_base, const hold_windows& holds) {
   rule r;
   r.name = std::string(b.name);
-  r.when_text = expression_of(b, threshold);
+  const auto hold = holds.find(b.name);
+  r.when_text = expression_of(b, threshold, hold == holds.end() ? min_hold : hold->second);
   auto parsed = parse_expr(r.when_text);
   if (!parsed.value) throw std::logic_error("built-in rule " + r.name + ": " + parsed.error->message);
   r.when = std::move(parsed.value);
@@ -209,13 +211,34 @@ std::vector<builtin_alert> builtin_alerts(const probe_registry& registry) {
   return out;
 }
 
-std::vector<rule> builtin_rules(const probe_registry& registry, std::string_view runbook_base) {
+std::vector<rule> builtin_rules(const probe_registry& registry, std::string_view runbook_base,
+                                const hold_windows& holds) {
   std::vector<rule> out;
-  for (const auto& b : builtin_alerts(registry)) out.push_back(make_builtin(b, b.threshold, runbook_base));
+  for (const auto& b : builtin_alerts(registry)) out.push_back(make_builtin(b, b.threshold, runbook_base, holds));
   return out;
 }
 
-std::vector<rule> read_alert_rules(node_reader& r, const probe_registry& registry) {
+hold_windows builtin_holds(const probe_registry& registry,
+                           const std::vector<std::pair<std::string, std::chrono::milliseconds>>& probe_intervals,
+                           std::chrono::milliseconds evaluation_interval) {
+  hold_windows out;
+  for (const auto& kind : registry.kinds()) {
+    std::chrono::milliseconds slowest{0};
+    for (const auto& [type, interval] : probe_intervals)
+      if (type == kind.type) slowest = std::max(slowest, interval);
+    // Two intervals and two evaluations: the last good value is still in
+    // the window when the run after a failed one has been seen.
+    auto hold = std::max(min_hold, 2 * (slowest + evaluation_interval));
+    hold = std::chrono::ceil<std::chrono::seconds>(hold);
+    for (const auto& b : kind.alerts) {
+      auto& h = out[std::string(b.name)];
+      h = std::max(h, hold);
+    }
+  }
+  return out;
+}
+
+std::vector<rule> read_alert_rules(node_reader& r, const probe_registry& registry, const hold_windows& holds) {
   const auto known = known_metric_names(registry);
   const auto builtins = builtin_alerts(registry);
   std::vector<rule> out;
@@ -248,7 +271,7 @@ std::vector<rule> read_alert_rules(node_reader& r, const probe_registry& registr
     for (const auto& b : builtins) {
       double threshold = b.threshold;
       auto it = overrides.find(std::string(b.name));
-      rule built = make_builtin(b, threshold, base);
+      rule built = make_builtin(b, threshold, base, holds);
       if (it != overrides.end()) {
         node_reader& o = it->second;
         if (o.node().IsScalar()) {
@@ -259,7 +282,7 @@ std::vector<rule> read_alert_rules(node_reader& r, const probe_registry& registr
           if (std::isnan(b.threshold)) {
             if (o.has("threshold")) o.error("threshold", std::string(b.name) + " has no threshold to change");
           } else if (o.has("threshold")) {
-            if (const auto threshold = read_threshold(o, b)) built = make_builtin(b, *threshold, base);
+            if (const auto threshold = read_threshold(o, b)) built = make_builtin(b, *threshold, base, holds);
           }
           o.read("for", built.for_);
           o.read("severity", built.severity, {"critical", "high", "medium", "low"});

@@ -110,6 +110,10 @@ struct history_need {
   std::int64_t reach_ms = 0;
 };
 
+// alerts.max_history_series by default: 1,000 probes' worth of a few
+// range selectors each.
+inline constexpr std::size_t default_max_history_series = 5000;
+
 // Prometheus's lookback for instant selectors (--query.lookback-delta).
 inline constexpr std::int64_t lookback_ms = 5 * 60 * 1000;
 

@@ -177,6 +177,7 @@ struct app::impl {
       spdlog::warn("config: state.path changes only on restart; still using {}", current->state.path);
     secure(everything.web);
     sched.apply(next.probes, secrets);
+    alert_engine.set_max_history_series(next.alert_max_history_series);
     close_incidents(alert_engine.set_rules(with_runbook_links(next.alert_rules, link_url)),
                     "its rule changed or was removed");
     keeper.set_retention(retention_of(next.state));
@@ -369,6 +370,7 @@ struct app::impl {
       // that no longer exist; the next tick evaluates the new ones.
       if (query->generation != alert_engine.generation()) continue;
       const auto changes = alert_engine.apply(matching->value(), now);
+      report_rule_health();
       for (const auto& t : changes) {
         if (t.what == alerts::transition::kind::firing) record_firing(t.alert, now);
         if (t.what == alerts::transition::kind::resolved && t.alert.incident_id > 0)
@@ -388,6 +390,35 @@ struct app::impl {
         last_save = now;
       }
     }
+  }
+
+  // Each rule's failed evaluations and incomplete history, as metrics, and
+  // in the log when they start and end (not at every evaluation).
+  void report_rule_health() {
+    std::vector<metrics::rule_evaluation> rules;
+    std::map<std::string, std::string> problems;
+    for (const auto& h : alert_engine.health()) {
+      rules.push_back({h.name, !h.error.empty(), h.history_incomplete});
+      std::string problem;
+      if (!h.error.empty())
+        problem = "evaluation failed, its alerts stay as they were: " + h.error;
+      else if (h.history_incomplete)
+        problem = "its range selectors read an incomplete history: alerts.max_history_series (" +
+                  std::to_string(alert_engine.history_stats().max_series) +
+                  ") is full, so some series are left out and it may miss alerts";
+      if (!problem.empty()) problems[h.name] = problem;
+      const auto before = rule_problems.find(h.name);
+      const std::string& was = before == rule_problems.end() ? std::string() : before->second;
+      if (problem != was) {
+        if (!problem.empty())
+          spdlog::warn("alert rule {}: {}", h.name, problem);
+        else
+          spdlog::info("alert rule {}: evaluates fully again", h.name);
+      }
+    }
+    rule_problems = std::move(problems);
+    const auto size = alert_engine.history_stats();
+    telemetry.rules_evaluated(rules, size.series, size.samples);
   }
 
   static void log_transition(const alerts::transition& t) {
@@ -417,6 +448,7 @@ struct app::impl {
   scheduler sched;
   alerts::engine alert_engine;
   bool restored_pending = false;  // restored alerts not yet judged again
+  std::map<std::string, std::string> rule_problems;  // rule -> what is wrong with its evaluation, as last logged
   state_keeper keeper;
   std::unique_ptr<notifier> notify;  // made once the daemon knows its own URL
   std::unique_ptr<http_server> server;  // made once the first config gives its limits
@@ -481,6 +513,7 @@ int app::run() {
   }
 
   m.sched.apply(cfg.probes, m.secrets);
+  m.alert_engine.set_max_history_series(cfg.alert_max_history_series);
   m.alert_engine.set_rules(with_runbook_links(cfg.alert_rules, m.link_url));
   m.notify->configure(cfg.notifications, m.secrets);
   m.current = loaded.cfg;

@@ -341,9 +341,16 @@ void read_config(const YAML::Node& root, config& cfg, diagnostics& diags, const 
     std::map<std::string, int> first_line_of_name;
     for (auto& item : *probes) read_probe(item, cfg, registry, options, first_line_of_name);
   }
+  // The built-ins hold a failed run's series for as long as the slowest
+  // probe of their kind and the evaluation interval need.
+  const auto holds = [&] {
+    std::vector<std::pair<std::string, std::chrono::milliseconds>> intervals;
+    for (const auto& p : cfg.probes)
+      intervals.emplace_back(p.settings.type, std::chrono::duration_cast<std::chrono::milliseconds>(p.settings.interval));
+    return alerts::builtin_holds(registry, intervals, cfg.alert_evaluation_interval);
+  };
   if (top.has("alerts")) {
     if (auto alerts = top.map("alerts")) {
-      cfg.alert_rules = alerts::read_alert_rules(*alerts, registry);
       if (alerts->has("evaluation_interval")) {
         if (auto d = alerts->duration("evaluation_interval")) {
           if (d->count() < 100)
@@ -352,10 +359,15 @@ void read_config(const YAML::Node& root, config& cfg, diagnostics& diags, const 
             cfg.alert_evaluation_interval = *d;
         }
       }
+      if (alerts->has("max_history_series")) {
+        if (auto n = alerts->integer("max_history_series", 1, 10'000'000))
+          cfg.alert_max_history_series = static_cast<std::size_t>(*n);
+      }
+      cfg.alert_rules = alerts::read_alert_rules(*alerts, registry, holds());
       alerts->finish();
     }
   } else {
-    cfg.alert_rules = alerts::builtin_rules(registry);
+    cfg.alert_rules = alerts::builtin_rules(registry, alerts::default_runbook_base, holds());
   }
   if (auto notify = top.map("notify")) {
     read_notify_settings(*notify, cfg.notifications);

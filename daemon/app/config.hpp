@@ -55,6 +55,7 @@ struct config {
   std::vector<probe_spec> probes;
   std::vector<alerts::rule> alert_rules;  // built-ins (unless alerts.defaults is false) and the user's
   std::chrono::milliseconds alert_evaluation_interval{5000};  // alerts.evaluation_interval
+  std::size_t alert_max_history_series = alerts::default_max_history_series;  // alerts.max_history_series
   notify_settings notifications;  // read from notify:
   // Every value filled in from ${env:…}/${file:…}: "<redacted>" in every
   // output. The alert rules above are already redacted with it.

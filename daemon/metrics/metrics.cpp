@@ -46,6 +46,26 @@ struct metrics::impl {
                      .Name("vitals_alerts")
                      .Help("Active alert instances by rule, severity and state (pending or firing)")
                      .Register(*registry_)),
+        rule_failures_(prometheus::BuildCounter()
+                           .Name("vitals_alert_rule_evaluation_failures_total")
+                           .Help("Evaluations of an alert rule that failed (e.g. many-to-many matching); its alerts "
+                                 "stay as they were")
+                           .Register(*registry_)),
+        rule_incomplete_(prometheus::BuildGauge()
+                             .Name("vitals_alert_rule_history_incomplete")
+                             .Help("1 while a range selector or offset of the rule reads a history that left out "
+                                   "series for lack of room (alerts.max_history_series)")
+                             .Register(*registry_)),
+        history_series_(prometheus::BuildGauge()
+                            .Name("vitals_alert_history_series")
+                            .Help("Series whose past samples the alert engine keeps for range selectors and offsets")
+                            .Register(*registry_)
+                            .Add({})),
+        history_samples_(prometheus::BuildGauge()
+                             .Name("vitals_alert_history_samples")
+                             .Help("Past samples the alert engine keeps for range selectors and offsets")
+                             .Register(*registry_)
+                             .Add({})),
         notifications_(prometheus::BuildCounter()
                            .Name("vitals_notifications_total")
                            .Help("Notification batches by receiver kind, peer (the receiver's host:port) and "
@@ -133,6 +153,11 @@ struct metrics::impl {
   prometheus::Gauge& reload_time_;
   prometheus::Family<prometheus::Gauge>& alerts_;
   std::map<std::map<std::string, std::string>, prometheus::Gauge*> alert_gauges_;
+  prometheus::Family<prometheus::Counter>& rule_failures_;
+  prometheus::Family<prometheus::Gauge>& rule_incomplete_;
+  prometheus::Gauge& history_series_;
+  prometheus::Gauge& history_samples_;
+  std::map<std::string, std::pair<prometheus::Counter*, prometheus::Gauge*>> rule_series_;
   prometheus::Family<prometheus::Counter>& notifications_;
   prometheus::Family<prometheus::Gauge>& queue_;
   prometheus::Gauge& store_healthy_;
@@ -221,6 +246,33 @@ void metrics::alerts_changed(const std::map<std::array<std::string, 3>, int>& co
     if (inserted) it->second = &impl_->alerts_.Add(labels);
     it->second->Set(n);
   }
+}
+
+void metrics::rules_evaluated(const std::vector<rule_evaluation>& rules, std::size_t history_series,
+                              std::size_t history_samples) {
+  auto& series = impl_->rule_series_;
+  std::set<std::string> listed;
+  for (const auto& r : rules) listed.insert(r.name);
+  for (auto it = series.begin(); it != series.end();) {
+    if (listed.contains(it->first)) {
+      ++it;
+      continue;
+    }
+    impl_->rule_failures_.Remove(it->second.first);
+    impl_->rule_incomplete_.Remove(it->second.second);
+    it = series.erase(it);
+  }
+  for (const auto& r : rules) {
+    auto [it, inserted] = series.try_emplace(r.name, nullptr, nullptr);
+    if (inserted) {
+      it->second.first = &impl_->rule_failures_.Add({{"alertname", r.name}});
+      it->second.second = &impl_->rule_incomplete_.Add({{"alertname", r.name}});
+    }
+    if (r.failed) it->second.first->Increment();
+    it->second.second->Set(r.history_incomplete ? 1 : 0);
+  }
+  impl_->history_series_.Set(static_cast<double>(history_series));
+  impl_->history_samples_.Set(static_cast<double>(history_samples));
 }
 
 void metrics::notification_result(const std::string& notifier, const std::string& peer, const std::string& result,

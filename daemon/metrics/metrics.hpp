@@ -38,6 +38,19 @@ public:
   // {alertname, severity, state}. Series not in `counts` are removed.
   void alerts_changed(const std::map<std::array<std::string, 3>, int>& counts);
 
+  // After an evaluation: each rule's outcome
+  // (vitals_alert_rule_evaluation_failures_total{alertname},
+  // vitals_alert_rule_history_incomplete{alertname}) and the size of the
+  // history range selectors read (vitals_alert_history_series,
+  // vitals_alert_history_samples). Series of rules not listed go away.
+  struct rule_evaluation {
+    std::string name;
+    bool failed = false;
+    bool history_incomplete = false;
+  };
+  void rules_evaluated(const std::vector<rule_evaluation>& rules, std::size_t history_series,
+                       std::size_t history_samples);
+
   // vitals_notifications_total{notifier,peer,result}: `count` more batches
   // a receiver (its kind, and its URL's host:port) ended with result ok |
   // retry | rejected | failed | dropped. A count of 0 makes the series

@@ -124,7 +124,7 @@ using namespace std::chrono_literals;
 
 // Built-in alert rules (DESIGN §6); each has a runbook in docs/runbooks/.
 const builtin_alert disk_alerts[] = {
-    {"DiskSpaceLow", "vitals_disk_free_ratio < {}", 0.2, 5min, "medium",
+    {"DiskSpaceLow", "last_over_time(vitals_disk_free_ratio[{hold}]) < {}", 0.2, 5min, "medium",
      "{{ $labels.probe }} has {{ $value | humanizePercentage }} free",
      "The filesystem checked by {{ $labels.probe }} is running out of space.", threshold_unit::ratio},
 };

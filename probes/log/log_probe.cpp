@@ -44,9 +44,21 @@ log_probe::~log_probe() = default;
 
 std::span<const metric_info> log_probe::metrics() { return log_metrics; }
 
-// No built-in rule yet: LogErrorsHigh needs rate() in the rule language.
-// docs/probes/log.md gives the rule to write meanwhile.
-std::span<const builtin_alert> log_probe::alerts() { return {}; }
+namespace {
+
+using namespace std::chrono_literals;
+
+// Built-in alert rules (DESIGN §6); each has a runbook in docs/runbooks/.
+const builtin_alert log_alerts[] = {
+    {"LogErrorsHigh", "rate(vitals_log_matches_total{pattern=\"error\"}[5m]) * 60 > {}", 10, 2min, "medium",
+     "{{ $labels.probe }} logs {{ $value | humanize }} errors a minute",
+     "Lines matching the pattern named error in the logs of {{ $labels.probe }} come faster than the threshold "
+     "(per minute, over the last 5 minutes); the last ones are in the evidence."},
+};
+
+}  // namespace
+
+std::span<const builtin_alert> log_probe::alerts() { return log_alerts; }
 
 std::string log_probe::target() const {
   switch (settings_.source) {

@@ -52,12 +52,12 @@ inline constexpr metric_info tls_cert_expiry_metric{
     metric_kind::gauge};
 
 // Built-in rule TLSCertExpiringSoon, listed by both web kinds: 14 days
-// ahead, time enough to renew by hand. The rule language has no arithmetic
-// or time(), so it compares the seconds left rather than the timestamp.
+// ahead, time enough to renew by hand. It compares the seconds left, the
+// series the probe exports.
 // constexpr, so the kinds' tables that copy it are filled before any code runs.
 inline constexpr builtin_alert tls_cert_expiring_soon{
     "TLSCertExpiringSoon",
-    "vitals_tls_cert_expiry_seconds < {}",
+    "last_over_time(vitals_tls_cert_expiry_seconds[{hold}]) < {}",
     14 * 24 * 3600.0,
     std::chrono::milliseconds(0),
     "medium",

@@ -242,7 +242,7 @@ using namespace std::chrono_literals;
 
 // Built-in alert rules (DESIGN §6); each has a runbook in docs/runbooks/.
 const builtin_alert port_alerts[] = {
-    {"PortConflict", "vitals_port_conflict == 1", builtin_alert::no_threshold, 0ms, "critical",
+    {"PortConflict", "last_over_time(vitals_port_conflict[{hold}]) == 1", builtin_alert::no_threshold, 0ms, "critical",
      "port {{ $labels.port }} is held by the wrong process",
      "Port {{ $labels.port }} (probe {{ $labels.probe }}) is owned by another process than the expected one."},
 };

@@ -78,15 +78,15 @@ using namespace std::chrono_literals;
 
 // Built-in alert rules (DESIGN §6); each has a runbook in docs/runbooks/.
 const builtin_alert postgres_alerts[] = {
-    {"PostgresConnectionsHigh", "vitals_postgres_connections_utilization_ratio > {}", 0.8, 2min, "high",
+    {"PostgresConnectionsHigh", "last_over_time(vitals_postgres_connections_utilization_ratio[{hold}]) > {}", 0.8, 2min, "high",
      "PostgreSQL {{ $labels.probe }} uses {{ $value | humanizePercentage }} of max_connections",
      "Client sessions of {{ $labels.probe }} are close to max_connections; new connections will be refused.",
      threshold_unit::ratio},
-    {"PostgresIdleInTransaction", "vitals_postgres_idle_in_transaction_max_seconds > {}", 600, 0ms, "medium",
+    {"PostgresIdleInTransaction", "last_over_time(vitals_postgres_idle_in_transaction_max_seconds[{hold}]) > {}", 600, 0ms, "medium",
      "a session on {{ $labels.probe }} is idle in a transaction",
      "A session of {{ $labels.probe }} has been idle in a transaction for {{ $value | humanizeDuration }}.",
      threshold_unit::seconds},
-    {"PostgresLongQuery", "vitals_postgres_longest_query_seconds > {}", 300, 0ms, "medium",
+    {"PostgresLongQuery", "last_over_time(vitals_postgres_longest_query_seconds[{hold}]) > {}", 300, 0ms, "medium",
      "a query on {{ $labels.probe }} has run for {{ $value | humanizeDuration }}",
      "The longest running query of {{ $labels.probe }} has been running for {{ $value | humanizeDuration }}.",
      threshold_unit::seconds},

@@ -116,15 +116,15 @@ using namespace std::chrono_literals;
 
 // Built-in alert rules (DESIGN §6); each has a runbook in docs/runbooks/.
 const builtin_alert process_alerts[] = {
-    {"ProcessRSSHigh", "vitals_process_rss_bytes > {}", 2147483648.0, 5min, "medium",
+    {"ProcessRSSHigh", "last_over_time(vitals_process_rss_bytes[{hold}]) > {}", 2147483648.0, 5min, "medium",
      "{{ $labels.probe }} uses {{ $value | humanize1024 }}B of memory",
      "The processes matched by {{ $labels.probe }} use {{ $value | humanize1024 }}B resident memory together.",
      threshold_unit::bytes},
-    {"ProcessMemoryLeak", "vitals_process_rss_growth_bytes_per_second > {}", 102400, 15min, "medium",
+    {"ProcessMemoryLeak", "last_over_time(vitals_process_rss_growth_bytes_per_second[{hold}]) > {}", 102400, 15min, "medium",
      "{{ $labels.probe }} grows by {{ $value | humanize1024 }}B/s",
      "The memory of {{ $labels.probe }} has grown steadily (restarts excluded).",
      threshold_unit::bytes_per_second},
-    {"ProcessFdsNearLimit", "vitals_process_fds_utilization_ratio > {}", 0.9, 5min, "medium",
+    {"ProcessFdsNearLimit", "last_over_time(vitals_process_fds_utilization_ratio[{hold}]) > {}", 0.9, 5min, "medium",
      "{{ $labels.probe }} uses {{ $value | humanizePercentage }} of its open file limit",
      "A process matched by {{ $labels.probe }} is close to its RLIMIT_NOFILE.", threshold_unit::ratio},
 };

@@ -62,14 +62,13 @@ using namespace std::chrono_literals;
 
 // Built-in alert rules (DESIGN §6); each has a runbook in docs/runbooks/.
 const builtin_alert redis_alerts[] = {
-    {"RedisMemoryHigh", "vitals_redis_memory_utilization_ratio > {}", 0.9, 2min, "high",
+    {"RedisMemoryHigh", "last_over_time(vitals_redis_memory_utilization_ratio[{hold}]) > {}", 0.9, 2min, "high",
      "Redis {{ $labels.probe }} uses {{ $value | humanizePercentage }} of its {{ $labels.limit }} limit",
      "Redis {{ $labels.probe }} is close to its memory limit ({{ $labels.limit }}).", threshold_unit::ratio},
-    {"RedisEvicting",
-     "vitals_redis_evicted_keys_total > 0 and on(instance, probe) vitals_redis_memory_utilization_ratio{limit=\"maxmemory\"} > {}",
-     0.95, 5min, "medium", "Redis {{ $labels.probe }} is evicting keys",
-     "Redis {{ $labels.probe }} is at maxmemory and has evicted {{ $value }} keys since it started.",
-     threshold_unit::ratio},
+    {"RedisEvicting", "rate(vitals_redis_evicted_keys_total[5m]) > 0", builtin_alert::no_threshold, 5min, "medium",
+     "Redis {{ $labels.probe }} is evicting keys",
+     "Redis {{ $labels.probe }} is at maxmemory and evicts {{ $value | humanize }} keys per second (over the last "
+     "5 minutes) to make room for writes."},
 };
 
 }  // namespace

@@ -90,10 +90,10 @@ using namespace std::chrono_literals;
 
 // Built-in alert rules (DESIGN §6); each has a runbook in docs/runbooks/.
 const builtin_alert sqlite_alerts[] = {
-    {"SQLiteLocked", "vitals_sqlite_lock_held_seconds > {}", 0, 30s, "high",
+    {"SQLiteLocked", "last_over_time(vitals_sqlite_lock_held_seconds[{hold}]) > {}", 0, 30s, "high",
      "SQLite database {{ $labels.probe }} is locked",
      "A writer has held a lock on {{ $labels.probe }} for {{ $value | humanizeDuration }}.", threshold_unit::seconds},
-    {"SQLiteCorrupt", "vitals_sqlite_integrity_ok == 0", builtin_alert::no_threshold, 0ms, "critical",
+    {"SQLiteCorrupt", "last_over_time(vitals_sqlite_integrity_ok[{hold}]) == 0", builtin_alert::no_threshold, 0ms, "critical",
      "SQLite database {{ $labels.probe }} failed its integrity check",
      "quick_check/integrity_check of {{ $labels.probe }} found damage."},
 };

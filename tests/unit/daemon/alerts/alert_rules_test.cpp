@@ -45,12 +45,32 @@ protected:
 TEST_F(alert_rules_config, without_an_alerts_section_every_builtin_is_active) {
   auto r = load("");
   ASSERT_TRUE(r.cfg) << errors(r);
-  EXPECT_EQ(r.cfg->alert_rules.size(), 16u);  // one TLSCertExpiringSoon, though http and websocket both list it
+  EXPECT_EQ(r.cfg->alert_rules.size(), 17u);  // one TLSCertExpiringSoon, though http and websocket both list it
   const auto* locked = find(r, "SQLiteLocked");
   ASSERT_NE(locked, nullptr);
   EXPECT_EQ(locked->for_, std::chrono::seconds(30));
   EXPECT_EQ(locked->runbook_url, "/runbooks/SQLiteLocked");  // the daemon's own page, made absolute by the app
-  EXPECT_EQ(find(r, "PostgresConnectionsHigh")->when->text(), "vitals_postgres_connections_utilization_ratio > 0.8");
+  // Without probes a built-in on a kind's own series holds its last value for the minimum, a minute.
+  EXPECT_EQ(find(r, "PostgresConnectionsHigh")->when->text(),
+            "last_over_time(vitals_postgres_connections_utilization_ratio[1m]) > 0.8");
+  EXPECT_EQ(find(r, "RedisEvicting")->when->text(), "rate(vitals_redis_evicted_keys_total[5m]) > 0");
+  EXPECT_EQ(find(r, "LogErrorsHigh")->when->text(), "rate(vitals_log_matches_total{pattern=\"error\"}[5m]) * 60 > 10");
+  EXPECT_EQ(find(r, "ProbeDown")->when->text(), "vitals_probe_up == 0");
+}
+
+TEST_F(alert_rules_config, a_builtin_holds_a_failed_runs_series_for_two_of_its_slowest_probes_intervals) {
+  auto r = load_config_text(R"(probes:
+  - {name: root, type: disk, path: /, interval: 5m}
+  - {name: tmp, type: disk, path: /tmp, interval: 30s}
+  - {name: db, type: postgres, conninfo: "host=127.0.0.1 dbname=x", interval: 20s}
+alerts:
+  evaluation_interval: 10s
+)", "vitals.yaml", registry, ctx);
+  ASSERT_TRUE(r.cfg) << errors(r);
+  // 2 × (5m + 10s)
+  EXPECT_EQ(find(r, "DiskSpaceLow")->when->text(), "last_over_time(vitals_disk_free_ratio[10m20s]) < 0.2");
+  // 2 × (20s + 10s) is under the minute
+  EXPECT_EQ(find(r, "PostgresLongQuery")->when->text(), "last_over_time(vitals_postgres_longest_query_seconds[1m]) > 300");
 }
 
 TEST_F(alert_rules_config, builtins_can_be_disabled_and_rethresholded_by_name) {
@@ -64,7 +84,7 @@ TEST_F(alert_rules_config, builtins_can_be_disabled_and_rethresholded_by_name) {
   EXPECT_EQ(find(r, "ProbeDown"), nullptr);
   const auto* disk = find(r, "DiskSpaceLow");
   ASSERT_NE(disk, nullptr);
-  EXPECT_EQ(disk->when->text(), "vitals_disk_free_ratio < 0.1");
+  EXPECT_EQ(disk->when->text(), "last_over_time(vitals_disk_free_ratio[1m]) < 0.1");
   EXPECT_EQ(disk->for_, std::chrono::minutes(10));
   EXPECT_EQ(disk->severity, "high");
   EXPECT_EQ(disk->runbook_url, "https://runbooks.example/vitals/DiskSpaceLow.md");
@@ -82,14 +102,14 @@ TEST_F(alert_rules_config, builtin_thresholds_are_written_in_the_unit_of_their_s
     PostgresLongQuery: {threshold: 90}
 )");
   ASSERT_TRUE(r.cfg) << errors(r);
-  EXPECT_EQ(find(r, "ProcessRSSHigh")->when->text(), "vitals_process_rss_bytes > 209715200");
-  EXPECT_EQ(find(r, "ProcessMemoryLeak")->when->text(), "vitals_process_rss_growth_bytes_per_second > 1048576");
+  EXPECT_EQ(find(r, "ProcessRSSHigh")->when->text(), "last_over_time(vitals_process_rss_bytes[1m]) > 209715200");
+  EXPECT_EQ(find(r, "ProcessMemoryLeak")->when->text(), "last_over_time(vitals_process_rss_growth_bytes_per_second[1m]) > 1048576");
   EXPECT_EQ(find(r, "PostgresIdleInTransaction")->when->text(),
-            "vitals_postgres_idle_in_transaction_max_seconds > 600");
-  EXPECT_EQ(find(r, "SQLiteLocked")->when->text(), "vitals_sqlite_lock_held_seconds > 1.5");
-  EXPECT_EQ(find(r, "DiskSpaceLow")->when->text(), "vitals_disk_free_ratio < 0.1");
-  EXPECT_EQ(find(r, "RedisMemoryHigh")->when->text(), "vitals_redis_memory_utilization_ratio > 0.75");
-  EXPECT_EQ(find(r, "PostgresLongQuery")->when->text(), "vitals_postgres_longest_query_seconds > 90");
+            "last_over_time(vitals_postgres_idle_in_transaction_max_seconds[1m]) > 600");
+  EXPECT_EQ(find(r, "SQLiteLocked")->when->text(), "last_over_time(vitals_sqlite_lock_held_seconds[1m]) > 1.5");
+  EXPECT_EQ(find(r, "DiskSpaceLow")->when->text(), "last_over_time(vitals_disk_free_ratio[1m]) < 0.1");
+  EXPECT_EQ(find(r, "RedisMemoryHigh")->when->text(), "last_over_time(vitals_redis_memory_utilization_ratio[1m]) > 0.75");
+  EXPECT_EQ(find(r, "PostgresLongQuery")->when->text(), "last_over_time(vitals_postgres_longest_query_seconds[1m]) > 90");
 }
 
 TEST_F(alert_rules_config, a_threshold_in_the_wrong_unit_says_which_unit_it_takes) {
@@ -192,7 +212,7 @@ TEST_F(alert_rules_config, the_rule_file_carries_every_rule) {
   ASSERT_TRUE(r.cfg);
   const auto text = alerts::prometheus_rule_file(r.cfg->alert_rules);
   for (const auto& rule : r.cfg->alert_rules) EXPECT_NE(text.find("alert: " + rule.name + "\n"), std::string::npos);
-  EXPECT_NE(text.find("expr: \"vitals_sqlite_lock_held_seconds > 0\"\n        for: 30s"), std::string::npos) << text;
+  EXPECT_NE(text.find("expr: \"last_over_time(vitals_sqlite_lock_held_seconds[1m]) > 0\"\n        for: 30s"), std::string::npos) << text;
 }
 
 // A probe kind the daemon has never heard of: its series and its rule come

@@ -80,7 +80,7 @@ TEST(add_tls_chain, an_expired_certificate_has_negative_seconds_left_and_says_si
 }
 
 TEST(tls_cert_expiring_soon, compares_the_seconds_left_with_fourteen_days) {
-  EXPECT_EQ(std::string(tls_cert_expiring_soon.when), "vitals_tls_cert_expiry_seconds < {}");
+  EXPECT_EQ(std::string(tls_cert_expiring_soon.when), "last_over_time(vitals_tls_cert_expiry_seconds[{hold}]) < {}");
   EXPECT_EQ(tls_cert_expiring_soon.threshold, 14 * 86400);
   EXPECT_EQ(std::string(tls_cert_expiring_soon.severity), "medium");
 }
