@@ -44,7 +44,7 @@ class RulesTest(unittest.TestCase):
         self.assertEqual(done.returncode, 0, done.stderr)
         check = subprocess.run(["promtool", "check", "rules", rules], capture_output=True, text=True, timeout=60)
         self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
-        self.assertIn("SUCCESS: 17 rules found", check.stdout)
+        self.assertIn("SUCCESS: 18 rules found", check.stdout)
 
     def test_a_broken_rule_is_a_config_error_with_its_position(self):
         done, _ = self.rules_of(textwrap.dedent("""\
