@@ -107,8 +107,15 @@ void history::require(std::vector<history_need> needs, std::int64_t slack_ms) {
   std::int64_t reach = 0;
   for (const auto& n : needs) reach = std::max(reach, n.reach_ms);
   keep_ms_ = needs.empty() ? 0 : reach + slack_ms;
+  slack_ms_ = slack_ms;
+  // Needs on one metric together, so each sample is looked at once.
+  std::stable_sort(needs.begin(), needs.end(),
+                   [](const history_need& a, const history_need& b) { return a.selector->name < b.selector->name; });
+  needs_changed_ = needs.size() != needs_.size() ||
+                   !std::equal(needs.begin(), needs.end(), needs_.begin(), [](const history_need& a, const history_need& b) {
+                     return a.selector == b.selector && a.reach_ms == b.reach_ms;
+                   });
   needs_ = std::move(needs);
-  needs_changed_ = true;
 }
 
 void history::record(const series_table& now, std::int64_t at_ms) {
@@ -116,59 +123,79 @@ void history::record(const series_table& now, std::int64_t at_ms) {
   times_.push_back(at_ms);
   truncated_.clear();
   dropped_ = 0;
-  for (const auto& need : needs_) {
-    const selector_spec& sel = *need.selector;
-    for (const sample& s : now.named(sel.name)) {
-      if (!sel.matches(s.labels)) continue;
-      auto& of_name = kept_[sel.name];
+  for (std::size_t first = 0; first < needs_.size();) {
+    const std::string& name = needs_[first].selector->name;
+    std::size_t last = first;
+    while (last < needs_.size() && needs_[last].selector->name == name) ++last;
+    std::map<std::string, std::unique_ptr<kept>>* of_name = nullptr;
+    for (const sample& s : now.named(name)) {
+      // The farthest reach of the needs that match it; none: not kept.
+      std::int64_t reach = -1;
+      for (std::size_t i = first; i < last; ++i)
+        if (needs_[i].reach_ms > reach && needs_[i].selector->matches(s.labels)) reach = needs_[i].reach_ms;
+      if (reach < 0) continue;
+      if (of_name == nullptr) of_name = &kept_[name];
       auto key = key_of(s.labels);
-      auto it = of_name.find(key);
-      if (it == of_name.end()) {
+      auto it = of_name->find(key);
+      if (it == of_name->end()) {
         if (kept_count_ >= max_series_) {
           ++dropped_;
-          truncated_.insert(&sel);
+          for (std::size_t i = first; i < last; ++i)
+            if (needs_[i].selector->matches(s.labels)) truncated_.insert(needs_[i].selector);
           continue;
         }
         auto k = std::make_unique<kept>();
         std::size_t size = 0;
-        for (const auto& [name, value] : s.labels) size += name.size() + value.size();
+        for (const auto& [n, v] : s.labels) size += n.size() + v.size();
         k->storage.reserve(size);
-        for (const auto& [name, value] : s.labels) {
-          k->storage.append(name);
-          k->storage.append(value);
+        for (const auto& [n, v] : s.labels) {
+          k->storage.append(n);
+          k->storage.append(v);
         }
         std::size_t at = 0;
-        for (const auto& [name, value] : s.labels) {
-          const std::string_view n(k->storage.data() + at, name.size());
-          const std::string_view v(k->storage.data() + at + name.size(), value.size());
-          k->labels.push_back({n, v});
-          at += name.size() + value.size();
+        for (const auto& [n, v] : s.labels) {
+          k->labels.push_back({std::string_view(k->storage.data() + at, n.size()),
+                               std::string_view(k->storage.data() + at + n.size(), v.size())});
+          at += n.size() + v.size();
         }
-        it = of_name.emplace(std::move(key), std::move(k)).first;
+        it = of_name->emplace(std::move(key), std::move(k)).first;
         ++kept_count_;
       }
       kept& k = *it->second;
-      if (k.last_seen == seq_) continue;  // two selectors match it
       k.values.push_back(storable(s.value));
       k.last_seen = seq_;
+      k.reach_ms = reach;
     }
+    first = last;
   }
 
-  // Series absent now get a stale marker; evaluations older than the
-  // farthest reach go, and series with nothing but stale markers left (or
-  // that no selector matches any more) with them.
+  // Series absent now get a stale marker; each series keeps only as many
+  // evaluations as the needs that match it reach back (plus the slack),
+  // and goes when nothing but stale markers is left or, after a change of
+  // rules, no need matches it any more.
   while (!times_.empty() && times_.front() < at_ms - keep_ms_) times_.pop_front();
   const bool recheck = std::exchange(needs_changed_, false);
   for (auto name = kept_.begin(); name != kept_.end();) {
     for (auto it = name->second.begin(); it != name->second.end();) {
       kept& k = *it->second;
-      if (k.last_seen != seq_) k.values.push_back(stale_marker);
-      while (k.values.size() > times_.size()) k.values.pop_front();
-      bool gone = std::all_of(k.values.begin(), k.values.end(), is_stale);
-      if (!gone && recheck)
-        gone = std::none_of(needs_.begin(), needs_.end(), [&](const history_need& n) {
-          return n.selector->name == name->first && n.selector->matches(k.labels);
-        });
+      bool gone = false;
+      if (k.last_seen != seq_) {
+        k.values.push_back(stale_marker);
+        if (recheck) {
+          std::int64_t reach = -1;
+          for (const auto& n : needs_)
+            if (n.selector->name == name->first && n.reach_ms > reach && n.selector->matches(k.labels)) reach = n.reach_ms;
+          if (reach < 0) gone = true;
+          k.reach_ms = reach;
+        }
+      }
+      // values[i] belongs to times_[times_.size() - values.size() + i].
+      const std::int64_t oldest = at_ms - k.reach_ms - slack_ms_;
+      while (!k.values.empty() &&
+             (k.values.size() > times_.size() || times_[times_.size() - k.values.size()] < oldest))
+        k.values.pop_front();
+      // Seen within what is kept: not only stale markers.
+      gone = gone || k.values.empty() || seq_ - k.last_seen >= k.values.size();
       if (gone) {
         it = name->second.erase(it);
         --kept_count_;

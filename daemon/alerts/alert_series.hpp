@@ -162,6 +162,7 @@ private:
     label_set labels;
     std::deque<double> values;  // the last values.size() evaluations, the newest last
     std::uint64_t last_seen = 0;  // the record() that last had it
+    std::int64_t reach_ms = 0;    // the farthest reach of the needs that matched it last
   };
   // The index in times_ of the latest evaluation at or before `t`; -1: none.
   std::ptrdiff_t index_at(std::int64_t t) const;
@@ -171,6 +172,7 @@ private:
   std::size_t max_series_;
   std::vector<history_need> needs_;
   std::int64_t keep_ms_ = 0;
+  std::int64_t slack_ms_ = 0;
   bool needs_changed_ = false;
   std::deque<std::int64_t> times_;  // evaluation times kept, oldest first
   std::uint64_t seq_ = 0;           // record() calls so far
