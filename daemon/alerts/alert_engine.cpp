@@ -64,11 +64,12 @@ std::vector<transition> engine::evaluate(const std::vector<series>& all, wall_cl
 }
 
 engine::history_size engine::history_stats() const {
-  return {past_->series(), past_->samples(), past_->dropped(), past_->max_series()};
+  return {past_->series(), past_->samples(), past_->dropped(), past_->max_series(), past_->max_samples()};
 }
 
-void engine::set_max_history_series(std::size_t n) {
-  if (n != past_->max_series()) past_ = std::make_shared<history>(n);
+void engine::set_history_limits(std::size_t max_series, std::size_t max_samples) {
+  if (max_series != past_->max_series() || max_samples != past_->max_samples())
+    past_ = std::make_shared<history>(max_series, max_samples);
 }
 
 std::vector<transition> engine::apply(const std::vector<eval_result>& results, wall_clock::time_point now) {

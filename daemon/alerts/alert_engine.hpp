@@ -104,11 +104,12 @@ public:
   const std::vector<rule_health>& health() const { return health_; }
   // The history's size: series and samples kept, series left out.
   struct history_size {
-    std::size_t series = 0, samples = 0, dropped = 0, max_series = 0;
+    std::size_t series = 0, samples = 0, dropped = 0, max_series = 0, max_samples = 0;
   };
   history_size history_stats() const;
-  // The cap on series kept for range selectors and offsets.
-  void set_max_history_series(std::size_t n);
+  // The caps on series and samples kept for range selectors and offsets;
+  // a change starts the history over.
+  void set_history_limits(std::size_t max_series, std::size_t max_samples);
 
   // Every pending and firing instance.
   std::vector<alert_instance> active() const;
@@ -136,7 +137,8 @@ public:
 private:
   std::vector<rule> rules_;
   std::uint64_t generation_ = 0;
-  std::shared_ptr<history> past_ = std::make_shared<history>(default_max_history_series);
+  std::shared_ptr<history> past_ =
+      std::make_shared<history>(default_max_history_series, default_max_history_samples);
   std::vector<rule_health> health_;
   // rule name -> label set -> instance
   std::map<std::string, std::map<labels, alert_instance>> instances_;

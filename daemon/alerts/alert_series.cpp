@@ -138,7 +138,9 @@ void history::record(const series_table& now, std::int64_t at_ms) {
       auto key = key_of(s.labels);
       auto it = of_name->find(key);
       if (it == of_name->end()) {
-        if (kept_count_ >= max_series_) {
+        // What its window will hold once full, at one sample per evaluation.
+        const auto window = static_cast<std::size_t>(slack_ms_ > 0 ? (reach + slack_ms_) / slack_ms_ + 1 : 1);
+        if (kept_count_ >= max_series_ || reserved_ + window > max_samples_) {
           ++dropped_;
           for (std::size_t i = first; i < last; ++i)
             if (needs_[i].selector->matches(s.labels)) truncated_.insert(needs_[i].selector);
@@ -158,11 +160,14 @@ void history::record(const series_table& now, std::int64_t at_ms) {
                                std::string_view(k->storage.data() + at + n.size(), v.size())});
           at += n.size() + v.size();
         }
+        k->reserved = window;
+        reserved_ += window;
         it = of_name->emplace(std::move(key), std::move(k)).first;
         ++kept_count_;
       }
       kept& k = *it->second;
       k.values.push_back(storable(s.value));
+      ++sample_count_;
       k.last_seen = seq_;
       k.reach_ms = reach;
     }
@@ -181,6 +186,7 @@ void history::record(const series_table& now, std::int64_t at_ms) {
       bool gone = false;
       if (k.last_seen != seq_) {
         k.values.push_back(stale_marker);
+        ++sample_count_;
         if (recheck) {
           std::int64_t reach = -1;
           for (const auto& n : needs_)
@@ -192,11 +198,15 @@ void history::record(const series_table& now, std::int64_t at_ms) {
       // values[i] belongs to times_[times_.size() - values.size() + i].
       const std::int64_t oldest = at_ms - k.reach_ms - slack_ms_;
       while (!k.values.empty() &&
-             (k.values.size() > times_.size() || times_[times_.size() - k.values.size()] < oldest))
+             (k.values.size() > times_.size() || times_[times_.size() - k.values.size()] < oldest)) {
         k.values.pop_front();
+        --sample_count_;
+      }
       // Seen within what is kept: not only stale markers.
       gone = gone || k.values.empty() || seq_ - k.last_seen >= k.values.size();
       if (gone) {
+        sample_count_ -= k.values.size();
+        reserved_ -= k.reserved;
         it = name->second.erase(it);
         --kept_count_;
       } else {
@@ -205,13 +215,6 @@ void history::record(const series_table& now, std::int64_t at_ms) {
     }
     name = name->second.empty() ? kept_.erase(name) : std::next(name);
   }
-}
-
-std::size_t history::samples() const {
-  std::size_t n = 0;
-  for (const auto& [name, of_name] : kept_)
-    for (const auto& [key, k] : of_name) n += k->values.size();
-  return n;
 }
 
 std::ptrdiff_t history::index_at(std::int64_t t) const {

@@ -113,6 +113,8 @@ struct history_need {
 // alerts.max_history_series by default: 1,000 probes' worth of a few
 // range selectors each.
 inline constexpr std::size_t default_max_history_series = 5000;
+// alerts.max_history_samples by default: 16 MiB of values.
+inline constexpr std::size_t default_max_history_samples = 2'000'000;
 
 // Prometheus's lookback for instant selectors (--query.lookback-delta).
 inline constexpr std::int64_t lookback_ms = 5 * 60 * 1000;
@@ -120,13 +122,14 @@ inline constexpr std::int64_t lookback_ms = 5 * 60 * 1000;
 // The samples range selectors and offsets read, one per evaluation for
 // each series a needed selector matches (a stale marker when the series is
 // absent from that evaluation, as Prometheus marks a series that left a
-// scrape). Bounded by `max_series`: a series beyond it is not kept, and
-// the selectors that would have read it are marked truncated() until a
-// record() keeps all they match again. Not thread-safe; one evaluation at a
+// scrape). Bounded by `max_series` and `max_samples`: a series that would
+// go beyond either (counting the samples its window will hold) is not
+// kept, and the selectors that would have read it are marked truncated()
+// until a record() keeps all they match again. Not thread-safe; one evaluation at a
 // time uses it.
 class history {
 public:
-  explicit history(std::size_t max_series) : max_series_(max_series) {}
+  history(std::size_t max_series, std::size_t max_samples) : max_series_(max_series), max_samples_(max_samples) {}
 
   // What to keep from the next record() on: the series these selectors
   // match, as far back as the farthest reach plus `slack_ms` (one
@@ -151,8 +154,9 @@ public:
   bool truncated(const selector_spec* sel) const { return truncated_.contains(sel); }
 
   std::size_t series() const { return kept_count_; }
-  std::size_t samples() const;
+  std::size_t samples() const { return sample_count_; }
   std::size_t max_series() const { return max_series_; }
+  std::size_t max_samples() const { return max_samples_; }
   // Series left out by the cap at the last record().
   std::size_t dropped() const { return dropped_; }
 
@@ -163,6 +167,7 @@ private:
     std::deque<double> values;  // the last values.size() evaluations, the newest last
     std::uint64_t last_seen = 0;  // the record() that last had it
     std::int64_t reach_ms = 0;    // the farthest reach of the needs that matched it last
+    std::size_t reserved = 0;     // samples its window holds when full, counted against max_samples
   };
   // The index in times_ of the latest evaluation at or before `t`; -1: none.
   std::ptrdiff_t index_at(std::int64_t t) const;
@@ -170,6 +175,9 @@ private:
   void each_match(const selector_spec& sel, Fn&& fn) const;
 
   std::size_t max_series_;
+  std::size_t max_samples_;
+  std::size_t sample_count_ = 0;
+  std::size_t reserved_ = 0;  // the full windows of the series kept
   std::vector<history_need> needs_;
   std::int64_t keep_ms_ = 0;
   std::int64_t slack_ms_ = 0;

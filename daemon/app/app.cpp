@@ -177,7 +177,7 @@ struct app::impl {
       spdlog::warn("config: state.path changes only on restart; still using {}", current->state.path);
     secure(everything.web);
     sched.apply(next.probes, secrets);
-    alert_engine.set_max_history_series(next.alert_max_history_series);
+    alert_engine.set_history_limits(next.alert_max_history_series, next.alert_max_history_samples);
     close_incidents(alert_engine.set_rules(with_runbook_links(next.alert_rules, link_url)),
                     "its rule changed or was removed");
     keeper.set_retention(retention_of(next.state));
@@ -404,8 +404,9 @@ struct app::impl {
         problem = "evaluation failed, its alerts stay as they were: " + h.error;
       else if (h.history_incomplete)
         problem = "its range selectors read an incomplete history: alerts.max_history_series (" +
-                  std::to_string(alert_engine.history_stats().max_series) +
-                  ") is full, so some series are left out and it may miss alerts";
+                  std::to_string(alert_engine.history_stats().max_series) + ") or alerts.max_history_samples (" +
+                  std::to_string(alert_engine.history_stats().max_samples) +
+                  ") is reached, so some series are left out and it may miss alerts";
       if (!problem.empty()) problems[h.name] = problem;
       const auto before = rule_problems.find(h.name);
       const std::string& was = before == rule_problems.end() ? std::string() : before->second;
@@ -513,7 +514,7 @@ int app::run() {
   }
 
   m.sched.apply(cfg.probes, m.secrets);
-  m.alert_engine.set_max_history_series(cfg.alert_max_history_series);
+  m.alert_engine.set_history_limits(cfg.alert_max_history_series, cfg.alert_max_history_samples);
   m.alert_engine.set_rules(with_runbook_links(cfg.alert_rules, m.link_url));
   m.notify->configure(cfg.notifications, m.secrets);
   m.current = loaded.cfg;

@@ -363,6 +363,10 @@ void read_config(const YAML::Node& root, config& cfg, diagnostics& diags, const 
         if (auto n = alerts->integer("max_history_series", 1, 10'000'000))
           cfg.alert_max_history_series = static_cast<std::size_t>(*n);
       }
+      if (alerts->has("max_history_samples")) {
+        if (auto n = alerts->integer("max_history_samples", 1000, 1'000'000'000))
+          cfg.alert_max_history_samples = static_cast<std::size_t>(*n);
+      }
       cfg.alert_rules = alerts::read_alert_rules(*alerts, registry, holds());
       alerts->finish();
     }

@@ -56,6 +56,7 @@ struct config {
   std::vector<alerts::rule> alert_rules;  // built-ins (unless alerts.defaults is false) and the user's
   std::chrono::milliseconds alert_evaluation_interval{5000};  // alerts.evaluation_interval
   std::size_t alert_max_history_series = alerts::default_max_history_series;  // alerts.max_history_series
+  std::size_t alert_max_history_samples = alerts::default_max_history_samples;  // alerts.max_history_samples
   notify_settings notifications;  // read from notify:
   // Every value filled in from ${env:…}/${file:…}: "<redacted>" in every
   // output. The alert rules above are already redacted with it.

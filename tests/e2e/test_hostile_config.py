@@ -40,7 +40,7 @@ HOSTILE = {
     "endless secret file": ("probes:\n  - {name: r, type: redis, address: '127.0.0.1:1', "
                             "password: '${file:/dev/zero}'}\n", r":2:\d+: probes\[0\]\.password: .*not a regular file"),
     "nested parentheses": (rule("(" * 10000 + "vitals_probe_up" + ")" * 10000 + " == 0"),
-                           r":4:\d+: alerts\.rules\[0\]\.when: parentheses nested deeper than 64 levels"),
+                           r":4:\d+: alerts\.rules\[0\]\.when: expressions nested deeper than 64 levels"),
     "fifty thousand ands": (rule(" and ".join(["vitals_probe_up == 0"] * 50000)),
                             r":4:\d+: alerts\.rules\[0\]\.when: the expression has more than 256 operators"),
     "megabyte metric name": (rule("a" * 1000000 + " > 1"), r":4:13: alerts\.rules\[0\]\.when: unknown metric a+…$"),

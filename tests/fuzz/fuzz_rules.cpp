@@ -51,12 +51,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;
   }
   const auto selected = parsed.value->eval(state());
-  // The same over a history of three evaluations, for ranges and offsets.
+  // The same over a history of three evaluations, for ranges and offsets,
+  // with caps small enough to be reached.
   vitals::alerts::series_table table;
   for (const auto& s : state()) table.add(s.name, s.label_values, s.value);
   std::vector<vitals::alerts::history_need> needs;
   parsed.value->history_needs(needs);
-  vitals::alerts::history past(4);
+  vitals::alerts::history past(4, 64);
   past.require(needs, 15000);
   for (std::int64_t at : {0, 15000, 30000}) past.record(table, at);
   const auto over_time = parsed.value->evaluate(table, &past, 30000);

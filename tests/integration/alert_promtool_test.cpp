@@ -9,6 +9,7 @@
 #include "daemon/alerts/alert_rules.hpp"
 
 #include "support/alert_rule.hpp"
+#include "support/promtool_series.hpp"
 #include "support/shell_command.hpp"
 #include "support/temp_env.hpp"
 
@@ -38,15 +39,7 @@ struct input {
   std::vector<double> values;
 };
 
-std::string selector_text(const input& in) {
-  std::string t = in.name + "{";
-  bool first = true;
-  for (const auto& [k, v] : in.label_values) {
-    t += (first ? "" : ",") + k + "=\"" + v + "\"";
-    first = false;
-  }
-  return t + "}";
-}
+std::string selector_text(const input& in) { return test::promtool_series(in.name, in.label_values); }
 
 // The engine's firing alerts after each 15 s step's evaluation.
 using firing_by_step = std::vector<std::vector<alert_instance>>;

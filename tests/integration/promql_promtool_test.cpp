@@ -13,6 +13,7 @@
 #include "daemon/alerts/alert_expr.hpp"
 #include "daemon/alerts/alert_series.hpp"
 
+#include "support/promtool_series.hpp"
 #include "support/shell_command.hpp"
 #include "support/temp_env.hpp"
 
@@ -254,15 +255,7 @@ std::string labels_text(const series& s) {
   return t + "}";
 }
 
-std::string series_text(const input& in) {
-  std::string t = in.name + "{";
-  bool first = true;
-  for (const auto& [k, v] : in.label_values) {
-    t += (first ? "" : ",") + k + "=\"" + v + "\"";
-    first = false;
-  }
-  return t + "}";
-}
+std::string series_text(const input& in) { return test::promtool_series(in.name, in.label_values); }
 
 // promtool's notation: a value, "stale" where the series left, "_" where
 // there is no sample.
@@ -334,7 +327,7 @@ TEST(promql_promtool, the_engine_and_prometheus_agree_on_every_expression_at_eve
   }
 
   // The engine, evaluation by evaluation as the daemon runs it.
-  history past(100000);
+  history past(100000, 100000000);
   past.require(needs, step_ms);
   std::map<std::pair<std::size_t, int>, answer> mine;  // (expression, step)
   std::set<std::size_t> ever_returned;

@@ -73,6 +73,18 @@ alerts:
   EXPECT_EQ(find(r, "PostgresLongQuery")->when->text(), "last_over_time(vitals_postgres_longest_query_seconds[1m]) > 300");
 }
 
+TEST_F(alert_rules_config, the_history_caps_are_read_and_checked) {
+  auto r = load("alerts:\n  max_history_series: 200\n  max_history_samples: 50000\n");
+  ASSERT_TRUE(r.cfg) << errors(r);
+  EXPECT_EQ(r.cfg->alert_max_history_series, 200u);
+  EXPECT_EQ(r.cfg->alert_max_history_samples, 50000u);
+  r = load("alerts:\n  max_history_series: 0\n  max_history_samples: 10\n");
+  EXPECT_FALSE(r.cfg);
+  const auto all = errors(r);
+  EXPECT_NE(all.find("alerts.max_history_series"), std::string::npos) << all;
+  EXPECT_NE(all.find("alerts.max_history_samples"), std::string::npos) << all;
+}
+
 TEST_F(alert_rules_config, builtins_can_be_disabled_and_rethresholded_by_name) {
   auto r = load(R"(alerts:
   runbook_base_url: https://runbooks.example/vitals/
