@@ -11,6 +11,8 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json.hpp>
+#include <deque>
+#include <map>
 #include <spdlog/spdlog.h>
 
 namespace vitals {
@@ -32,6 +34,17 @@ struct state_keeper::impl {
   retention keep;
   incident_log log;  // what the API serves
   write_plan plan;   // what is still to be written, and when
+  std::vector<history_row> restored_history;  // read by open()
+
+  // History reads wait for the store between writes, one at a time.
+  struct history_read {
+    std::string probe;
+    std::chrono::seconds step;
+    wall_clock::time_point since;
+    std::function<void(history_answer)> done;
+  };
+  std::deque<history_read> reads;
+  bool reading_history = false;
 
   // What one read of the file gives.
   struct load_result {
@@ -40,6 +53,7 @@ struct state_keeper::impl {
     std::vector<saved_alert> alerts;
     std::vector<incident> incidents;
     std::int64_t max_id = 0;
+    std::vector<history_row> history;
     std::optional<std::string> exposure;  // see exposure_warning()
   };
 
@@ -52,11 +66,13 @@ struct state_keeper::impl {
     auto a = s.load_alerts();
     auto i = a ? s.load_incidents(now - r.max_age, r.max_incidents) : std::nullopt;
     auto m = i ? s.max_incident_id() : std::nullopt;
-    l.ok = a && i && m;
+    auto h = m ? s.load_recent_history(now) : std::nullopt;
+    l.ok = a && i && m && h;
     if (l.ok) {
       l.alerts = std::move(*a);
       l.incidents = std::move(*i);
       l.max_id = *m;
+      l.history = std::move(*h);
     } else {
       l.problem = s.problem();
     }
@@ -117,8 +133,52 @@ struct state_keeper::impl {
         asio::detached);
   }
 
+  // A history read, between writes (they share the connection).
+  static void read_history(const std::shared_ptr<impl>& self) {
+    self->reading_history = true;
+    auto r = std::make_shared<history_read>(std::move(self->reads.front()));
+    self->reads.pop_front();
+    // What waits to be written now is not in the file, and no write runs
+    // until this read ends.
+    auto waiting = self->plan.history_waiting(r->probe, static_cast<std::int32_t>(r->step.count()),
+                                              unix_ms(r->since));
+    asio::co_spawn(
+        self->ctx.io,
+        [self, r, waiting = std::move(waiting)]() mutable -> asio::awaitable<void> {
+          history_answer answer;
+          auto call = pool_call<std::optional<std::vector<history_bucket>>>::start(
+              self->ctx, [self, r](const std::atomic<bool>&) -> std::optional<std::vector<history_bucket>> {
+                if (!self->store) return std::nullopt;
+                return self->store->load_history(r->probe, r->step, r->since);
+              });
+          std::optional<std::vector<history_bucket>> stored;
+          try {
+            co_await call->wait("reading history");
+            stored = std::move(call->value());
+            if (!stored) answer.problem = self->store ? self->store->problem() : "the state store is not open yet";
+          } catch (const std::exception& e) {
+            answer.problem = e.what();
+          }
+          answer.complete = stored.has_value();
+          std::map<std::int64_t, history_bucket> by_start;
+          if (stored)
+            for (auto& b : *stored) by_start[b.start_ms] = b;
+          for (auto& b : waiting) by_start[b.start_ms] = b;  // the newer version
+          for (auto& [start, b] : by_start) answer.buckets.push_back(b);
+          self->reading_history = false;
+          r->done(std::move(answer));
+          pump(self);
+        },
+        asio::detached);
+  }
+
   // Starts what the plan says: a read, one write, or nothing.
   static void pump(const std::shared_ptr<impl>& self) {
+    if (self->reading_history) return;
+    if (!self->plan.busy() && !self->reads.empty()) {
+      read_history(self);
+      return;
+    }
     switch (self->plan.next()) {
       case write_plan::step::none: return;
       case write_plan::step::read: load_late(self); return;
@@ -138,7 +198,7 @@ struct state_keeper::impl {
         self->ctx.io,
         [self, w]() -> asio::awaitable<void> {
           auto call = pool_call<bool>::start(self->ctx, [self, w](const std::atomic<bool>&) {
-            w->ok = self->store->save(w->what.alerts, w->what.incidents);
+            w->ok = self->store->save(w->what.alerts, w->what.incidents, w->what.history);
             if (!w->ok) w->problem = self->store->problem();
             // Retention is housekeeping: its failure is logged, not a failed write.
             if (w->ok && w->what.prune && !self->store->prune(w->keep, w->what.now))
@@ -202,6 +262,7 @@ asio::awaitable<std::vector<saved_alert>> state_keeper::open(std::string path, r
     co_return std::vector<saved_alert>{};
   }
   self->log.merge(std::move(l.incidents), l.max_id);
+  self->restored_history = std::move(l.history);
   for (const auto& a : l.alerts) self->log.next_id_at_least(a.alert.incident_id + 1);
   spdlog::info("state: {} — {} saved alert(s), {} incident(s) in the last {}h", path, l.alerts.size(),
                self->log.size(), std::chrono::duration_cast<std::chrono::hours>(keep.max_age).count());
@@ -240,6 +301,21 @@ void state_keeper::save(std::vector<saved_alert> active) {
   impl::pump(impl_);
 }
 
+void state_keeper::record_history(std::vector<history_row> rows) {
+  if (rows.empty()) return;
+  impl_->plan.history_closed(std::move(rows));
+  impl_->plan.bound_while_failing(impl_->keep.max_incidents);
+  impl::pump(impl_);
+}
+
+std::vector<history_row> state_keeper::take_restored_history() { return std::exchange(impl_->restored_history, {}); }
+
+void state_keeper::read_history(std::string probe, std::chrono::seconds step, wall_clock::time_point since,
+                                std::function<void(history_answer)> done) const {
+  impl_->reads.push_back({std::move(probe), step, since, std::move(done)});
+  impl::pump(impl_);
+}
+
 asio::awaitable<void> state_keeper::flush(std::chrono::milliseconds limit) {
   auto self = impl_;
   const auto until = std::chrono::steady_clock::now() + limit;
@@ -247,7 +323,7 @@ asio::awaitable<void> state_keeper::flush(std::chrono::milliseconds limit) {
   // Each finished write starts the next if more is waiting, unless it
   // failed: then there is no point in trying again before `limit`.
   impl::pump(self);
-  while (self->plan.busy() && std::chrono::steady_clock::now() < until) {
+  while ((self->plan.busy() || self->reading_history) && std::chrono::steady_clock::now() < until) {
     tick.expires_after(std::chrono::milliseconds(5));
     co_await tick.async_wait(asio::as_tuple(asio::use_awaitable));
   }

@@ -18,6 +18,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -48,6 +49,25 @@ public:
   // write, in the background. A write already running is followed by one
   // more with the latest state; nothing waits for it.
   void save(std::vector<saved_alert> active);
+
+  // History aggregates to write with the next write (probe_history.hpp).
+  void record_history(std::vector<history_row> rows);
+
+  // What open() read of the run history (probe_history::restore takes it);
+  // empty after the first call.
+  std::vector<history_row> take_restored_history();
+
+  // The aggregates of `probe` at `step` from `since` on, oldest first: what
+  // the file holds and what still waits to be written. Read on the pool
+  // between writes; `done` runs on the loop. `complete` is false when the
+  // file could not be read (then only what waits is there).
+  struct history_answer {
+    bool complete = true;
+    std::string problem;
+    std::vector<history_bucket> buckets;
+  };
+  void read_history(std::string probe, std::chrono::seconds step, alerts::wall_clock::time_point since,
+                    std::function<void(history_answer)> done) const;
 
   // Waits (at most `limit`) until what was saved is written.
   boost::asio::awaitable<void> flush(std::chrono::milliseconds limit);

@@ -38,6 +38,29 @@ inline constexpr const char* migrations[] = {
       );
       CREATE INDEX incidents_by_start ON incidents (started_ms);
     )sql",
+    // 1 -> 2: the probes' run history, aggregated per minute, 10 minutes
+    // and hour (probe_history.hpp).
+    R"sql(
+      CREATE TABLE history_probes (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL               -- what its key values mean
+      );
+      CREATE TABLE history (
+        probe INTEGER NOT NULL,          -- history_probes.id
+        step_s INTEGER NOT NULL,         -- 60, 600 or 3600
+        start_s INTEGER NOT NULL,        -- Unix seconds, a multiple of step_s
+        runs INTEGER NOT NULL,           -- ok + failed + timed out
+        failed INTEGER NOT NULL,         -- not counting timeouts
+        timed_out INTEGER NOT NULL,
+        skipped INTEGER NOT NULL,
+        duration_min_us INTEGER,         -- NULL without a run
+        duration_sum_us INTEGER,
+        duration_max_us INTEGER,
+        key1 REAL, key2 REAL, key3 REAL, -- the kind's key values, NULL when none
+        PRIMARY KEY (probe, step_s, start_s)
+      ) WITHOUT ROWID;
+    )sql",
 };
 
 }  // namespace vitals::state_schema

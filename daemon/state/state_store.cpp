@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <memory>
 
 namespace vitals {
@@ -80,6 +81,7 @@ state_store::~state_store() { close(); }
 void state_store::close() {
   if (db_) sqlite3_close_v2(db_);
   db_ = nullptr;
+  history_ids_.clear();
 }
 
 bool state_store::fail(const std::string& what) {
@@ -310,7 +312,8 @@ std::optional<std::vector<incident>> state_store::load_incidents(alerts::wall_cl
   return out;
 }
 
-bool state_store::save(const std::vector<saved_alert>& active, const std::vector<incident>& incidents) {
+bool state_store::save(const std::vector<saved_alert>& active, const std::vector<incident>& incidents,
+                       const std::vector<history_row>& history) {
   if (!ok()) return false;
   if (wal_needs_cut_ && !cut_wal()) return false;
   if (!exec("BEGIN IMMEDIATE")) return abandon();
@@ -374,8 +377,155 @@ bool state_store::save(const std::vector<saved_alert>& active, const std::vector
     sqlite3_reset(raw);
     sqlite3_clear_bindings(raw);
   }
+  if (!history.empty()) {
+    const auto put = prepare(
+        "INSERT OR REPLACE INTO history (probe, step_s, start_s, runs, failed, timed_out, skipped, duration_min_us, "
+        "duration_sum_us, duration_max_us, key1, key2, key3) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+        "?12, ?13)",
+        "saving history");
+    if (!put) return rollback("saving history");
+    raw = put.get();
+    const auto us = [](double seconds) { return static_cast<sqlite3_int64>(std::llround(seconds * 1e6)); };
+    for (const auto& row : history) {
+      const auto id = history_id(row.probe, row.kind);
+      if (!id) return rollback("saving history");
+      const auto& b = row.bucket;
+      sqlite3_bind_int64(raw, 1, *id);
+      sqlite3_bind_int64(raw, 2, b.step_s);
+      sqlite3_bind_int64(raw, 3, b.start_ms / 1000);
+      sqlite3_bind_int64(raw, 4, b.runs);
+      sqlite3_bind_int64(raw, 5, b.failed);
+      sqlite3_bind_int64(raw, 6, b.timed_out);
+      sqlite3_bind_int64(raw, 7, b.skipped);
+      if (b.runs) {
+        sqlite3_bind_int64(raw, 8, us(b.duration_min));
+        sqlite3_bind_int64(raw, 9, us(b.duration_sum));
+        sqlite3_bind_int64(raw, 10, us(b.duration_max));
+      }
+      for (int k = 0; k < 3; ++k)
+        if (std::isfinite(b.keys[k])) sqlite3_bind_double(raw, 11 + k, b.keys[k]);
+      if (sqlite3_step(raw) != SQLITE_DONE) return rollback("saving history of " + row.probe);
+      sqlite3_reset(raw);
+      sqlite3_clear_bindings(raw);
+    }
+  }
   if (!exec("COMMIT")) return rollback("committing");
   return true;
+}
+
+std::optional<std::int64_t> state_store::history_id(const std::string& probe, const std::string& kind) {
+  if (const auto it = history_ids_.find(probe); it != history_ids_.end() && it->second.second == kind)
+    return it->second.first;
+  auto s = prepare("SELECT id, kind FROM history_probes WHERE name = ?1", "saving history");
+  if (!s) return std::nullopt;
+  bind_text(s.get(), 1, probe);
+  std::optional<std::int64_t> id;
+  const int rc = sqlite3_step(s.get());
+  if (rc == SQLITE_ROW) {
+    id = sqlite3_column_int64(s.get(), 0);
+    if (column_text(s.get(), 1) != kind) {
+      // The name is another kind of probe now: its old numbers meant something else.
+      auto del = prepare("DELETE FROM history WHERE probe = ?1", "saving history");
+      auto upd = prepare("UPDATE history_probes SET kind = ?2 WHERE id = ?1", "saving history");
+      if (!del || !upd) return std::nullopt;
+      sqlite3_bind_int64(del.get(), 1, *id);
+      sqlite3_bind_int64(upd.get(), 1, *id);
+      bind_text(upd.get(), 2, kind);
+      if (sqlite3_step(del.get()) != SQLITE_DONE || sqlite3_step(upd.get()) != SQLITE_DONE) {
+        fail("saving history");
+        return std::nullopt;
+      }
+    }
+  } else if (rc == SQLITE_DONE) {
+    auto ins = prepare("INSERT INTO history_probes (name, kind) VALUES (?1, ?2)", "saving history");
+    if (!ins) return std::nullopt;
+    bind_text(ins.get(), 1, probe);
+    bind_text(ins.get(), 2, kind);
+    if (sqlite3_step(ins.get()) != SQLITE_DONE) {
+      fail("saving history");
+      return std::nullopt;
+    }
+    id = sqlite3_last_insert_rowid(db_);
+  } else {
+    fail("saving history");
+    return std::nullopt;
+  }
+  history_ids_[probe] = {*id, kind};
+  return id;
+}
+
+namespace {
+
+// Columns 0..9 of a history row from `column` on: the aggregate.
+history_bucket read_bucket(sqlite3_stmt* s, int column) {
+  history_bucket b;
+  b.step_s = sqlite3_column_int(s, column);
+  b.start_ms = sqlite3_column_int64(s, column + 1) * 1000;
+  b.runs = static_cast<std::uint32_t>(sqlite3_column_int64(s, column + 2));
+  b.failed = static_cast<std::uint32_t>(sqlite3_column_int64(s, column + 3));
+  b.timed_out = static_cast<std::uint32_t>(sqlite3_column_int64(s, column + 4));
+  b.skipped = static_cast<std::uint32_t>(sqlite3_column_int64(s, column + 5));
+  b.duration_min = static_cast<double>(sqlite3_column_int64(s, column + 6)) / 1e6;
+  b.duration_sum = static_cast<double>(sqlite3_column_int64(s, column + 7)) / 1e6;
+  b.duration_max = static_cast<double>(sqlite3_column_int64(s, column + 8)) / 1e6;
+  for (int k = 0; k < 3; ++k)
+    if (sqlite3_column_type(s, column + 9 + k) != SQLITE_NULL) b.keys[k] = sqlite3_column_double(s, column + 9 + k);
+  // Counts beyond what a run can make are from a damaged file: not believed.
+  if (b.failed + b.timed_out > b.runs) b.failed = b.timed_out = 0;
+  return b;
+}
+
+constexpr const char* history_columns =
+    "h.step_s, h.start_s, h.runs, h.failed, h.timed_out, h.skipped, h.duration_min_us, h.duration_sum_us, "
+    "h.duration_max_us, h.key1, h.key2, h.key3";
+
+}  // namespace
+
+std::optional<std::vector<history_bucket>> state_store::load_history(const std::string& probe,
+                                                                     std::chrono::seconds step,
+                                                                     alerts::wall_clock::time_point since) {
+  if (!ok()) return std::nullopt;
+  const auto s = prepare((std::string("SELECT ") + history_columns +
+                          " FROM history h JOIN history_probes p ON p.id = h.probe WHERE p.name = ?1 AND "
+                          "h.step_s = ?2 AND h.start_s >= ?3 ORDER BY h.start_s")
+                             .c_str(),
+                         "reading history");
+  if (!s) return std::nullopt;
+  bind_text(s.get(), 1, probe);
+  sqlite3_bind_int64(s.get(), 2, step.count());
+  sqlite3_bind_int64(s.get(), 3, unix_ms(since) / 1000);
+  std::vector<history_bucket> out;
+  int rc;
+  while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) out.push_back(read_bucket(s.get(), 0));
+  if (rc != SQLITE_DONE) {
+    fail("reading history");
+    return std::nullopt;
+  }
+  return out;
+}
+
+std::optional<std::vector<history_row>> state_store::load_recent_history(alerts::wall_clock::time_point now) {
+  if (!ok()) return std::nullopt;
+  const auto s = prepare((std::string("SELECT p.name, p.kind, ") + history_columns +
+                          " FROM history h JOIN history_probes p ON p.id = h.probe WHERE (h.step_s = 60 AND "
+                          "h.start_s >= ?1) OR (h.step_s = 600 AND h.start_s >= ?2) OR (h.step_s = 3600 AND "
+                          "h.start_s >= ?3) ORDER BY h.start_s")
+                             .c_str(),
+                         "reading history");
+  if (!s) return std::nullopt;
+  const auto now_s = unix_ms(now) / 1000;
+  sqlite3_bind_int64(s.get(), 1, now_s - 3600 - 60);
+  sqlite3_bind_int64(s.get(), 2, now_s - 600);
+  sqlite3_bind_int64(s.get(), 3, now_s - 7 * 24 * 3600 - 3600);
+  std::vector<history_row> out;
+  int rc;
+  while ((rc = sqlite3_step(s.get())) == SQLITE_ROW)
+    out.push_back({column_text(s.get(), 0), column_text(s.get(), 1), read_bucket(s.get(), 2)});
+  if (rc != SQLITE_DONE) {
+    fail("reading history");
+    return std::nullopt;
+  }
+  return out;
 }
 
 std::optional<std::int64_t> state_store::max_incident_id() {
@@ -413,6 +563,18 @@ std::optional<std::size_t> state_store::prune(const retention& keep, alerts::wal
       return std::nullopt;
     }
     gone += static_cast<std::size_t>(sqlite3_changes(db_));
+  }
+  for (const auto& tier : history_tiers) {
+    const auto age = std::min<std::chrono::milliseconds>(tier.keep, keep.history_max_age);
+    const auto s = prepare("DELETE FROM history WHERE step_s = ?1 AND start_s < ?2", "pruning history");
+    if (!s) return std::nullopt;
+    sqlite3_bind_int64(s.get(), 1, tier.step.count());
+    sqlite3_bind_int64(s.get(), 2, unix_ms(now - age) / 1000);
+    if (sqlite3_step(s.get()) != SQLITE_DONE) {
+      fail("pruning history");
+      abandon();
+      return std::nullopt;
+    }
   }
   return gone;
 }

@@ -6,6 +6,7 @@
 // from the loop; `vitalsd incidents` reads it directly.
 
 #include "daemon/alerts/alert_engine.hpp"
+#include "daemon/state/probe_history.hpp"
 #include "daemon/state/state_file.hpp"
 
 #include <chrono>
@@ -37,6 +38,9 @@ struct incident {
 struct retention {
   std::chrono::milliseconds max_age{30LL * 24 * 3600 * 1000};
   std::size_t max_incidents = 10'000;
+  // Run history: each tier is kept for the shorter of this and its own
+  // limit (history_tiers).
+  std::chrono::milliseconds history_max_age{7LL * 24 * 3600 * 1000};
 };
 
 // A saved alert and the expression its rule had, so a changed rule's
@@ -60,7 +64,7 @@ public:
 
   // The schema version this build writes; a file with a higher one (from a
   // newer vitalsd) is refused rather than damaged.
-  static constexpr int schema_version = 1;
+  static constexpr int schema_version = 2;
 
   // Open and usable: retries the open when it is not. Every call checks
   // first that the file it has open is still the one at path() (device and
@@ -91,10 +95,23 @@ public:
   // connection, so the next call starts from a fresh open, and makes the
   // next write checkpoint and truncate the WAL first: after a full disk the
   // WAL may hold all the room there was, and would fill it again.
-  bool save(const std::vector<saved_alert>& active, const std::vector<incident>& incidents);
+  // `history` rows replace any stored ones of the same probe, step and
+  // start (an aggregate written open at a stop is written again closed).
+  bool save(const std::vector<saved_alert>& active, const std::vector<incident>& incidents,
+            const std::vector<history_row>& history = {});
+
+  // The aggregates of `probe` at `step` that started at or after `since`,
+  // oldest first.
+  std::optional<std::vector<history_bucket>> load_history(const std::string& probe, std::chrono::seconds step,
+                                                          alerts::wall_clock::time_point since);
+  // What a start takes back (probe_history::restore): the minutes of the
+  // last hour, the hours of the last week and every tier's aggregate of now.
+  std::optional<std::vector<history_row>> load_recent_history(alerts::wall_clock::time_point now);
 
   // Deletes incidents resolved longer than max_age ago, then the oldest
-  // resolved ones beyond max_incidents; open incidents always stay. Returns how many went, or nullopt on failure.
+  // resolved ones beyond max_incidents; open incidents always stay; and
+  // history aggregates older than their tier keeps. Returns how many
+  // incidents went, or nullopt on failure.
   std::optional<std::size_t> prune(const retention& keep, alerts::wall_clock::time_point now);
 
 private:
@@ -118,6 +135,9 @@ private:
   std::string problem_;
   bool lost_ = false;
   bool wal_needs_cut_ = false;  // a write failed since the WAL was last truncated
+  // history_probes as far as this connection has seen it: name -> id, kind.
+  std::map<std::string, std::pair<std::int64_t, std::string>, std::less<>> history_ids_;
+  std::optional<std::int64_t> history_id(const std::string& probe, const std::string& kind);
 };
 
 // Labels as a JSON object and back (the store's and the API's spelling).

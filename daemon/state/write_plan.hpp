@@ -12,6 +12,8 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <string>
+#include <tuple>
 #include <vector>
 
 namespace vitals {
@@ -31,8 +33,17 @@ public:
   void alerts_changed(std::vector<saved_alert> active);
   // The saved alerts are written again even if they did not change.
   void rewrite_alerts() { alerts_dirty_ = true; }
+  // History aggregates closed (or written open at a stop): the latest
+  // version of each (probe, step, start) is written.
+  void history_closed(std::vector<history_row> rows);
+  // Those still waiting for `probe` at `step` from `since_ms` on: a read
+  // of the file (which runs only between writes) lacks them.
+  std::vector<history_bucket> history_waiting(const std::string& probe, std::int32_t step_s,
+                                              std::int64_t since_ms) const;
   // While the store fails, changes pile up: at most `max_incidents` wait,
-  // the oldest resolved ones go first. Nothing while it works.
+  // the oldest resolved ones go first; at most max_history_waiting history
+  // rows, the minutes going first. Nothing while it works.
+  static constexpr std::size_t max_history_waiting = 100'000;
   void bound_while_failing(std::size_t max_incidents);
 
   // --- What to run next ---------------------------------------------------
@@ -55,6 +66,7 @@ public:
   struct write_job {
     std::vector<saved_alert> alerts;
     std::vector<incident> incidents;  // by id
+    std::vector<history_row> history;
     bool prune = false;               // apply retention after the write
     alerts::wall_clock::time_point now;
   };
@@ -78,10 +90,13 @@ public:
   // Records whether the store works; true when that is a change.
   bool set_healthy(bool ok);
   std::size_t waiting_incidents() const { return waiting_.size(); }
+  std::size_t waiting_history() const { return history_.size(); }
 
 private:
   std::map<std::int64_t, incident> waiting_;  // changed since the last successful write
   std::vector<saved_alert> alerts_;
+  // By probe, step and start: a later version of one aggregate replaces the earlier.
+  std::map<std::tuple<std::string, std::int32_t, std::int64_t>, history_row> history_;
   bool alerts_dirty_ = false;
   bool reading_ = false;
   bool writing_ = false;
