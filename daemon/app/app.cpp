@@ -12,6 +12,7 @@
 #include "daemon/server/routes.hpp"
 #include "daemon/server/runbook_links.hpp"
 #include "daemon/server/web_security.hpp"
+#include "daemon/state/probe_history.hpp"
 #include "daemon/state/state_keeper.hpp"
 #include "probes/core/pool_call.hpp"
 
@@ -43,6 +44,36 @@ constexpr auto final_write_limit = std::chrono::milliseconds(1000);
 // at for changes (a renewed certificate is served without a reload).
 constexpr auto web_files_check_period = std::chrono::seconds(2);
 
+// How often aggregates of the run history that have ended are handed to
+// the state keeper to be written.
+constexpr auto history_close_period = std::chrono::seconds(5);
+
+// What the scheduler observes goes to the metrics and to the run history.
+class run_observers final : public run_sink {
+public:
+  run_observers(metrics& m, probe_history& h) : metrics_(m), history_(h) {}
+  void probe_added(const probe_settings& s) override {
+    metrics_.probe_added(s);
+    history_.probe_added(s);
+  }
+  // The history stays until the config is applied (keep_only): a changed
+  // probe is removed and added again under the same name.
+  void probe_removed(const probe_settings& s) override { metrics_.probe_removed(s); }
+  void run_finished(const probe_settings& s, const run_outcome& out, std::optional<bool> up) override {
+    metrics_.run_finished(s, out, up);
+    history_.run_finished(s, out);
+  }
+  void run_skipped(const probe_settings& s) override {
+    metrics_.run_skipped(s);
+    history_.run_skipped(s, std::chrono::system_clock::now());
+  }
+  void scheduler_lag(double seconds) override { metrics_.scheduler_lag(seconds); }
+
+private:
+  metrics& metrics_;
+  probe_history& history_;
+};
+
 // A config with its web config (TLS, basic auth) loaded too: a reload is
 // one unit, so a bad certificate rejects it and keeps everything running.
 struct full_load {
@@ -56,7 +87,8 @@ struct app::impl {
       : config_path(std::move(path)),
         web_config_override(std::move(web_override)),
         telemetry(rt.registry),
-        sched(rt.io, telemetry),
+        observers(telemetry, history),
+        sched(rt.io, observers),
         keeper(rt.io, rt.pool, telemetry),
         signals(rt.io, SIGINT, SIGTERM, SIGHUP) {}
 
@@ -177,6 +209,7 @@ struct app::impl {
       spdlog::warn("config: state.path changes only on restart; still using {}", current->state.path);
     secure(everything.web);
     sched.apply(next.probes, secrets);
+    keep_histories(next);
     alert_engine.set_history_limits(next.alert_max_history_series, next.alert_max_history_samples);
     close_incidents(alert_engine.set_rules(with_runbook_links(next.alert_rules, link_url)),
                     "its rule changed or was removed");
@@ -196,11 +229,33 @@ struct app::impl {
     set_log_secrets(secrets);
   }
 
+  // Histories of probes no longer configured go (their open aggregates written).
+  void keep_histories(const config& c) {
+    std::vector<std::string> names;
+    for (const auto& p : c.probes) names.push_back(p.settings.name);
+    history.keep_only(names);
+    keeper.record_history(history.take_closed());
+  }
+
+  // Hands the run history's ended aggregates to the keeper, every few seconds.
+  asio::awaitable<void> keep_history() {
+    asio::steady_timer tick(rt.io);
+    for (;;) {
+      tick.expires_after(history_close_period);
+      boost::system::error_code ec;
+      co_await tick.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (ec || stopping) co_return;
+      history.close_due(std::chrono::system_clock::now());
+      keeper.record_history(history.take_closed());
+    }
+  }
+
   route_context routes() {
     return route_context{telemetry,
                          sched,
                          alert_engine,
                          keeper,
+                         history,
                          host_name,
                          [this] { return ready; },
                          [this] { return current->server.enable_lifecycle; },
@@ -254,14 +309,19 @@ struct app::impl {
       boost::system::error_code ec;
       co_await tick.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     }
-    // Alert state as it stands, so the next start carries on from it.
+    // Alert state and run history as they stand, so the next start carries
+    // on from them: aggregates still open are written as they are.
+    history.close_due(std::chrono::system_clock::now());
+    auto rows = history.take_closed();
+    for (auto& r : history.open_rows()) rows.push_back(std::move(r));
+    keeper.record_history(std::move(rows));
     keeper.save(saved_alerts());
     co_await keeper.flush(final_write_limit);
     signals.cancel();
     rt.io.stop();
   }
 
-  static retention retention_of(const state_settings& s) { return {s.max_age, s.max_incidents}; }
+  static retention retention_of(const state_settings& s) { return {s.max_age, s.max_incidents, s.history_max_age}; }
 
   std::vector<saved_alert> saved_alerts() const {
     std::map<std::string, std::string> exprs;
@@ -277,6 +337,7 @@ struct app::impl {
   // Takes back what the previous run left in the state store.
   asio::awaitable<void> restore_state() {
     auto saved = co_await keeper.open(current->state.path, retention_of(current->state));
+    history.restore(keeper.take_restored_history(), std::chrono::system_clock::now());
     std::map<std::string, std::string> exprs;
     std::vector<alerts::alert_instance> instances;
     for (auto& sa : saved) {
@@ -446,6 +507,8 @@ struct app::impl {
   std::string web_config_override;  // --web.config.file
   runtime rt;
   metrics telemetry;
+  probe_history history;
+  run_observers observers;
   scheduler sched;
   alerts::engine alert_engine;
   bool restored_pending = false;  // restored alerts not yet judged again
@@ -514,6 +577,7 @@ int app::run() {
   }
 
   m.sched.apply(cfg.probes, m.secrets);
+  m.keep_histories(cfg);
   m.alert_engine.set_history_limits(cfg.alert_max_history_series, cfg.alert_max_history_samples);
   m.alert_engine.set_rules(with_runbook_links(cfg.alert_rules, m.link_url));
   m.notify->configure(cfg.notifications, m.secrets);
@@ -524,6 +588,7 @@ int app::run() {
   asio::co_spawn(m.rt.io, m.handle_signals(), asio::detached);
   asio::co_spawn(m.rt.io, m.evaluate_alerts(), asio::detached);
   asio::co_spawn(m.rt.io, m.watch_web_files(), asio::detached);
+  asio::co_spawn(m.rt.io, m.keep_history(), asio::detached);
   if (const auto period = m.systemd.watchdog_period())
     asio::co_spawn(m.rt.io, m.feed_watchdog(*period), asio::detached);
   ::malloc_trim(0);  // what parsing the config left behind, as after a reload

@@ -114,6 +114,14 @@ void read_state(node_reader& r, state_settings& s) {
       s.max_age = *v;
   }
   if (auto v = r.integer("max_incidents", 1, 10'000'000)) s.max_incidents = static_cast<std::size_t>(*v);
+  if (auto v = r.duration("history_max_age")) {
+    if (v->count() <= 0)
+      r.error("history_max_age", "must be positive");
+    else if (*v > std::chrono::hours(24 * 366))
+      r.error("history_max_age", "must be at most 366d (hourly aggregates are kept at most that long)");
+    else
+      s.history_max_age = *v;
+  }
   r.finish();
 }
 

@@ -44,6 +44,7 @@ struct state_settings {
   std::string path = "/var/lib/vitals/state.db";
   duration max_age{30LL * 24 * 3600 * 1000};  // resolved incidents older than this are deleted
   std::size_t max_incidents = 10'000;          // and beyond this many, the oldest resolved ones
+  duration history_max_age{7LL * 24 * 3600 * 1000};  // run history aggregates older than this are deleted
 };
 
 struct config {

@@ -4,8 +4,10 @@
 #include "daemon/metrics/metrics.hpp"
 #include "daemon/sched/scheduler.hpp"
 #include "daemon/server/compression.hpp"
+#include "daemon/server/history_views.hpp"
 #include "daemon/server/runbook_pages.hpp"
 #include "daemon/server/status_views.hpp"
+#include "daemon/state/probe_history.hpp"
 #include "daemon/state/state_keeper.hpp"
 #include "daemon/server/status_assets.hpp"
 #include "probes/core/probe.hpp"
@@ -203,6 +205,112 @@ http_response metrics_later(const route_context& ctx, const http_request& req) {
   return later;
 }
 
+// --- Run history ---------------------------------------------------------
+
+// The longest range the history API answers for: hourly aggregates are
+// kept at most that long.
+constexpr auto longest_history_range = std::chrono::hours(24 * 366);
+
+// The aggregates read for one range, with the open one (in memory) last.
+history_range range_of(const probe_history& history, const std::string& name, std::chrono::seconds range,
+                       std::chrono::system_clock::time_point now, state_keeper::history_answer answer) {
+  const auto& tier = tier_for(range);
+  history_range r{range, tier.step, now, std::move(answer.buckets), answer.complete, std::move(answer.problem)};
+  if (const auto open = history.open_bucket(name, tier.step)) {
+    if (!r.buckets.empty() && r.buckets.back().start_ms == open->start_ms)
+      r.buckets.back() = *open;  // it holds what was written of it at the last stop
+    else if (r.buckets.empty() || r.buckets.back().start_ms < open->start_ms)
+      r.buckets.push_back(*open);
+  }
+  return r;
+}
+
+// The probe's aggregates over each of `ranges`, read one after the other;
+// then `done` with them all. On the loop.
+void read_ranges(const route_context& ctx, std::string name, std::vector<std::chrono::seconds> ranges,
+                 std::chrono::system_clock::time_point now,
+                 std::function<void(std::vector<history_range>)> done,
+                 std::vector<history_range> read = {}) {
+  if (read.size() == ranges.size()) {
+    done(std::move(read));
+    return;
+  }
+  const auto range = ranges[read.size()];
+  const auto& keeper = ctx.keeper;
+  keeper.read_history(name, tier_for(range).step, now - range,
+                      [&ctx, name, ranges = std::move(ranges), now, done = std::move(done),
+                       read = std::move(read)](state_keeper::history_answer answer) mutable {
+                        read.push_back(range_of(ctx.history, name, ranges[read.size()], now, std::move(answer)));
+                        read_ranges(ctx, std::move(name), std::move(ranges), now, std::move(done), std::move(read));
+                      });
+}
+
+http_response no_such_probe(const std::string& name) {
+  return http_response::text(404, "no probe named \"" + printable(name) + "\" is configured");
+}
+
+// GET /api/v1/probes/NAME/history?range=24h
+http_response history_api(const route_context& ctx, const boost::urls::url_view& url, const std::string& name) {
+  std::chrono::seconds range = std::chrono::hours(24);
+  if (const auto v = param(url, "range")) {
+    const auto d = parse_duration(*v);
+    if (!d || *d < std::chrono::minutes(1) || *d > longest_history_range)
+      return http_response::text(
+          400, "range: expected a duration from 1m to 366d such as 1h, 24h or 7d, got \"" + printable(*v) + "\"");
+    range = std::chrono::duration_cast<std::chrono::seconds>(*d);
+  }
+  auto status = ctx.sched.status_of(name);
+  const auto now = alerts::wall_clock::now();
+  auto view = ctx.history.find(name, now);
+  if (!status || !view) return no_such_probe(name);
+  http_response later;
+  later.deferred = [&ctx, name, range, now, status = std::move(*status),
+                    view = std::move(*view)](std::function<void(http_response)> reply) {
+    read_ranges(ctx, name, {range}, now,
+                [status, view, reply = std::move(reply)](std::vector<history_range> ranges) {
+                  reply(http_response{200, "application/json", history_json(status, view, ranges.front()), {}, {}});
+                });
+  };
+  return later;
+}
+
+// GET /probes/NAME
+http_response probe_page_response(const route_context& ctx, const std::string& name) {
+  auto status = ctx.sched.status_of(name);
+  const auto now = alerts::wall_clock::now();
+  auto view = ctx.history.find(name, now);
+  if (!status || !view) return no_such_probe(name);
+  auto page = std::make_shared<probe_page>();
+  page->host = ctx.host_name;
+  page->now = now;
+  page->probe = std::move(*status);
+  page->history = std::move(*view);
+  for (auto& i : valid_utf8_incidents(ctx.keeper.incidents(now - std::chrono::days(7), 1000))) {
+    const auto probe = i.labels.find("probe");
+    if (probe != i.labels.end() && probe->second == name) page->incidents.push_back(std::move(i));
+  }
+  http_response later;
+  later.deferred = [&ctx, name, page](std::function<void(http_response)> reply) {
+    read_ranges(ctx, name, {std::chrono::hours(1), std::chrono::hours(24), std::chrono::hours(24 * 7)}, page->now,
+                [page, reply = std::move(reply)](std::vector<history_range> ranges) {
+                  page->ranges = std::move(ranges);
+                  reply(http_response{200, "text/html; charset=utf-8", probe_page_html(*page), {}, {}});
+                });
+  };
+  return later;
+}
+
+// NAME of /probes/NAME or /api/v1/probes/NAME/history, decoded.
+std::optional<std::string> probe_in_path(const boost::urls::url_view& url, bool api) {
+  std::vector<std::string> parts;
+  for (auto seg : url.segments()) parts.push_back(std::string(seg));
+  if (!api && parts.size() == 2 && parts[0] == "probes" && !parts[1].empty()) return parts[1];
+  if (api && parts.size() == 5 && parts[0] == "api" && parts[1] == "v1" && parts[2] == "probes" &&
+      parts[4] == "history" && !parts[3].empty())
+    return parts[3];
+  return std::nullopt;
+}
+
 std::optional<http_response> static_asset_response(const std::string& path) {
   const auto asset = find_status_asset(path);
   if (!asset) return std::nullopt;
@@ -269,12 +377,20 @@ http_response route(const route_context& ctx, const http_request& req) {
     if (!ctx.ready()) return http_response::text(503, "vitalsd is starting");
     return http_response::text(200, "vitalsd is ready");
   }
+  if (path.starts_with("/probes/") || (path.starts_with("/api/v1/probes/") && path.ends_with("/history"))) {
+    if (!get) return method_not_allowed("GET");
+    const bool api = path.starts_with("/api/");
+    if (const auto name = probe_in_path(url, api))
+      return api ? history_api(ctx, url, *name) : probe_page_response(ctx, *name);
+  }
   if (path == "/api/v1/probes") return http_response{200, "application/json", probes_json(ctx.sched.status()), {}, {}};
   if (path == "/api/v1/alerts")
     return http_response{200, "application/json", alerts_json(ctx.alert_engine.active()), {}, {}};
   if (path == "/api/v1/incidents") return incidents(ctx, url);
   if (path == "/") {
-    status_page page{ctx.host_name, alerts::wall_clock::now(), ctx.sched.status(), ctx.alert_engine.active(), {}};
+    status_page page{ctx.host_name, alerts::wall_clock::now(), ctx.sched.status(), ctx.alert_engine.active(), {}, {}};
+    for (const auto& p : page.probes)
+      if (auto v = ctx.history.find(p.settings.name, page.now)) page.history.emplace(p.settings.name, std::move(*v));
     page.incidents = valid_utf8_incidents(ctx.keeper.incidents(page.now - std::chrono::days(7), 20));
     return http_response{200, "text/html; charset=utf-8", status_page_html(page), {}, {}};
   }

@@ -13,6 +13,7 @@ class metrics;
 class scheduler;
 struct probe_context;
 class state_keeper;
+class probe_history;
 namespace alerts {
 class engine;
 }
@@ -34,6 +35,7 @@ struct route_context {
   const scheduler& sched;
   const alerts::engine& alert_engine;
   const state_keeper& keeper;
+  const probe_history& history;
   const std::string& host_name;                   // shown on the status page
   std::function<bool()> ready;                     // GET /-/ready
   std::function<bool()> lifecycle_enabled;         // server.enable_lifecycle of the running config
@@ -56,7 +58,8 @@ std::optional<std::string> cross_site_refusal(const http_request& req, const lis
                                               const std::string& host_name);
 
 // Answers one request: /metrics (serialised on the pool, gzipped when the
-// client accepts it), /, /api/v1/{probes,alerts,incidents},
+// client accepts it), /, /probes/NAME, /api/v1/{probes,alerts,incidents},
+// /api/v1/probes/NAME/history,
 // /-/{healthy,ready,reload} (docs/api.md), /runbooks/ and /runbooks/NAME
 // (runbook_pages.hpp). Unknown paths get 404, wrong
 // methods 405 with Allow, bad query parameters 400 naming the parameter.

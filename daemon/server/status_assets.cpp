@@ -9,7 +9,7 @@ namespace vitals {
 namespace {
 
 constexpr std::string_view status_css = R"css(
-:root{--up:#1a7f37;--down:#cf222e;--pending:#9a6700;--unknown:#6e7781;--line:#d0d7de;--muted:#57606a}
+:root{--up:#1a7f37;--down:#cf222e;--pending:#9a6700;--unknown:#6e7781;--line:#d0d7de;--muted:#57606a;--accent:#0969da;color-scheme:light dark}
 *{box-sizing:border-box}
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;padding:1rem 1.25rem;color:#1f2328;background:#fff}
 header{display:flex;flex-wrap:wrap;gap:.25rem 1rem;align-items:baseline}
@@ -32,6 +32,31 @@ main.runbook{max-width:60rem}
 main.runbook table{margin:.5rem 0 1rem}
 pre{overflow-x:auto;background:#f6f8fa;padding:.6rem .8rem;border-radius:.4rem;font-size:.85rem}
 code{font-family:ui-monospace,monospace;font-size:.9em}
+.strip rect.run.ok{fill:var(--up)}.strip rect.run.failed{fill:var(--down)}
+.strip rect.run.timed_out{fill:var(--pending)}.strip rect.run.skipped{fill:var(--unknown)}
+svg.strip,svg.spark,svg.bar{display:block;max-width:100%;height:auto;overflow:visible}
+svg.spark{margin-top:.2rem}
+svg.spark polyline,svg.chart polyline.line{fill:none;stroke:var(--accent);stroke-width:1.2;vector-effect:non-scaling-stroke}
+svg.bar rect.track{fill:var(--line)}svg.bar rect.fill.fine{fill:var(--up)}
+svg.bar rect.fill.warn{fill:var(--pending)}svg.bar rect.fill.bad{fill:var(--down)}
+td.history{min-width:14rem}
+dl.uptime{grid-template-columns:max-content max-content;margin:0}dl.uptime dd.bad{color:var(--down);font-weight:600}
+.key{font-size:.85rem;white-space:nowrap}.key svg{margin:.15rem 0}
+.bad{color:var(--down)}
+h1 a{color:inherit;text-decoration:none}
+body.probe-page header .badge{align-self:center}
+figure.chart{margin:.5rem 0 1rem}figure.chart figcaption{font-size:.85rem;color:var(--muted)}
+svg.chart{display:block;width:100%;height:auto}
+svg.chart rect.plot{fill:none;stroke:var(--line)}
+svg.chart polygon.band{fill:var(--accent);opacity:.18}
+svg.chart circle.dot{fill:var(--accent)}
+svg.chart rect.failures{fill:var(--down)}
+svg.chart rect.incident{fill:var(--down);opacity:.14}
+svg.chart text.axis{font-size:10px;fill:var(--muted)}svg.chart text.axis.end{text-anchor:end}
+@media (prefers-color-scheme:dark){
+ :root{--up:#3fb950;--down:#f85149;--pending:#d29922;--unknown:#8b949e;--line:#30363d;--muted:#8b949e;--accent:#58a6ff}
+ body{color:#e6edf3;background:#0d1117}a{color:#58a6ff}pre{background:#161b22}
+}
 @media (max-width:720px){
  section table,section tbody,section tr,section td{display:block;width:100%}
  section thead{display:none}

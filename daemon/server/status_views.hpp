@@ -2,10 +2,11 @@
 
 #include "daemon/alerts/alert_engine.hpp"
 #include "daemon/sched/scheduler.hpp"
+#include "daemon/state/probe_history.hpp"
 #include "daemon/state/state_store.hpp"
 
 #include <chrono>
-
+#include <map>
 #include <string>
 #include <vector>
 
@@ -33,13 +34,16 @@ struct status_page {
   std::vector<probe_status> probes;
   std::vector<alerts::alert_instance> alerts;  // pending and firing
   std::vector<incident> incidents;             // recent, oldest first
+  std::map<std::string, probe_history::view, std::less<>> history;  // by probe name
 };
 
 // GET /: an HTML page with no inline style or script (its stylesheet and
 // the script that refreshes it come from /static/, see status_assets.hpp,
 // so a strict Content-Security-Policy holds) and nothing from elsewhere:
-// alerts with runbook links, every probe with its state, cause and
-// evidence, recent incidents. Readable on a narrow screen.
+// alerts with runbook links, every probe with its state, the strip of its
+// last runs, a response-time sparkline, uptime, its kind's key numbers, its
+// cause and evidence (history_views.hpp), and recent incidents. Readable on
+// a narrow screen.
 std::string status_page_html(const status_page& page);
 
 }  // namespace vitals

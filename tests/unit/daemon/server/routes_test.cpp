@@ -7,6 +7,7 @@
 #include "daemon/metrics/metrics.hpp"
 #include "daemon/sched/scheduler.hpp"
 #include "daemon/server/status_assets.hpp"
+#include "daemon/state/probe_history.hpp"
 #include "daemon/state/state_keeper.hpp"
 #include "probes/core/probe_registry.hpp"
 #include "probes/core/valid_text.hpp"
@@ -33,6 +34,7 @@ struct daemon_parts {
   scheduler sched{io, telemetry};
   alerts::engine alert_engine;
   state_keeper keeper{io, pool, telemetry};
+  probe_history history;
   probe_context work{io, pool};
   std::string host = "web-1";
   bool lifecycle = false;
@@ -41,6 +43,7 @@ struct daemon_parts {
                     sched,
                     alert_engine,
                     keeper,
+                    history,
                     host,
                     [] { return true; },
                     [this] { return lifecycle; },
@@ -209,6 +212,19 @@ TEST(routes, an_asset_url_changes_with_its_content) {
   const auto js = status_asset_url("/static/status.js");
   EXPECT_TRUE(css.starts_with("/static/status.css?v=")) << css;
   EXPECT_NE(css.substr(css.find('=')), js.substr(js.find('=')));
+}
+
+TEST(routes, history_of_an_unknown_probe_is_404_and_a_bad_range_400_naming_it) {
+  daemon_parts d;
+  EXPECT_EQ(d.get("/probes/nope").status, 404u);
+  const auto missing = d.get("/api/v1/probes/nope/history");
+  EXPECT_EQ(missing.status, 404u);
+  EXPECT_NE(missing.body.find("no probe named \"nope\""), std::string::npos);
+  const auto bad = d.get("/api/v1/probes/nope/history?range=forever");
+  EXPECT_EQ(bad.status, 400u);
+  EXPECT_NE(bad.body.find("range: expected a duration"), std::string::npos);
+  EXPECT_EQ(d.get("/api/v1/probes/nope/history?range=30s").status, 400u);
+  EXPECT_EQ(route(d.ctx, {"POST", "/probes/nope", "", {}}).status, 405u);
 }
 
 TEST(routes, a_runbook_is_served_as_a_page_and_an_unknown_one_is_404) {

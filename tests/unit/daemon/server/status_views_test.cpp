@@ -48,7 +48,7 @@ TEST(status_views, probe_without_a_run_has_null_last_and_unknown_state) {
 }
 
 TEST(status_views, status_page_escapes_names_and_shows_the_cause) {
-  const auto html = status_page_html({"host", std::chrono::system_clock::now(), {failed_probe()}, {}, {}});
+  const auto html = status_page_html({"host", std::chrono::system_clock::now(), {failed_probe()}, {}, {}, {}});
   EXPECT_NE(html.find("api&lt;port&gt;"), std::string::npos);
   EXPECT_EQ(html.find("api<port>"), std::string::npos);
   EXPECT_NE(html.find("owned by python3 (pid 42), expected node"), std::string::npos);
@@ -74,7 +74,7 @@ TEST(status_views, status_page_links_runbooks_only_with_safe_schemes_and_lists_i
   i.alertname = "ProbeDown";
   i.labels = {{"probe", "api"}};
   i.evidence_json = R"js({"cause":"port 3001 closed","evidence":{"owner":"python3 (pid 7)"}})js";
-  const auto html = status_page_html({"host", std::chrono::system_clock::now(), {}, {firing, sneaky}, {i}});
+  const auto html = status_page_html({"host", std::chrono::system_clock::now(), {}, {firing, sneaky}, {i}, {}});
   EXPECT_NE(html.find("href=\"https://wiki.example/ProbeDown.md?a=1&amp;b=2\""), std::string::npos);
   EXPECT_EQ(html.find("href=\"javascript:"), std::string::npos);
   EXPECT_NE(html.find("owner</dt><dd>&lt;none&gt;"), std::string::npos);
@@ -88,7 +88,7 @@ TEST(status_views, status_page_links_a_runbook_given_as_a_path_on_the_daemon) {
   firing.label_values = {{"alertname", "ProbeDown"}, {"probe", "api"}, {"severity", "high"}};
   firing.state = alerts::alert_state::firing;
   firing.runbook_url = "/runbooks/ProbeDown";
-  const auto html = status_page_html({"host", std::chrono::system_clock::now(), {}, {firing}, {}});
+  const auto html = status_page_html({"host", std::chrono::system_clock::now(), {}, {firing}, {}, {}});
   EXPECT_NE(html.find("<a class=\"runbook\" href=\"/runbooks/ProbeDown\">runbook</a>"), std::string::npos) << html;
 }
 
@@ -136,7 +136,7 @@ TEST(status_views, status_page_is_valid_utf8_and_shows_evidence_stored_with_raw_
   i.alertname = "PortConflict";
   // As an earlier version stored it: raw bytes inside the JSON text.
   i.evidence_json = "{\"cause\":\"owned by \xff\",\"evidence\":{\"owner\":\"\xff (pid 7)\"}}";
-  const auto html = status_page_html({"host", std::chrono::system_clock::now(), {hostile_probe()}, {}, {i}});
+  const auto html = status_page_html({"host", std::chrono::system_clock::now(), {hostile_probe()}, {}, {i}, {}});
   EXPECT_TRUE(is_valid_utf8(html));
   EXPECT_NE(html.find("owned by " + fffd + " (pid 7)"), std::string::npos);
   EXPECT_NE(html.find("<dt>owner</dt><dd>" + fffd + " (pid 7)</dd>"), std::string::npos) << html;
