@@ -168,6 +168,10 @@ class HostileBytesTest(unittest.TestCase):
 
         page = strict_text(self.get_raw(d, "/"))
         self.assertIn(f"owned by {REPLACEMENT}", page)
+        # The run history quotes each failed run's cause: the page's strip and the API.
+        self.assertIn(f"owned by {REPLACEMENT}", strict_text(self.get_raw(d, "/probes/owner")))
+        history = self.get_json(d, "/api/v1/probes/owner/history?range=1h")
+        self.assertIn(f"owned by {REPLACEMENT}", " ".join(r["cause"] for r in history["recent_runs"]))
 
         # The log: the harness decodes stderr strictly, so a raw byte would have ended its reader.
         wait_for(lambda: d.find_log(f"probe web is down: .*{REPLACEMENT}"), what="the log line")

@@ -325,9 +325,12 @@ class CanaryTest(unittest.TestCase):
         by_name = {p["name"]: p for p in json.loads(api)["probes"]}
         self.assertIn("<redacted>", by_name["web"]["target"])
         self.assertIn("--db-password=<redacted>", api)  # the process's own password, by its shape
-        for path in ["/metrics", "/api/v1/probes", "/api/v1/alerts", "/api/v1/incidents", "/api/v1/incidents?since=1h",
-                     "/"]:
-            outputs[path] = d.get(path)[1]
+        paths = ["/metrics", "/api/v1/probes", "/api/v1/alerts", "/api/v1/incidents", "/api/v1/incidents?since=1h", "/"]
+        # Each probe's page and history carry its causes, run by run.
+        paths += [f"/probes/{n}" for n in names] + [f"/api/v1/probes/{n}/history?range=1h" for n in names]
+        for path in paths:
+            status, outputs[path] = d.get(path)
+            self.assertEqual(status, 200, path)
         self.read_state(outputs, "while running")
 
         # Trace logs in the other format too: a reload switches it.
