@@ -27,7 +27,7 @@ inline constexpr std::size_t strip_runs = 60;
 
 // <svg class="strip">: one cell per run (4 px wide, strip_pitch apart),
 // right-aligned so the newest is always last, classed by
-// how it ended (ok, failed, timed_out, skipped); each names its time,
+// how it ended (ok, failed, timed_out, skipped); each names its time (UTC),
 // duration and cause in a tooltip (<title>) and carries data-at (Unix ms).
 std::string run_strip_svg(const std::vector<recent_run>& runs, std::size_t cells);
 

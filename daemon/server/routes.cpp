@@ -205,6 +205,24 @@ http_response metrics_later(const route_context& ctx, const http_request& req) {
   return later;
 }
 
+// A page or a JSON answer, gzipped when the client accepts it and it is
+// worth it (the status page of 20 probes is about 100 KB of markup, a
+// tenth of that gzipped).
+bool wants_gzip(const http_request& req) {
+  const auto* accept = req.header("Accept-Encoding");
+  return accept && accepts_gzip(*accept);
+}
+
+http_response maybe_gzipped(bool gzip, http_response r) {
+  r.headers.emplace_back("Vary", "Accept-Encoding");
+  if (!gzip || r.status != 200 || r.body.size() < 1024) return r;
+  gzip_writer z(1, r.body.size() < 64 * 1024);
+  z.write(r.body);
+  r.body = z.finish();
+  r.headers.emplace_back("Content-Encoding", "gzip");
+  return r;
+}
+
 // --- Run history ---------------------------------------------------------
 
 // The longest range the history API answers for: hourly aggregates are
@@ -250,7 +268,8 @@ http_response no_such_probe(const std::string& name) {
 }
 
 // GET /api/v1/probes/NAME/history?range=24h
-http_response history_api(const route_context& ctx, const boost::urls::url_view& url, const std::string& name) {
+http_response history_api(const route_context& ctx, const boost::urls::url_view& url, const std::string& name,
+                          bool gzip) {
   std::chrono::seconds range = std::chrono::hours(24);
   if (const auto v = param(url, "range")) {
     const auto d = parse_duration(*v);
@@ -264,18 +283,19 @@ http_response history_api(const route_context& ctx, const boost::urls::url_view&
   auto view = ctx.history.find(name, now);
   if (!status || !view) return no_such_probe(name);
   http_response later;
-  later.deferred = [&ctx, name, range, now, status = std::move(*status),
+  later.deferred = [&ctx, name, range, now, gzip, status = std::move(*status),
                     view = std::move(*view)](std::function<void(http_response)> reply) {
     read_ranges(ctx, name, {range}, now,
-                [status, view, reply = std::move(reply)](std::vector<history_range> ranges) {
-                  reply(http_response{200, "application/json", history_json(status, view, ranges.front()), {}, {}});
+                [status, view, gzip, reply = std::move(reply)](std::vector<history_range> ranges) {
+                  reply(maybe_gzipped(
+                      gzip, http_response{200, "application/json", history_json(status, view, ranges.front()), {}, {}}));
                 });
   };
   return later;
 }
 
 // GET /probes/NAME
-http_response probe_page_response(const route_context& ctx, const std::string& name) {
+http_response probe_page_response(const route_context& ctx, const std::string& name, bool gzip) {
   auto status = ctx.sched.status_of(name);
   const auto now = alerts::wall_clock::now();
   auto view = ctx.history.find(name, now);
@@ -290,11 +310,11 @@ http_response probe_page_response(const route_context& ctx, const std::string& n
     if (probe != i.labels.end() && probe->second == name) page->incidents.push_back(std::move(i));
   }
   http_response later;
-  later.deferred = [&ctx, name, page](std::function<void(http_response)> reply) {
+  later.deferred = [&ctx, name, page, gzip](std::function<void(http_response)> reply) {
     read_ranges(ctx, name, {std::chrono::hours(1), std::chrono::hours(24), std::chrono::hours(24 * 7)}, page->now,
-                [page, reply = std::move(reply)](std::vector<history_range> ranges) {
+                [page, gzip, reply = std::move(reply)](std::vector<history_range> ranges) {
                   page->ranges = std::move(ranges);
-                  reply(http_response{200, "text/html; charset=utf-8", probe_page_html(*page), {}, {}});
+                  reply(maybe_gzipped(gzip, http_response{200, "text/html; charset=utf-8", probe_page_html(*page), {}, {}}));
                 });
   };
   return later;
@@ -381,7 +401,7 @@ http_response route(const route_context& ctx, const http_request& req) {
     if (!get) return method_not_allowed("GET");
     const bool api = path.starts_with("/api/");
     if (const auto name = probe_in_path(url, api))
-      return api ? history_api(ctx, url, *name) : probe_page_response(ctx, *name);
+      return api ? history_api(ctx, url, *name, wants_gzip(req)) : probe_page_response(ctx, *name, wants_gzip(req));
   }
   if (path == "/api/v1/probes") return http_response{200, "application/json", probes_json(ctx.sched.status()), {}, {}};
   if (path == "/api/v1/alerts")
@@ -392,7 +412,7 @@ http_response route(const route_context& ctx, const http_request& req) {
     for (const auto& p : page.probes)
       if (auto v = ctx.history.find(p.settings.name, page.now)) page.history.emplace(p.settings.name, std::move(*v));
     page.incidents = valid_utf8_incidents(ctx.keeper.incidents(page.now - std::chrono::days(7), 20));
-    return http_response{200, "text/html; charset=utf-8", status_page_html(page), {}, {}};
+    return maybe_gzipped(wants_gzip(req), http_response{200, "text/html; charset=utf-8", status_page_html(page), {}, {}});
   }
   return http_response::text(404, "not found");
 }

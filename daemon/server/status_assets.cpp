@@ -32,8 +32,9 @@ main.runbook{max-width:60rem}
 main.runbook table{margin:.5rem 0 1rem}
 pre{overflow-x:auto;background:#f6f8fa;padding:.6rem .8rem;border-radius:.4rem;font-size:.85rem}
 code{font-family:ui-monospace,monospace;font-size:.9em}
-.strip rect.run.ok{fill:var(--up)}.strip rect.run.failed{fill:var(--down)}
-.strip rect.run.timed_out{fill:var(--pending)}.strip rect.run.skipped{fill:var(--unknown)}
+svg.strip rect{width:4px;height:16px;rx:1px}
+svg.strip rect.ok{fill:var(--up)}svg.strip rect.failed{fill:var(--down)}
+svg.strip rect.timed_out{fill:var(--pending)}svg.strip rect.skipped{fill:var(--unknown)}
 svg.strip,svg.spark,svg.bar{display:block;max-width:100%;height:auto;overflow:visible}
 svg.spark{margin-top:.2rem}
 svg.spark polyline,svg.chart polyline.line{fill:none;stroke:var(--accent);stroke-width:1.2;vector-effect:non-scaling-stroke}

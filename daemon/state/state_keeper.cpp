@@ -118,7 +118,10 @@ struct state_keeper::impl {
             l.problem = e.what();
           }
           if (self->plan.read_finished(l.ok)) self->health_changed(l.problem);
-          if (!l.ok) co_return;  // tried again on the next save()
+          if (!l.ok) {
+            start_waiting_read(self);
+            co_return;  // tried again on the next save()
+          }
           const auto closed = close_orphans(l.incidents, ours, now).size();
           self->log.merge(std::move(l.incidents), l.max_id);
           // The file may not be the one written so far (it was deleted,
@@ -167,18 +170,26 @@ struct state_keeper::impl {
           for (auto& [start, b] : by_start) answer.buckets.push_back(b);
           self->reading_history = false;
           r->done(std::move(answer));
-          pump(self);
+          // What waited for this read goes on; a file never read is tried
+          // again by the next save, as always, not by a reader.
+          if (self->plan.read_once())
+            pump(self);
+          else
+            start_waiting_read(self);
         },
         asio::detached);
   }
 
+  // Starts the next history read when the store is free; true if it did.
+  static bool start_waiting_read(const std::shared_ptr<impl>& self) {
+    if (self->reading_history || self->plan.busy() || self->reads.empty()) return false;
+    read_history(self);
+    return true;
+  }
+
   // Starts what the plan says: a read, one write, or nothing.
   static void pump(const std::shared_ptr<impl>& self) {
-    if (self->reading_history) return;
-    if (!self->plan.busy() && !self->reads.empty()) {
-      read_history(self);
-      return;
-    }
+    if (self->reading_history || start_waiting_read(self)) return;
     switch (self->plan.next()) {
       case write_plan::step::none: return;
       case write_plan::step::read: load_late(self); return;
@@ -254,6 +265,7 @@ asio::awaitable<std::vector<saved_alert>> state_keeper::open(std::string path, r
   if (l.exposure) spdlog::warn("state: {}", *l.exposure);
   const bool health_changed = self->plan.read_finished(l.ok);
   self->plan.pruned_at(now);  // load() pruned
+  impl::start_waiting_read(self);  // history asked for while the file was read
   if (!l.ok) {
     if (health_changed) self->health_changed(l.problem);
     // Ids that cannot collide with the file's once it is read: it will

@@ -53,12 +53,13 @@ READ_ROW = r"""
 (() => {
   const row = document.querySelector('tr.probe[data-probe="api"]');
   if (!row) return null;
-  const cells = [...row.querySelectorAll('svg.strip rect.run')];
+  const cells = [...row.querySelectorAll('svg.strip rect')];
   const line = row.querySelector('svg.spark polyline');
   const hour = row.querySelector('dl.uptime dd[data-window="1h"]');
   return {
     complete: document.readyState === 'complete',
-    cells: cells.map(c => ({at: Number(c.dataset.at), kind: c.getAttribute('class').split(' ')[1],
+    cells: cells.map(c => ({at: Number(c.dataset.at), kind: c.getAttribute('class'),
+                            width: c.getBoundingClientRect().width,
                             title: c.querySelector('title').textContent})),
     points: line ? line.getAttribute('points') : '',
     uptimeText: hour && hour.textContent,
@@ -80,7 +81,7 @@ READ_PROBE_PAGE = r"""
   failureMarks: document.querySelectorAll('#range-1h rect.failures').length,
   incidentRows: document.querySelectorAll('#incidents tr.incident').length,
   evidence: (document.querySelector('#incidents details dl') || {}).textContent || '',
-  strip: document.querySelectorAll('#runs rect.run.failed').length,
+  strip: document.querySelectorAll('#runs svg.strip rect.failed').length,
   overflow: document.documentElement.scrollWidth - window.innerWidth,
 }))()
 """
@@ -178,6 +179,7 @@ class StatusHistoryTest(unittest.TestCase):
         kinds = [c["kind"] for c in wide["cells"]]
         self.assertEqual(kinds.count("failed"), 3, kinds)
         self.assertEqual(kinds[:3], ["failed"] * 3, "the first three runs failed")
+        self.assertTrue(all(c["width"] >= 3 for c in wide["cells"]), "the cells are not drawn")
         self.assertIn("503 Service Unavailable", wide["cells"][0]["title"])
 
         # The sparkline: the API's durations of the runs the strip shows.

@@ -51,8 +51,9 @@ probe_history::view a_view(const std::string& kind, int runs, int failed_every) 
 TEST(history_views, the_strip_has_one_cell_per_run_shown_classed_by_how_it_ended) {
   const auto v = a_view("http", 80, 10);  // runs 0, 10, …, 70 failed
   const auto svg = run_strip_svg(v.runs, strip_runs);
-  EXPECT_EQ(count(svg, "<rect class=\"run "), strip_runs);
-  EXPECT_EQ(count(svg, "class=\"run failed\""), 6u);  // 20, 30, …, 70 are among the last 60
+  EXPECT_EQ(count(svg, "<rect "), strip_runs);
+  EXPECT_EQ(count(svg, "<rect class=\"failed\""), 6u);  // 20, 30, …, 70 are among the last 60
+  EXPECT_EQ(count(svg, "<rect class=\"ok\""), 54u);
   EXPECT_NE(svg.find("last 60 runs, 6 failed"), std::string::npos);
   EXPECT_NE(svg.find("HTTP 503 &lt;Service Unavailable&gt;</title>"), std::string::npos);
   EXPECT_NE(svg.find("data-at=\"" + std::to_string(unix_ms(t0 + 79s)) + "\""), std::string::npos);
