@@ -197,19 +197,16 @@ void probe_history::add(entry& e, const std::string& name, run_end end, double d
     keys[i] = values[i] >= before ? values[i] - before : values[i];  // lower: the counter was reset
     e.counters[i] = values[i];
   }
-  recent_run r{at_ms, static_cast<float>(duration), end, nullptr};
-  if (end == run_end::failed || end == run_end::timed_out) {
-    // Runs failing the same way share one copy of the cause.
-    const auto same = std::find_if(e.runs.begin(), e.runs.end(),
-                                   [&](const recent_run& x) { return x.cause && *x.cause == cause; });
-    r.cause = same != e.runs.end() ? same->cause : std::make_shared<const std::string>(std::move(cause));
-  }
+  stored_run r{at_ms, static_cast<float>(duration), end, 0};
   const bool with_keys = !history_keys(e.kind).empty();
   if (e.runs.size() < recent_runs_kept) {
-    e.runs.push_back(std::move(r));
+    if (end == run_end::failed || end == run_end::timed_out) r.cause = cause_slot(e, std::move(cause));
+    e.runs.push_back(r);
     if (with_keys) e.run_keys.push_back(keys);
   } else {
-    e.runs[e.next] = std::move(r);
+    e.runs[e.next].cause = 0;  // the run it replaces no longer holds its cause
+    if (end == run_end::failed || end == run_end::timed_out) r.cause = cause_slot(e, std::move(cause));
+    e.runs[e.next] = r;
     if (with_keys) e.run_keys[e.next] = keys;
     e.next = (e.next + 1) % recent_runs_kept;
   }
@@ -226,18 +223,59 @@ void probe_history::add(entry& e, const std::string& name, run_end end, double d
   }
 }
 
-void probe_history::remember(std::vector<window_entry>& w, const history_bucket& b, std::int64_t keep_ms) {
-  w.push_back({b.start_ms, b.good(), b.runs});
-  const auto newest = std::max_element(w.begin(), w.end(), [](auto& x, auto& y) { return x.start_ms < y.start_ms; });
-  const auto cutoff = newest->start_ms - keep_ms;
-  std::erase_if(w, [&](const window_entry& x) { return x.start_ms <= cutoff; });
+std::uint8_t probe_history::cause_slot(entry& e, std::string cause) {
+  // Runs failing the same way share one copy of the cause.
+  for (std::size_t i = 0; i < e.causes.size(); ++i)
+    if (e.causes[i] && *e.causes[i] == cause) return static_cast<std::uint8_t>(i + 1);
+  // A slot no run holds any more, or a new one: the ring holds at most
+  // recent_runs_kept causes, so there are never more than that + 1 slots.
+  std::vector<bool> held(e.causes.size(), false);
+  for (const auto& r : e.runs)
+    if (r.cause) held[r.cause - 1] = true;
+  auto text = std::make_shared<const std::string>(std::move(cause));
+  for (std::size_t i = 0; i < held.size(); ++i)
+    if (!held[i]) {
+      e.causes[i] = std::move(text);
+      return static_cast<std::uint8_t>(i + 1);
+    }
+  e.causes.push_back(std::move(text));
+  return static_cast<std::uint8_t>(e.causes.size());
+}
+
+void probe_history::uptime_ring::add(const history_bucket& b) {
+  const auto index = b.start_ms / step_ms_;
+  const auto span = static_cast<std::int64_t>(span_);
+  if (newest_ >= 0 && index <= newest_ - span) return;  // older than the ring reaches
+  if (slots_.empty()) slots_.assign(span_, {0, 0});
+  if (index > newest_) {
+    // The slots between are steps without a closed aggregate: emptied.
+    const auto from = newest_ < 0 ? index - span + 1 : std::max(newest_ + 1, index - span + 1);
+    for (auto k = from; k <= index; ++k) slots_[static_cast<std::size_t>(k % span)] = {0, 0};
+    newest_ = index;
+  }
+  auto& slot = slots_[static_cast<std::size_t>(index % span)];
+  slot[0] += b.good();  // added: a step written at a stop meets the rest of it
+  slot[1] += b.runs;
+}
+
+uptime probe_history::uptime_ring::since(std::int64_t since_ms) const {
+  uptime u;
+  if (newest_ < 0) return u;
+  const auto span = static_cast<std::int64_t>(span_);
+  const auto first = std::max((since_ms + step_ms_ - 1) / step_ms_, newest_ - span + 1);
+  for (auto k = first; k <= newest_; ++k) {
+    const auto& slot = slots_[static_cast<std::size_t>(k % span)];
+    u.good += slot[0];
+    u.runs += slot[1];
+  }
+  return u;
 }
 
 void probe_history::close(entry& e, const std::string& name, std::size_t tier) {
   auto& open = e.open[tier];
   if (!open) return;
-  if (history_tiers[tier].step.count() == 60) remember(e.minutes, *open, hour_ms);
-  if (history_tiers[tier].step.count() == 3600) remember(e.hours, *open, week_ms);
+  if (history_tiers[tier].step.count() == 60) e.minutes.add(*open);
+  if (history_tiers[tier].step.count() == 3600) e.hours.add(*open);
   closed_.push_back({name, e.kind, *open});
   open.reset();
 }
@@ -279,9 +317,9 @@ void probe_history::restore(const std::vector<history_row>& rows, std::chrono::s
           open = merged;
         }
       } else if (b.step_s == 60 && b.start_ms >= now_ms - hour_ms) {
-        e.minutes.push_back({b.start_ms, b.good(), b.runs});
+        e.minutes.add(b);
       } else if (b.step_s == 3600 && b.start_ms >= now_ms - week_ms) {
-        e.hours.push_back({b.start_ms, b.good(), b.runs});
+        e.hours.add(b);
       }
     }
   }
@@ -298,16 +336,13 @@ std::optional<probe_history::view> probe_history::find(std::string_view name,
   v.runs.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
     const auto at = n < recent_runs_kept ? i : (e.next + i) % recent_runs_kept;
-    v.runs.push_back(e.runs[at]);
+    const auto& r = e.runs[at];
+    v.runs.push_back({r.at_ms, r.duration_seconds, r.end, r.cause ? e.causes[r.cause - 1] : nullptr});
     if (!e.run_keys.empty()) v.run_keys.push_back(e.run_keys[at]);
   }
   const auto now_ms = ms_of(now);
-  const auto count = [&](const std::vector<window_entry>& w, std::int64_t since_ms, const auto& open, uptime& u) {
-    for (const auto& x : w)
-      if (x.start_ms >= since_ms) {
-        u.good += x.good;
-        u.runs += x.runs;
-      }
+  const auto count = [&](const uptime_ring& w, std::int64_t since_ms, const auto& open, uptime& u) {
+    u = w.since(since_ms);
     if (open) {
       u.good += open->good();
       u.runs += open->runs;

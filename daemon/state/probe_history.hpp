@@ -146,25 +146,46 @@ public:
 
   std::size_t probes() const { return probes_.size(); }
 
+  // Closed aggregates of one step, good and all runs, in a ring indexed
+  // by start / step: what the uptime windows add up. `span` slots cover
+  // the window and the step going on.
+  class uptime_ring {
+  public:
+    uptime_ring(std::int64_t step_ms, std::size_t span) : step_ms_(step_ms), span_(span) {}
+    void add(const history_bucket& b);
+    // Closed steps that started at or after since_ms.
+    uptime since(std::int64_t since_ms) const;
+
+  private:
+    std::int64_t step_ms_;
+    std::size_t span_;
+    std::int64_t newest_ = -1;  // start / step of the newest slot in use
+    std::vector<std::array<std::uint32_t, 2>> slots_;  // good, runs; allocated at the first add
+  };
+
 private:
-  struct window_entry {
-    std::int64_t start_ms;
-    std::uint32_t good, runs;
+  // 16 bytes a run: at 1,000 probes the ring is most of the history's memory.
+  struct stored_run {
+    std::int64_t at_ms;
+    float duration_seconds;
+    run_end end;
+    std::uint8_t cause;  // 1 + index into entry::causes; 0 for none
   };
   struct entry {
     std::string kind;
-    std::vector<recent_run> runs;  // a ring of recent_runs_kept
+    std::vector<stored_run> runs;  // a ring of recent_runs_kept
     std::vector<key_values> run_keys;
+    std::vector<std::shared_ptr<const std::string>> causes;  // distinct causes; one slot per run at most
     std::size_t next = 0;         // where the next run goes once the ring is full
     key_values counters = history_bucket::nan_keys();  // the last value of each counter key
     std::array<std::optional<history_bucket>, history_tiers.size()> open;
-    std::vector<window_entry> minutes;  // closed minutes of the last hour
-    std::vector<window_entry> hours;    // closed hours of the last week
+    uptime_ring minutes{60'000, 62};    // closed minutes of the last hour
+    uptime_ring hours{3'600'000, 170};  // closed hours of the last week
   };
   void add(entry& e, const std::string& name, run_end end, double duration, const key_values& keys,
            std::string cause, std::chrono::system_clock::time_point at);
+  static std::uint8_t cause_slot(entry& e, std::string cause);
   void close(entry& e, const std::string& name, std::size_t tier);
-  static void remember(std::vector<window_entry>& w, const history_bucket& b, std::int64_t keep_ms);
 
   std::map<std::string, entry, std::less<>> probes_;
   std::vector<history_row> closed_;

@@ -65,6 +65,22 @@ TEST(probe_history, keeps_the_last_runs_oldest_first_and_shares_a_repeated_cause
   EXPECT_TRUE(v->run_keys.empty());  // a port probe has no key values
 }
 
+TEST(probe_history, every_run_keeps_its_own_cause_however_many_different_ones_came_before) {
+  probe_history h;
+  const auto s = settings("api", "port");
+  h.probe_added(s);
+  // 300 failures, each with its own cause, then a few repeating ones.
+  for (int i = 0; i < 300; ++i)
+    h.run_finished(s, outcome(false, 0.001, t0 + i * 1s, {}, false, "cause " + std::to_string(i)));
+  for (int i = 0; i < 10; ++i)
+    h.run_finished(s, outcome(false, 0.001, t0 + (300 + i) * 1s, {}, false, "cause " + std::to_string(i % 2)));
+  const auto v = h.find("api", t0 + 400s);
+  ASSERT_EQ(v->runs.size(), probe_history::recent_runs_kept);
+  for (std::size_t i = 0; i < 80; ++i) EXPECT_EQ(*v->runs[i].cause, "cause " + std::to_string(220 + i));
+  for (std::size_t i = 80; i < 90; ++i) EXPECT_EQ(*v->runs[i].cause, "cause " + std::to_string(i % 2));
+  EXPECT_EQ(v->runs[80].cause.get(), v->runs[82].cause.get());
+}
+
 TEST(probe_history, a_minute_closes_into_one_row_per_tier_with_counts_durations_and_keys) {
   probe_history h;
   const auto s = settings("cache", "redis");
