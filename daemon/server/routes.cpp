@@ -11,6 +11,7 @@
 #include "daemon/state/state_keeper.hpp"
 #include "daemon/server/status_assets.hpp"
 #include "probes/core/probe.hpp"
+#include "probes/core/time_format.hpp"
 #include "probes/core/units.hpp"
 #include "probes/core/valid_text.hpp"
 
@@ -234,6 +235,17 @@ history_range range_of(const probe_history& history, const std::string& name, st
                        std::chrono::system_clock::time_point now, state_keeper::history_answer answer) {
   const auto& tier = tier_for(range);
   history_range r{range, tier.step, now, std::move(answer.buckets), answer.complete, std::move(answer.problem)};
+  // Closed since the keeper last took them (it does every few seconds).
+  const auto since_ms = unix_ms(now - range);
+  for (const auto& b : history.closed_not_taken(name, tier.step)) {
+    if (b.start_ms < since_ms) continue;
+    const auto at = std::lower_bound(r.buckets.begin(), r.buckets.end(), b.start_ms,
+                                     [](const history_bucket& x, std::int64_t start) { return x.start_ms < start; });
+    if (at != r.buckets.end() && at->start_ms == b.start_ms)
+      *at = b;
+    else
+      r.buckets.insert(at, b);
+  }
   if (const auto open = history.open_bucket(name, tier.step)) {
     if (!r.buckets.empty() && r.buckets.back().start_ms == open->start_ms)
       r.buckets.back() = *open;  // it holds what was written of it at the last stop

@@ -356,6 +356,13 @@ std::optional<probe_history::view> probe_history::find(std::string_view name,
   return v;
 }
 
+std::vector<history_bucket> probe_history::closed_not_taken(std::string_view name, std::chrono::seconds step) const {
+  std::vector<history_bucket> out;
+  for (const auto& r : closed_)
+    if (r.probe == name && r.bucket.step_s == step.count()) out.push_back(r.bucket);
+  return out;
+}
+
 std::optional<history_bucket> probe_history::open_bucket(std::string_view name, std::chrono::seconds step) const {
   const auto it = probes_.find(name);
   if (it == probes_.end()) return std::nullopt;

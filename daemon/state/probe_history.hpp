@@ -141,6 +141,8 @@ public:
     uptime last_hour, last_day, last_week;
   };
   std::optional<view> find(std::string_view name, std::chrono::system_clock::time_point now) const;
+  // Closed aggregates of `step` for `name` not yet taken by take_closed().
+  std::vector<history_bucket> closed_not_taken(std::string_view name, std::chrono::seconds step) const;
   // The open aggregate of `step` for `name`, if it has one.
   std::optional<history_bucket> open_bucket(std::string_view name, std::chrono::seconds step) const;
 
