@@ -161,6 +161,17 @@ class StatusPageCspTest(unittest.TestCase):
         r, g, b = rgb(seen["badgeColor"])
         self.assertTrue(r > 150 and g < 80 and b < 80, f"the stylesheet is not applied: {seen['badgeColor']}")
 
+    def test_a_probes_page_with_its_charts_renders_without_a_violation(self):
+        d, _ = start_daemon_with_a_firing_alert(self)
+
+        seen, console = load_under_policy(self.browser, d.base + "/probes/api", d.base)
+
+        self.assertTrue(seen["complete"])
+        self.assertEqual(seen["violations"], [], "the probe's page breaks its Content-Security-Policy")
+        self.assertEqual([line for line in console if "Content Security Policy" in line], [])
+        self.assertEqual(seen["refresh"], " · refreshes every 10 s", "the page's script did not run")
+        self.assertEqual(seen["stylesheets"], 1)
+
 
 if __name__ == "__main__":
     unittest.main()
