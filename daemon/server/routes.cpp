@@ -424,7 +424,20 @@ http_response route(const route_context& ctx, const http_request& req) {
     for (const auto& p : page.probes)
       if (auto v = ctx.history.find(p.settings.name, page.now)) page.history.emplace(p.settings.name, std::move(*v));
     page.incidents = valid_utf8_incidents(ctx.keeper.incidents(page.now - std::chrono::days(7), 20));
-    return maybe_gzipped(wants_gzip(req), http_response{200, "text/html; charset=utf-8", status_page_html(page), {}, {}});
+    const bool gzip = wants_gzip(req);
+    if (page.probes.size() <= metrics_on_loop_max_probes)
+      return maybe_gzipped(gzip, http_response{200, "text/html; charset=utf-8", status_page_html(page), {}, {}});
+    // Hundreds of probes with their strips and sparklines take milliseconds
+    // to write: on the pool, from what was gathered here.
+    http_response later;
+    later.deferred = [page = std::make_shared<status_page>(std::move(page)), gzip, pool = &ctx.work.pool,
+                      loop = ctx.work.loop()](std::function<void(http_response)> reply) {
+      asio::post(*pool, [page, gzip, loop, reply = std::move(reply)]() mutable {
+        auto r = maybe_gzipped(gzip, http_response{200, "text/html; charset=utf-8", status_page_html(*page), {}, {}});
+        asio::post(loop, [reply = std::move(reply), r = std::move(r)]() mutable { reply(std::move(r)); });
+      });
+    };
+    return later;
   }
   return http_response::text(404, "not found");
 }

@@ -214,6 +214,37 @@ TEST(routes, an_asset_url_changes_with_its_content) {
   EXPECT_NE(css.substr(css.find('=')), js.substr(js.find('=')));
 }
 
+// A probe that is never due within a test: only its settings matter.
+class idle_probe final : public probe {
+public:
+  asio::awaitable<probe_result> run() override { co_return probe_result::success(); }
+  std::string target() const override { return "127.0.0.1:1"; }
+};
+
+TEST(routes, a_status_page_of_many_probes_is_written_off_the_loop_gzipped_when_accepted) {
+  daemon_parts d;
+  std::vector<probe_spec> specs;
+  for (int i = 0; i < 40; ++i) {
+    probe_spec p;
+    p.settings.name = "api-" + std::to_string(i);
+    p.settings.type = "port";
+    p.settings.interval = std::chrono::hours(1);
+    p.fingerprint = p.settings.name;
+    p.instance = std::make_shared<idle_probe>();
+    specs.push_back(std::move(p));
+  }
+  d.sched.apply(specs);
+  auto page = route(d.ctx, {"GET", "/", "", {{"Accept-Encoding", "gzip"}}});
+  ASSERT_TRUE(page.deferred);
+  page = d.answered(std::move(page));
+  EXPECT_EQ(page.status, 200u);
+  ASSERT_NE(header_of(page, "Content-Encoding"), nullptr);
+  const auto html = test::gunzip(page.body);
+  EXPECT_NE(html.find("data-probe=\"api-39\""), std::string::npos);
+  EXPECT_NE(html.find("</html>"), std::string::npos);
+  d.sched.stop();
+}
+
 TEST(routes, history_of_an_unknown_probe_is_404_and_a_bad_range_400_naming_it) {
   daemon_parts d;
   EXPECT_EQ(d.get("/probes/nope").status, 404u);
