@@ -311,12 +311,16 @@ std::string history_json(const probe_status& p, const probe_history::view& v, co
 
 namespace {
 
-constexpr double chart_w = 720, chart_h = 120, plot_top = 14, plot_bottom = 104;
+// A chart's drawing units: its labels stay readable where it is drawn
+// (a response-time chart across the page, key charts two to a row).
+constexpr double chart_h = 120, plot_top = 14, plot_bottom = 104;
+constexpr double wide_chart = 720, narrow_chart = 360;
 
 struct time_axis {
   std::int64_t from_ms, to_ms;
+  double width;
   double x(std::int64_t ms) const {
-    return chart_w * static_cast<double>(std::clamp(ms, from_ms, to_ms) - from_ms) / static_cast<double>(to_ms - from_ms);
+    return width * static_cast<double>(std::clamp(ms, from_ms, to_ms) - from_ms) / static_cast<double>(to_ms - from_ms);
   }
 };
 
@@ -325,8 +329,9 @@ struct time_axis {
 // the bottom, incidents as shaded spans.
 template <class Value>
 std::string chart_svg(const history_range& r, const std::vector<incident>& incidents, const std::string& title,
-                      const Value& of, const history_key* unit_key, bool with_band, bool with_failures) {
-  const time_axis axis{unix_ms(r.end - r.range), unix_ms(r.end)};
+                      const Value& of, const history_key* unit_key, bool with_band, bool with_failures,
+                      double chart_w) {
+  const time_axis axis{unix_ms(r.end - r.range), unix_ms(r.end), chart_w};
   const auto step_ms = r.step.count() * 1000;
   double top = 0;
   bool any = false;
@@ -464,12 +469,16 @@ std::string probe_page_html(const probe_page& page) {
           if (!b.runs) return std::array<double, 3>{NAN, NAN, NAN};
           return std::array<double, 3>{b.duration_min, b.duration_sum / b.runs, b.duration_max};
         },
-        nullptr, true, true);
-    for (std::size_t k = 0; k < keys.size(); ++k)
-      out << chart_svg(
-          r, page.incidents, std::string(keys[k].title),
-          [k](const history_bucket& b) { return std::array<double, 3>{NAN, b.keys[k], NAN}; }, &keys[k], false,
-          false);
+        nullptr, true, true, wide_chart);
+    if (!keys.empty()) {
+      out << "<div class=\"key-charts\">";
+      for (std::size_t k = 0; k < keys.size(); ++k)
+        out << chart_svg(
+            r, page.incidents, std::string(keys[k].title),
+            [k](const history_bucket& b) { return std::array<double, 3>{NAN, b.keys[k], NAN}; }, &keys[k], false,
+            false, narrow_chart);
+      out << "</div>";
+    }
     out << "</section>";
   }
 

@@ -42,11 +42,13 @@ svg.bar rect.track{fill:var(--line)}svg.bar rect.fill.fine{fill:var(--up)}
 svg.bar rect.fill.warn{fill:var(--pending)}svg.bar rect.fill.bad{fill:var(--down)}
 td.history{min-width:14rem}
 dl.uptime{grid-template-columns:max-content max-content;margin:0}dl.uptime dd.bad{color:var(--down);font-weight:600}
-.key{font-size:.85rem;white-space:nowrap}.key svg{margin:.15rem 0}
+.key{font-size:.85rem}.key svg{margin:.15rem 0}
+span.kind{display:block;font-size:.8rem}td.target{word-break:break-all;max-width:16rem}
 .bad{color:var(--down)}
 h1 a{color:inherit;text-decoration:none}
 body.probe-page header .badge{align-self:center}
-figure.chart{margin:.5rem 0 1rem}figure.chart figcaption{font-size:.85rem;color:var(--muted)}
+figure.chart{margin:.5rem 0 1rem;max-width:56rem}
+div.key-charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(16rem,1fr));gap:0 1.5rem;max-width:56rem}figure.chart figcaption{font-size:.85rem;color:var(--muted)}
 svg.chart{display:block;width:100%;height:auto}
 svg.chart rect.plot{fill:none;stroke:var(--line)}
 svg.chart polygon.band{fill:var(--accent);opacity:.18}

@@ -184,8 +184,8 @@ std::string status_page_html(const status_page& page) {
   }
   out << "</section>";
 
-  out << "<section id=\"probes\"><h2>Probes</h2><table><thead><tr><th>state</th><th>probe</th><th>kind</th>"
-         "<th>target</th><th>last runs</th><th>uptime</th><th>last run</th><th>took</th><th>numbers</th>"
+  out << "<section id=\"probes\"><h2>Probes</h2><table><thead><tr><th>state</th><th>probe</th>"
+         "<th>target</th><th>last runs</th><th>uptime</th><th>last run</th><th>numbers</th>"
          "<th>cause</th></tr></thead><tbody>";
   auto probes = page.probes;
   // Down first, then not yet run, then up; by name within each.
@@ -196,9 +196,9 @@ std::string status_page_html(const status_page& page) {
     out << "<tr class=\"probe " << state << "\" data-probe=\"" << html_escape(p.settings.name) << "\">"
         << "<td data-label=\"state\"><span class=\"badge " << state << "\">" << state << "</span></td>"
         << "<td data-label=\"probe\"><a class=\"probe-link\" href=\"" << html_escape(probe_page_path(p.settings.name))
-        << "\"><b>" << html_escape(p.settings.name) << "</b></a></td>"
-        << "<td data-label=\"kind\">" << html_escape(p.settings.type) << "</td>"
-        << "<td data-label=\"target\">" << html_escape(p.target) << "</td>";
+        << "\"><b>" << html_escape(p.settings.name) << "</b></a> <span class=\"kind muted\">"
+        << html_escape(p.settings.type) << "</span></td>"
+        << "<td class=\"target\" data-label=\"target\">" << html_escape(p.target) << "</td>";
     const auto h = page.history.find(p.settings.name);
     if (h != page.history.end())
       out << "<td class=\"history\" data-label=\"last runs\">" << history_cell(h->second)
@@ -209,8 +209,8 @@ std::string status_page_html(const status_page& page) {
       const auto& r = p.last->result;
       char took[32];
       std::snprintf(took, sizeof took, "%.1f ms", p.last->duration_seconds * 1000);
-      out << "<td data-label=\"last run\">" << short_duration(now - p.last->finished_at) << " ago</td>"
-          << "<td data-label=\"took\">" << took << "</td><td class=\"numbers\" data-label=\"numbers\">"
+      out << "<td data-label=\"last run\">" << short_duration(now - p.last->finished_at) << " ago, took "
+          << took << "</td><td class=\"numbers\" data-label=\"numbers\">"
           << (h != page.history.end() ? key_numbers_cell(h->second) : std::string())
           << "</td><td class=\"cause\" data-label=\"cause\">"
           << html_escape(r.error);
@@ -218,7 +218,7 @@ std::string status_page_html(const status_page& page) {
       evidence_details(out, r.evidence);
       out << "</td>";
     } else {
-      out << "<td data-label=\"last run\" class=\"muted\">not yet</td><td></td><td class=\"numbers\"></td>"
+      out << "<td data-label=\"last run\" class=\"muted\">not yet</td><td class=\"numbers\"></td>"
              "<td class=\"cause\"></td>";
     }
     out << "</tr>";
