@@ -27,6 +27,11 @@ static_assert(std::size(migrations) == state_store::schema_version);
 // costs little at our rate of writes, and the file is cut back to 64 KiB.
 constexpr const char* wal_limits = "PRAGMA wal_autocheckpoint=16; PRAGMA journal_size_limit=65536";
 
+// The store is written behind, a minute's history at a time, and read for
+// a page now and then: 512 KiB of page cache is plenty, where SQLite's
+// default of 2 MiB filled up with history pages read once.
+constexpr const char* cache_limit = "PRAGMA cache_size=-512";
+
 using stmt = std::unique_ptr<sqlite3_stmt, void (*)(sqlite3_stmt*)>;
 
 void finalize(sqlite3_stmt* s) { sqlite3_finalize(s); }
@@ -137,7 +142,7 @@ bool state_store::open() {
   opened_ = id_of(path_).value_or(file_id{});  // the file SQLite just opened (still_at_path() checks it is)
   sqlite3_extended_result_codes(db_, 1);
   sqlite3_busy_timeout(db_, 2000);  // `vitalsd incidents` may be reading
-  const bool good = exec("SELECT count(*) FROM sqlite_schema") && migrate();
+  const bool good = exec(cache_limit) && exec("SELECT count(*) FROM sqlite_schema") && migrate();
   if (!good) {
     if (problem_.find(shown_) == std::string::npos) problem_ = shown_ + ": " + problem_;
     close();
