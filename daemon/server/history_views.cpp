@@ -1,6 +1,7 @@
 #include "daemon/server/history_views.hpp"
 
 #include "daemon/server/html_text.hpp"
+#include "daemon/server/status_views.hpp"
 #include "daemon/server/status_assets.hpp"
 #include "probes/core/time_format.hpp"
 #include "probes/core/units.hpp"
@@ -496,21 +497,7 @@ std::string probe_page_html(const probe_page& page) {
           << rfc3339(i.started) << "</td><td data-label=\"lasted\">"
           << short_duration(i.resolved.value_or(page.now) - i.started) << "</td><td data-label=\"summary\">"
           << html_escape(i.summary);
-      boost::system::error_code ec;
-      const auto ev = json::parse(valid_utf8(i.evidence_json), ec);
-      if (!ec && ev.is_object()) {
-        const auto& o = ev.as_object();
-        out << "<details><summary>evidence at firing</summary><dl>";
-        if (const auto* c = o.if_contains("cause"); c && c->is_string() && !c->as_string().empty())
-          out << "<dt>cause</dt><dd>" << html_escape(std::string(c->as_string())) << "</dd>";
-        if (const auto* e = o.if_contains("evidence"); e && e->is_object())
-          for (const auto& [k, val] : e->as_object())
-            if (val.is_string())
-              out << "<dt>" << html_escape(std::string(k)) << "</dt><dd>" << html_escape(std::string(val.as_string()))
-                  << "</dd>";
-        out << "</dl></details>";
-      }
-      out << "</td></tr>";
+      out << evidence_at_firing_html(i) << "</td></tr>";
     }
     out << "</tbody></table>";
   }

@@ -124,6 +124,23 @@ void evidence_details(std::ostringstream& out, const Items& items, const char* w
 
 }  // namespace
 
+std::string evidence_at_firing_html(const incident& i) {
+  std::vector<std::pair<std::string, std::string>> items;
+  boost::system::error_code ec;
+  const auto ev = json::parse(valid_utf8(i.evidence_json), ec);  // rows stored raw by earlier versions
+  if (!ec && ev.is_object()) {
+    const auto& o = ev.as_object();
+    if (const auto* c = o.if_contains("cause"); c && c->is_string() && !c->as_string().empty())
+      items.emplace_back("cause", std::string(c->as_string()));
+    if (const auto* e = o.if_contains("evidence"); e && e->is_object())
+      for (const auto& [k, v] : e->as_object())
+        if (v.is_string()) items.emplace_back(std::string(k), std::string(v.as_string()));
+  }
+  std::ostringstream out;
+  evidence_details(out, items, "evidence at firing");
+  return out.str();
+}
+
 std::string status_page_html(const status_page& page) {
   const auto now = page.now;
   int down = 0, unknown = 0, firing = 0, pending = 0;
@@ -243,18 +260,7 @@ std::string status_page_html(const status_page& page) {
           << "<td data-label=\"started\">" << rfc3339(i.started) << "</td>"
           << "<td data-label=\"lasted\">" << short_duration(i.resolved.value_or(now) - i.started) << "</td>"
           << "<td data-label=\"summary\">" << html_escape(i.summary);
-      std::vector<std::pair<std::string, std::string>> items;
-      boost::system::error_code ec;
-      const auto ev = json::parse(valid_utf8(i.evidence_json), ec);  // rows stored raw by earlier versions
-      if (!ec && ev.is_object()) {
-        const auto& o = ev.as_object();
-        if (const auto* c = o.if_contains("cause"); c && c->is_string() && !c->as_string().empty())
-          items.emplace_back("cause", std::string(c->as_string()));
-        if (const auto* e = o.if_contains("evidence"); e && e->is_object())
-          for (const auto& [k, v] : e->as_object())
-            if (v.is_string()) items.emplace_back(std::string(k), std::string(v.as_string()));
-      }
-      evidence_details(out, items, "evidence at firing");
+      out << evidence_at_firing_html(i);
       out << " " << runbook_link(i.runbook_url) << "</td></tr>";
     }
     out << "</tbody></table>";

@@ -27,6 +27,10 @@ std::string alerts_json(const std::vector<alerts::alert_instance>& active);
 // stored may quote a target's raw bytes; their evidence then parses again.
 std::vector<incident> valid_utf8_incidents(std::vector<incident> list);
 
+// An incident's evidence as taken when it fired (cause and evidence lines),
+// as a <details> element; empty when it has none.
+std::string evidence_at_firing_html(const incident& i);
+
 // What GET / shows.
 struct status_page {
   std::string host;

@@ -104,14 +104,16 @@ TEST_F(state_store_disk_full, every_incident_from_while_the_disk_was_full_is_in_
   ASSERT_FALSE(f.keeper.healthy()) << "writes never failed on a full filesystem";
   EXPECT_EQ(f.healthy_gauge(), "0");
   for (int n = 0; n < 5; ++n) churn.step();  // kept in memory only
-  const auto wal_when_full = wal_size();
 
   free_room();
   churn.step();
   ASSERT_TRUE(f.keeper.healthy());
   EXPECT_EQ(f.healthy_gauge(), "1");
-  // Cut back before the store said it works: what is left is this one write.
-  EXPECT_LT(wal_size(), wal_when_full);
+  // Cut back before the store said it works: what is left is about this
+  // one write. (The WAL the full disk left may hold only a failed write's
+  // frames, which the next write starts over at its first frame, so its
+  // size is no yardstick; the_wal_does_not_grow_back_... below is the test
+  // of growth.)
   EXPECT_LT(wal_size(), 64u * 1024);
 
   state_store check(path("state.db"), state_store::mode::read_only);
