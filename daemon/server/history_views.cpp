@@ -247,7 +247,8 @@ json::object uptime_json(const uptime& u) {
 
 }  // namespace
 
-std::string history_json(const probe_status& p, const probe_history::view& v, const history_range& r) {
+std::string history_json(const probe_status& p, const probe_history::view& v, const history_range& r,
+                         std::size_t newest) {
   const auto keys = history_keys(v.kind);
   json::object o;
   o["probe"] = p.settings.name;
@@ -285,7 +286,7 @@ std::string history_json(const probe_status& p, const probe_history::view& v, co
   o["uptime"] = uptime_json(over_range);
   o["points"] = std::move(points);
   json::array runs;
-  for (std::size_t i = 0; i < v.runs.size(); ++i) {
+  for (std::size_t i = v.runs.size() - std::min(newest, v.runs.size()); i < v.runs.size(); ++i) {
     const auto& run = v.runs[i];
     json::object x;
     x["at"] = rfc3339(from_ms(run.at_ms));

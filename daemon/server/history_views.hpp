@@ -58,9 +58,10 @@ struct history_range {
   std::string problem;
 };
 
-// GET /api/v1/probes/NAME/history?range=…: the aggregates of `r`, the
-// recent runs and the uptime windows (docs/api.md).
-std::string history_json(const probe_status& p, const probe_history::view& v, const history_range& r);
+// GET /api/v1/probes/NAME/history?range=…&runs=…: the aggregates of `r`,
+// the newest `runs` of the recent runs and the uptime windows (docs/api.md).
+std::string history_json(const probe_status& p, const probe_history::view& v, const history_range& r,
+                         std::size_t runs = probe_history::recent_runs_kept);
 
 // GET /probes/NAME.
 struct probe_page {

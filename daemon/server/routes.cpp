@@ -290,17 +290,25 @@ http_response history_api(const route_context& ctx, const boost::urls::url_view&
           400, "range: expected a duration from 1m to 366d such as 1h, 24h or 7d, got \"" + printable(*v) + "\"");
     range = std::chrono::duration_cast<std::chrono::seconds>(*d);
   }
+  std::size_t runs = probe_history::recent_runs_kept;
+  if (const auto v = param(url, "runs")) {
+    const auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), runs);
+    if (ec != std::errc() || p != v->data() + v->size() || runs > probe_history::recent_runs_kept)
+      return http_response::text(400, "runs: expected a whole number from 0 to " +
+                                          std::to_string(probe_history::recent_runs_kept) + ", got \"" +
+                                          printable(*v) + "\"");
+  }
   auto status = ctx.sched.status_of(name);
   const auto now = alerts::wall_clock::now();
   auto view = ctx.history.find(name, now);
   if (!status || !view) return no_such_probe(name);
   http_response later;
-  later.deferred = [&ctx, name, range, now, gzip, status = std::move(*status),
+  later.deferred = [&ctx, name, range, runs, now, gzip, status = std::move(*status),
                     view = std::move(*view)](std::function<void(http_response)> reply) {
     read_ranges(ctx, name, {range}, now,
-                [status, view, gzip, reply = std::move(reply)](std::vector<history_range> ranges) {
-                  reply(maybe_gzipped(
-                      gzip, http_response{200, "application/json", history_json(status, view, ranges.front()), {}, {}}));
+                [status, view, runs, gzip, reply = std::move(reply)](std::vector<history_range> ranges) {
+                  reply(maybe_gzipped(gzip, http_response{200, "application/json",
+                                                          history_json(status, view, ranges.front(), runs), {}, {}}));
                 });
   };
   return later;

@@ -213,6 +213,12 @@ void probe_history::add(entry& e, const std::string& name, run_end end, double d
   for (std::size_t t = 0; t < history_tiers.size(); ++t) {
     const auto start = bucket_start(at_ms, history_tiers[t].step);
     auto& open = e.open[t];
+    // A run dated before the open aggregate (the clock was set back) is
+    // counted in it: reopening an older one would replace what was written.
+    if (open && open->start_ms > start) {
+      open->add(end, duration, keys, e.kind);
+      continue;
+    }
     if (open && open->start_ms != start) close(e, name, t);
     if (!open) {
       open.emplace();
@@ -306,16 +312,15 @@ void probe_history::restore(const std::vector<history_row>& rows, std::chrono::s
     const auto& b = row.bucket;
     for (std::size_t t = 0; t < history_tiers.size(); ++t) {
       if (history_tiers[t].step.count() != b.step_s) continue;
-      if (b.start_ms == bucket_start(now_ms, history_tiers[t].step)) {
-        // Written at the last stop while still open: this run goes on from it.
-        auto& open = e.open[t];
-        if (!open) {
-          open = b;
-        } else if (open->start_ms == b.start_ms) {
-          auto merged = b;
-          merged.merge(*open, e.kind);
-          open = merged;
-        }
+      auto& open = e.open[t];
+      if (open && open->start_ms == b.start_ms) {
+        // Written at the last stop while still open, and runs of this start
+        // came since: one aggregate (whether or not its step has ended).
+        auto merged = b;
+        merged.merge(*open, e.kind);
+        open = merged;
+      } else if (!open && b.start_ms == bucket_start(now_ms, history_tiers[t].step)) {
+        open = b;  // this run goes on from it
       } else if (b.step_s == 60 && b.start_ms >= now_ms - hour_ms) {
         e.minutes.add(b);
       } else if (b.step_s == 3600 && b.start_ms >= now_ms - week_ms) {

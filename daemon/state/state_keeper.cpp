@@ -141,13 +141,9 @@ struct state_keeper::impl {
     self->reading_history = true;
     auto r = std::make_shared<history_read>(std::move(self->reads.front()));
     self->reads.pop_front();
-    // What waits to be written now is not in the file, and no write runs
-    // until this read ends.
-    auto waiting = self->plan.history_waiting(r->probe, static_cast<std::int32_t>(r->step.count()),
-                                              unix_ms(r->since));
     asio::co_spawn(
         self->ctx.io,
-        [self, r, waiting = std::move(waiting)]() mutable -> asio::awaitable<void> {
+        [self, r]() mutable -> asio::awaitable<void> {
           history_answer answer;
           auto call = pool_call<std::optional<std::vector<history_bucket>>>::start(
               self->ctx, [self, r](const std::atomic<bool>&) -> std::optional<std::vector<history_bucket>> {
@@ -163,13 +159,21 @@ struct state_keeper::impl {
             answer.problem = e.what();
           }
           answer.complete = stored.has_value();
+          // No write ran during the read: what the plan holds now (rows
+          // handed over meanwhile included) is exactly what the file lacks.
+          const auto waiting = self->plan.history_waiting(r->probe, static_cast<std::int32_t>(r->step.count()),
+                                                          unix_ms(r->since));
           std::map<std::int64_t, history_bucket> by_start;
           if (stored)
             for (auto& b : *stored) by_start[b.start_ms] = b;
           for (auto& b : waiting) by_start[b.start_ms] = b;  // the newer version
           for (auto& [start, b] : by_start) answer.buckets.push_back(b);
           self->reading_history = false;
-          r->done(std::move(answer));
+          try {
+            r->done(std::move(answer));
+          } catch (const std::exception& e) {
+            spdlog::error("state: answering a history read failed: {}", e.what());
+          }
           // What waited for this read goes on; a file never read is tried
           // again by the next save, as always, not by a reader.
           if (self->plan.read_once())
@@ -188,10 +192,12 @@ struct state_keeper::impl {
   }
 
   // Starts what the plan says: a read, one write, or nothing.
+  // Writes go first: reads (a page asks for three) take their turns
+  // between them and can never hold the saving of alerts off.
   static void pump(const std::shared_ptr<impl>& self) {
-    if (self->reading_history || start_waiting_read(self)) return;
+    if (self->reading_history) return;
     switch (self->plan.next()) {
-      case write_plan::step::none: return;
+      case write_plan::step::none: start_waiting_read(self); return;
       case write_plan::step::read: load_late(self); return;
       case write_plan::step::write: break;
     }
@@ -229,7 +235,10 @@ struct state_keeper::impl {
           // back while it is still in memory; a failing store is retried on
           // the next save(), not in a loop.
           if (w->lost && self->plan.file_lost()) self->health_changed(w->problem);
-          if (w->ok || w->lost) pump(self);
+          if (w->ok || w->lost)
+            pump(self);
+          else
+            start_waiting_read(self);  // readers get what is in memory and the file's problem
         },
         asio::detached);
   }

@@ -107,6 +107,10 @@ TEST(history_views, the_history_json_has_the_aggregates_recent_runs_and_uptime) 
   EXPECT_EQ(doc.at("recent_runs").as_array().at(0).at("result").as_string(), "failed");
   EXPECT_EQ(doc.at("uptime").at("good").as_int64(), 2);
   EXPECT_EQ(doc.at("uptime_windows").at("1h").at("runs").as_int64(), 5);
+  // ?runs=2: the newest two.
+  const auto two = json::parse(history_json(p, v, r, 2)).as_object().at("recent_runs").as_array();
+  ASSERT_EQ(two.size(), 2u);
+  EXPECT_EQ(two.at(1).at("at_ms").as_int64(), v.runs.back().at_ms);
 }
 
 TEST(history_views, the_probe_page_marks_incidents_on_each_chart_and_loads_nothing_from_elsewhere) {

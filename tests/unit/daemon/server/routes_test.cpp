@@ -255,6 +255,9 @@ TEST(routes, history_of_an_unknown_probe_is_404_and_a_bad_range_400_naming_it) {
   EXPECT_EQ(bad.status, 400u);
   EXPECT_NE(bad.body.find("range: expected a duration"), std::string::npos);
   EXPECT_EQ(d.get("/api/v1/probes/nope/history?range=30s").status, 400u);
+  const auto runs = d.get("/api/v1/probes/nope/history?runs=91");
+  EXPECT_EQ(runs.status, 400u);
+  EXPECT_NE(runs.body.find("runs: expected a whole number from 0 to 90"), std::string::npos);
   EXPECT_EQ(route(d.ctx, {"POST", "/probes/nope", "", {}}).status, 405u);
 }
 

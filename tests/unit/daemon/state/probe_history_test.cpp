@@ -203,6 +203,38 @@ TEST(probe_history, a_restart_goes_on_from_the_open_aggregate_it_wrote_and_count
   EXPECT_EQ(other.find("api", t0 + 11min + 30s)->last_hour.runs, 0u);
 }
 
+TEST(probe_history, a_run_dated_before_the_open_aggregate_is_counted_in_it_not_in_a_reopened_one) {
+  probe_history h;
+  const auto s = settings("api", "port");
+  h.probe_added(s);
+  h.run_finished(s, outcome(true, 0.001, t0 + 70s));
+  h.run_finished(s, outcome(false, 0.001, t0 + 30s));  // the clock was set back 40 s
+  EXPECT_TRUE(h.take_closed().empty());
+  h.close_due(t0 + 2min);
+  const auto rows = h.take_closed();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].bucket.start_ms, unix_ms(t0 + 1min));
+  EXPECT_EQ(rows[0].bucket.runs, 2u);
+}
+
+TEST(probe_history, a_store_read_late_still_joins_its_aggregate_with_the_runs_of_the_same_step) {
+  probe_history before;
+  const auto s = settings("api", "port");
+  before.probe_added(s);
+  before.run_finished(s, outcome(true, 0.001, t0 + 10min + 50s));
+  const auto rows = before.open_rows();  // written at a stop at 10:55
+
+  probe_history after;
+  after.probe_added(s);
+  after.run_finished(s, outcome(false, 0.001, t0 + 10min + 58s));
+  after.restore(rows, t0 + 11min + 2s);  // the file was read after the minute ended
+  after.close_due(t0 + 11min + 5s);
+  const auto closed = after.take_closed();
+  ASSERT_EQ(closed.size(), 1u);
+  EXPECT_EQ(closed[0].bucket.runs, 2u);  // what it replaces in the file held the first run
+  EXPECT_EQ(after.find("api", t0 + 11min + 5s)->last_hour.runs, 2u);
+}
+
 TEST(probe_history, a_removed_probe_writes_its_open_aggregates_and_a_new_kind_starts_afresh) {
   probe_history h;
   h.probe_added(settings("a", "port"));
