@@ -8,9 +8,10 @@
 #include "probes/core/valid_text.hpp"
 
 #include <boost/json.hpp>
+#include <boost/url/encode.hpp>
+#include <boost/url/rfc/unreserved_chars.hpp>
 
 #include <algorithm>
-#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -95,18 +96,7 @@ std::string key_line(const history_key& k, const std::string& value_html, const 
 }  // namespace
 
 std::string probe_page_path(std::string_view name) {
-  static constexpr char hex[] = "0123456789ABCDEF";
-  std::string out = "/probes/";
-  for (unsigned char c : name) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
+  return "/probes/" + boost::urls::encode(name, boost::urls::unreserved_chars);
 }
 
 std::string run_strip_svg(const std::vector<recent_run>& runs, std::size_t cells) {
