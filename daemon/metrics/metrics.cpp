@@ -208,14 +208,12 @@ void metrics::run_finished(const probe_settings& s, const run_outcome& out, std:
   // Filed under their families now, so that no walk of a snapshot (every
   // scrape, every rule evaluation) looks their names up again; a sample
   // its kind did not declare is dropped here.
-  p.samples.clear();
-  p.families.clear();
-  for (const auto& sample : out.result.samples) {
-    const auto it = impl_->kinds_->index.find(sample.name);
-    if (it == impl_->kinds_->index.end()) continue;
-    p.samples.push_back(sample);
-    p.families.push_back(static_cast<std::uint16_t>(it->second));
-  }
+  const auto& index = impl_->kinds_->index;
+  p.set_samples(out.result.samples, [&index](std::string_view name) -> std::optional<std::uint16_t> {
+    const auto it = index.find(name);
+    if (it == index.end()) return std::nullopt;
+    return static_cast<std::uint16_t>(it->second);
+  });
 }
 
 void metrics::run_skipped(const probe_settings& s) {

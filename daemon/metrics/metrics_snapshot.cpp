@@ -127,13 +127,23 @@ void walk_kind_samples(walker& w, const series_list& probes, const kind_families
   // when it was recorded, so a walk looks no name up.
   std::vector<std::size_t> starts(kinds.list.size() + 1, 0);
   for (const auto& p : probes)
-    for (const auto f : p->families) ++starts[f + 1];
+    for (const auto& s : p->samples) ++starts[s.family + 1];
   for (std::size_t f = 1; f < starts.size(); ++f) starts[f] += starts[f - 1];
-  std::vector<std::pair<const probe_series*, const sample*>> ordered(starts.back());
+  struct placed {
+    const probe_series* probe;
+    std::uint32_t labels_begin, labels_end;
+    double value;
+  };
+  std::vector<placed> ordered(starts.back());
   {
     auto next = starts;
-    for (const auto& p : probes)
-      for (std::size_t i = 0; i < p->samples.size(); ++i) ordered[next[p->families[i]]++] = {p.get(), &p->samples[i]};
+    for (const auto& p : probes) {
+      std::uint32_t begin = 0;
+      for (const auto& s : p->samples) {
+        ordered[next[s.family]++] = {p.get(), begin, s.labels_end, s.value};
+        begin = s.labels_end;
+      }
+    }
   }
   std::vector<label_view> labels;
   for (std::size_t f = 0; f < kinds.list.size(); ++f) {
@@ -142,11 +152,12 @@ void walk_kind_samples(walker& w, const series_list& probes, const kind_families
         !w.family(info.name, info.help, info.kind == metric_kind::counter ? "counter" : "gauge", {info.name}))
       continue;
     for (std::size_t i = starts[f]; i < starts[f + 1]; ++i) {
-      const auto& [probe, s] = ordered[i];
+      const auto& s = ordered[i];
       labels.clear();
-      labels.emplace_back("probe", probe->name);
-      for (const auto& [k, v] : s->labels) labels.emplace_back(k, v);
-      w.sample(info.name, labels, s->value);
+      labels.emplace_back("probe", s.probe->name);
+      for (auto l = s.labels_begin; l < s.labels_end; ++l)
+        labels.emplace_back(s.probe->label_name(l), s.probe->label_value(l));
+      w.sample(info.name, labels, s.value);
     }
   }
 }

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <span>
 #include <string>
@@ -48,8 +49,45 @@ struct probe_series {
   double duration_sum = 0;
   std::uint64_t duration_count = 0;
   std::uint64_t ok = 0, fail = 0, timeout = 0, skipped = 0;
-  std::vector<sample> samples;  // the kind-specific series of the last run, each declared by its kind
-  std::vector<std::uint16_t> families;  // each sample's position in kind_families::list
+  // The kind-specific samples of the last run, each declared by its kind,
+  // held flat: three allocations a probe however many labels its samples
+  // carry (a sample with std::map labels costs one per label and most of a
+  // kilobyte for a port probe's three).
+  struct flat_sample {
+    double value = 0;
+    std::uint32_t labels_end = 0;  // its labels are [previous sample's labels_end, labels_end)
+    std::uint16_t family = 0;      // position in kind_families::list
+  };
+  std::vector<flat_sample> samples;
+  std::string label_text;             // every label's name and value, one after the other
+  std::vector<std::uint32_t> label_at;  // label i: name [2i, 2i+1), value [2i+1, 2i+2) as offsets into label_text
+
+  // Replaces the samples with `from`'s that `family_of` files (the others
+  // are left out). Keeps the buffers' room, so a run like the last one
+  // allocates nothing.
+  template <class FamilyOf>
+  void set_samples(const std::vector<sample>& from, FamilyOf family_of) {
+    samples.clear();
+    label_text.clear();
+    label_at.assign(1, 0);
+    for (const auto& s : from) {
+      const auto family = family_of(s.name);
+      if (!family) continue;
+      for (const auto& [k, v] : s.labels) {
+        label_text += k;
+        label_at.push_back(static_cast<std::uint32_t>(label_text.size()));
+        label_text += v;
+        label_at.push_back(static_cast<std::uint32_t>(label_text.size()));
+      }
+      samples.push_back({s.value, static_cast<std::uint32_t>(label_at.size() / 2), *family});
+    }
+  }
+  std::string_view label_name(std::size_t i) const {
+    return std::string_view(label_text).substr(label_at[2 * i], label_at[2 * i + 1] - label_at[2 * i]);
+  }
+  std::string_view label_value(std::size_t i) const {
+    return std::string_view(label_text).substr(label_at[2 * i + 1], label_at[2 * i + 2] - label_at[2 * i + 1]);
+  }
 };
 
 // The probe kinds' own families in exposition order; fixed once the kinds

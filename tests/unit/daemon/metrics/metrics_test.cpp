@@ -75,6 +75,38 @@ TEST(metrics, kind_sample_series_follow_the_last_run_only) {
   EXPECT_NE(text.find(R"(slot="new")"), std::string::npos);
 }
 
+TEST(metrics, each_sample_keeps_its_own_labels_whatever_the_runs_before_carried) {
+  auto registry = fake_registry();
+  metrics m(registry);
+  m.probe_added(settings("api"));
+  m.run_finished(settings("api"),
+                 outcome(true, {{"vitals_fake_value", {{"slot", "a"}, {"zone", "b"}}, 1},
+                                {"vitals_fake_events_total", {}, 3},
+                                {"vitals_fake_value", {{"slot", "c"}}, 2}}),
+                 true);
+  auto text = m.serialize();
+  EXPECT_TRUE(has_line(text, R"(vitals_fake_value{probe="api",slot="a",zone="b"} 1)")) << text;
+  EXPECT_TRUE(has_line(text, R"(vitals_fake_value{probe="api",slot="c"} 2)")) << text;
+  EXPECT_TRUE(has_line(text, R"(vitals_fake_events_total{probe="api"} 3)")) << text;
+
+  // A snapshot still holds the series, so the next run is written to a copy.
+  const auto held = m.snapshot();
+  m.run_finished(settings("api"),
+                 outcome(true, {{"vitals_fake_events_total", {}, 4}, {"vitals_fake_value", {{"zone", "longer than before"}}, 5}}),
+                 true);
+  text = m.serialize();
+  EXPECT_TRUE(has_line(text, R"(vitals_fake_value{probe="api",zone="longer than before"} 5)")) << text;
+  EXPECT_TRUE(has_line(text, R"(vitals_fake_events_total{probe="api"} 4)")) << text;
+  EXPECT_EQ(text.find(R"(slot=)"), std::string::npos) << text;
+  EXPECT_TRUE(has_line(held->text(), R"(vitals_fake_value{probe="api",slot="a",zone="b"} 1)"));
+
+  // And a run like the last one, into the same buffers.
+  m.run_finished(settings("api"), outcome(true, {{"vitals_fake_value", {}, 6}}), true);
+  text = m.serialize();
+  EXPECT_TRUE(has_line(text, R"(vitals_fake_value{probe="api"} 6)")) << text;
+  EXPECT_EQ(text.find("vitals_fake_events_total{"), std::string::npos) << text;
+}
+
 TEST(metrics, counters_from_a_target_are_exported_as_counters_with_their_value) {
   auto registry = fake_registry();
   metrics m(registry);
