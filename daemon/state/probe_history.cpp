@@ -200,6 +200,12 @@ void probe_history::add(entry& e, const std::string& name, run_end end, double d
   stored_run r{at_ms, static_cast<float>(duration), end, 0};
   const bool with_keys = !history_keys(e.kind).empty();
   if (e.runs.size() < recent_runs_kept) {
+    // The ring's whole size at once: growing by doubling would leave it
+    // with room for 128 runs (2 KiB a probe, not 1.4).
+    if (e.runs.empty()) {
+      e.runs.reserve(recent_runs_kept);
+      if (with_keys) e.run_keys.reserve(recent_runs_kept);
+    }
     if (end == run_end::failed || end == run_end::timed_out) r.cause = cause_slot(e, std::move(cause));
     e.runs.push_back(r);
     if (with_keys) e.run_keys.push_back(keys);
