@@ -19,6 +19,7 @@ import json
 import math
 import os
 import re
+import shutil
 import signal
 import statistics
 import sys
@@ -145,6 +146,9 @@ def w1_vitalsd(args, workdir, redis, pg, targets):
     (_, first), (_, last) = ends
     row = dict(figures["vitalsd"], name="vitalsd (full app)", **probe_runs(first, last))
     return row, {"cpu_s": pg_cpu, "elapsed": elapsed, "runs": probe_runs(first, last, probe="db")["checks"]}
+
+
+EXPORTERS = ("prometheus-redis-exporter", "prometheus-postgres-exporter", "prometheus-process-exporter")
 
 
 def exporter_commands(workdir, redis, pg):
@@ -370,6 +374,12 @@ def main():
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.default_int_handler)
     results = {"vitalsd": args.vitalsd, "seconds": args.seconds, "warmup": args.warmup}
+    # Every peer is looked for before anything starts, rather than when its turn comes minutes later.
+    peers = ({"w1": ["prometheus-blackbox-exporter", *EXPORTERS], "ports": ["prometheus-blackbox-exporter"]}
+             .get(args.part, ["prometheus-blackbox-exporter", *EXPORTERS]))
+    missing = [p for p in peers if not shutil.which(p)]
+    if missing:
+        sys.exit(f"not installed: {' '.join(missing)} (Debian packages of the same names)")
     try:
         with tempfile.TemporaryDirectory(prefix="vitals-daemon-bench-") as workdir:
             if args.part in ("w1", "all"):
