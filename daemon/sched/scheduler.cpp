@@ -226,7 +226,7 @@ void scheduler::start(const std::shared_ptr<entry>& e, steady_clock::time_point 
   e->spec.instance->set_run_requester([this, weak = std::weak_ptr<entry>(e)] {
     if (auto requested = weak.lock(); requested && !requested->stopped) on_run_request(requested);
   });
-  asio::co_spawn(io_, loop(e), asio::detached);
+  wait_for_due(e);
 }
 
 void scheduler::on_run_request(const std::shared_ptr<entry>& e) {
@@ -248,15 +248,21 @@ steady_clock::duration scheduler::current_interval(const entry& e) const {
   return s.interval;
 }
 
-asio::awaitable<void> scheduler::loop(std::shared_ptr<entry> e) {
-  while (!e->stopped) {
-    const auto due = e->next_due;
-    e->timer.expires_at(due);
-    boost::system::error_code ec;
-    co_await e->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    if (e->stopped) break;
-    if (e->next_due != due) continue;  // re-planned while waiting (unhealthy interval)
+void scheduler::wait_for_due(std::shared_ptr<entry> e) {
+  if (e->stopped) return;
+  const auto due = e->next_due;
+  e->timer.expires_at(due);
+  auto* timer = &e->timer;
+  timer->async_wait([this, e = std::move(e), due](const boost::system::error_code&) mutable {
+    on_due(std::move(e), due);
+  });
+}
 
+void scheduler::on_due(std::shared_ptr<entry> e, steady_clock::time_point due) {
+  // Stopped: the timer was cancelled for good, and `this` may be gone.
+  if (e->stopped) return;
+  // Re-planned while waiting (the unhealthy interval): wait for the new time.
+  if (e->next_due == due) {
     const auto now = steady_clock::now();
     sink_.scheduler_lag(std::chrono::duration<double>(now - e->next_due).count());
     if (e->in_flight) {
@@ -268,6 +274,7 @@ asio::awaitable<void> scheduler::loop(std::shared_ptr<entry> e) {
     e->last_due = e->next_due;
     e->next_due = next_due_after(e->next_due, current_interval(*e), now);
   }
+  wait_for_due(std::move(e));
 }
 
 asio::awaitable<void> scheduler::run_once(std::shared_ptr<entry> e) {
