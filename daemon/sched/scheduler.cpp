@@ -7,7 +7,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -253,15 +252,19 @@ void scheduler::wait_for_due(std::shared_ptr<entry> e) {
   const auto due = e->next_due;
   e->timer.expires_at(due);
   auto* timer = &e->timer;
-  timer->async_wait([this, e = std::move(e), due](const boost::system::error_code&) mutable {
+  timer->async_wait([this, e = std::move(e), due](const boost::system::error_code& ec) mutable {
+    // Stopped: the timer was cancelled for good, and the scheduler may be gone.
+    if (e->stopped) return;
+    // Cancelled to re-plan (the unhealthy interval began or ended): wait for
+    // the time planned now, even when it is the one waited for, which has
+    // not come yet.
+    if (ec == asio::error::operation_aborted) return wait_for_due(std::move(e));
     on_due(std::move(e), due);
   });
 }
 
 void scheduler::on_due(std::shared_ptr<entry> e, steady_clock::time_point due) {
-  // Stopped: the timer was cancelled for good, and `this` may be gone.
-  if (e->stopped) return;
-  // Re-planned while waiting (the unhealthy interval): wait for the new time.
+  // Re-planned just as the timer fired: wait for the new time.
   if (e->next_due == due) {
     const auto now = steady_clock::now();
     sink_.scheduler_lag(std::chrono::duration<double>(now - e->next_due).count());

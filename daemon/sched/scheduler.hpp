@@ -133,7 +133,7 @@ private:
   void launch(const std::shared_ptr<entry>& e);
   // Each probe waits for its next due time on its own timer, through a
   // plain handler rather than a coroutine: 10,000 probes waiting would
-  // otherwise hold 10,000 coroutine frames (about 1 KiB each).
+  // otherwise hold 10,000 coroutine frames (8 MiB).
   void wait_for_due(std::shared_ptr<entry> e);
   void on_due(std::shared_ptr<entry> e, steady_clock::time_point due);
   asio::awaitable<void> run_once(std::shared_ptr<entry> e);

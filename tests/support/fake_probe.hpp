@@ -18,6 +18,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace vitals::test {
 
@@ -34,9 +35,11 @@ public:
   std::chrono::milliseconds hang_for{std::chrono::hours(1)};
   int started = 0;
   int finished = 0;
+  std::vector<std::chrono::steady_clock::time_point> started_at;
 
   asio::awaitable<probe_result> run() override {
     ++started;
+    started_at.push_back(std::chrono::steady_clock::now());
     behaviour b = default_;
     if (!script.empty()) {
       b = script.front();

@@ -224,6 +224,22 @@ TEST(scheduler, unhealthy_interval_probes_faster_while_down) {
   EXPECT_EQ(sink.runs.back().up, false);
 }
 
+TEST(scheduler, a_probe_going_down_is_not_run_before_its_next_due_time) {
+  asio::io_context io;
+  recording_sink sink;
+  scheduler s(io, sink, no_offset());
+  auto p = std::make_shared<fake_probe>(behaviour::hang);
+  // The first run times out at 320 ms and the probe goes down. Counted from
+  // its due time in steps of the unhealthy interval, the next run is due at
+  // 600 ms: the very time already waited for, which must still be waited for.
+  auto spec = make_spec("slow", p, 600ms, 320ms);
+  spec.settings.unhealthy_interval = 300ms;
+  s.apply(one_probe(spec));
+  ASSERT_TRUE(run_until(io, [&] { return p->started_at.size() >= 2; }));
+  EXPECT_EQ(sink.runs.front().up, false);
+  EXPECT_GE(p->started_at[1] - p->started_at[0], 480ms);
+}
+
 TEST(scheduler, thresholds_decide_the_reported_up_state) {
   asio::io_context io;
   recording_sink sink;
