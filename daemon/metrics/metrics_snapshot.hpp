@@ -64,7 +64,8 @@ struct probe_series {
 
   // Replaces the samples with `from`'s that `family_of` files (the others
   // are left out). Keeps the buffers' room, so a run like the last one
-  // allocates nothing.
+  // allocates nothing (unless a snapshot shared the series, and this is its
+  // copy).
   template <class FamilyOf>
   void set_samples(const std::vector<sample>& from, FamilyOf family_of) {
     samples.clear();
