@@ -146,6 +146,14 @@ void history_bucket::merge(const history_bucket& other, std::string_view kind) {
   for (std::size_t i = 0; i < ks.size(); ++i) keys[i] = fold_value(ks[i].how, keys[i], other.keys[i]);
 }
 
+probe_history::stored_run::stored_run(std::int64_t at, float duration, run_end e)
+    : end(e), duration_seconds(duration) {
+  constexpr std::int64_t limit = std::int64_t{1} << 47;
+  at = std::clamp(at, -limit, limit - 1);
+  at_low = static_cast<std::uint32_t>(at & 0xffffffff);
+  at_high = static_cast<std::int16_t>(at >> 32);
+}
+
 void probe_history::probe_added(const probe_settings& s) {
   auto it = probes_.find(s.name);
   if (it == probes_.end()) it = probes_.emplace(s.name, entry{}).first;
@@ -197,7 +205,7 @@ void probe_history::add(entry& e, const std::string& name, run_end end, double d
     keys[i] = values[i] >= before ? values[i] - before : values[i];  // lower: the counter was reset
     e.counters[i] = values[i];
   }
-  stored_run r{at_ms, static_cast<float>(duration), end, 0};
+  stored_run r(at_ms, static_cast<float>(duration), end);
   const bool with_keys = !history_keys(e.kind).empty();
   if (e.runs.size() < recent_runs_kept) {
     // The ring's whole size at once: growing by doubling would leave it
@@ -256,29 +264,58 @@ std::uint8_t probe_history::cause_slot(entry& e, std::string cause) {
 
 void probe_history::uptime_ring::add(const history_bucket& b) {
   const auto index = b.start_ms / step_ms_;
-  const auto span = static_cast<std::int64_t>(span_);
+  const std::int64_t span = span_;
   if (newest_ >= 0 && index <= newest_ - span) return;  // older than the ring reaches
-  if (slots_.empty()) slots_.assign(span_, {0, 0});
+  if (slots_.empty()) slots_.assign(span_, 0);
   if (index > newest_) {
     // The slots between are steps without a closed aggregate: emptied.
     const auto from = newest_ < 0 ? index - span + 1 : std::max(newest_ + 1, index - span + 1);
-    for (auto k = from; k <= index; ++k) slots_[static_cast<std::size_t>(k % span)] = {0, 0};
+    for (auto k = from; k <= index; ++k) set(static_cast<std::size_t>(k % span), {0, 0});
     newest_ = index;
   }
-  auto& slot = slots_[static_cast<std::size_t>(index % span)];
-  slot[0] += b.good();  // added: a step written at a stop meets the rest of it
-  slot[1] += b.runs;
+  const auto i = static_cast<std::size_t>(index % span);
+  auto counts = slot(i);
+  // Added, not replaced: a step written at a stop meets the rest of it.
+  // Saturating: a week of 2^32 runs an hour is beyond any interval.
+  const auto sum = [](std::uint32_t a, std::uint32_t b) {
+    return a > std::numeric_limits<std::uint32_t>::max() - b ? std::numeric_limits<std::uint32_t>::max() : a + b;
+  };
+  set(i, {sum(counts[0], b.good()), sum(counts[1], b.runs)});
+}
+
+std::array<std::uint32_t, 2> probe_history::uptime_ring::slot(std::size_t i) const {
+  if (wide_) return {slots_[2 * i], slots_[2 * i + 1]};
+  return {slots_[i] & 0xffff, slots_[i] >> 16};
+}
+
+void probe_history::uptime_ring::set(std::size_t i, std::array<std::uint32_t, 2> counts) {
+  if (!wide_ && (counts[0] > 0xffff || counts[1] > 0xffff)) {
+    std::vector<std::uint32_t> wide(2 * std::size_t{span_});
+    for (std::size_t k = 0; k < span_; ++k) {
+      const auto c = slot(k);
+      wide[2 * k] = c[0];
+      wide[2 * k + 1] = c[1];
+    }
+    slots_ = std::move(wide);
+    wide_ = true;
+  }
+  if (wide_) {
+    slots_[2 * i] = counts[0];
+    slots_[2 * i + 1] = counts[1];
+  } else {
+    slots_[i] = counts[0] | counts[1] << 16;
+  }
 }
 
 uptime probe_history::uptime_ring::since(std::int64_t since_ms) const {
   uptime u;
   if (newest_ < 0) return u;
-  const auto span = static_cast<std::int64_t>(span_);
+  const std::int64_t span = span_;
   const auto first = std::max((since_ms + step_ms_ - 1) / step_ms_, newest_ - span + 1);
   for (auto k = first; k <= newest_; ++k) {
-    const auto& slot = slots_[static_cast<std::size_t>(k % span)];
-    u.good += slot[0];
-    u.runs += slot[1];
+    const auto counts = slot(static_cast<std::size_t>(k % span));
+    u.good += counts[0];
+    u.runs += counts[1];
   }
   return u;
 }
@@ -348,7 +385,7 @@ std::optional<probe_history::view> probe_history::find(std::string_view name,
   for (std::size_t i = 0; i < n; ++i) {
     const auto at = n < recent_runs_kept ? i : (e.next + i) % recent_runs_kept;
     const auto& r = e.runs[at];
-    v.runs.push_back({r.at_ms, r.duration_seconds, r.end, r.cause ? e.causes[r.cause - 1] : nullptr});
+    v.runs.push_back({r.at_ms(), r.duration_seconds, r.end, r.cause ? e.causes[r.cause - 1] : nullptr});
     if (!e.run_keys.empty()) v.run_keys.push_back(e.run_keys[at]);
   }
   const auto now_ms = ms_of(now);

@@ -150,29 +150,45 @@ public:
 
   // Closed aggregates of one step, good and all runs, in a ring indexed
   // by start / step: what the uptime windows add up. `span` slots cover
-  // the window and the step going on.
+  // the window and the step going on. A slot holds its two counts in 16
+  // bits each (4 bytes: a week of hours is 680 bytes a probe) until a step
+  // counts more than 65,535 runs; then the ring widens to 32 bits each.
   class uptime_ring {
   public:
-    uptime_ring(std::int64_t step_ms, std::size_t span) : step_ms_(step_ms), span_(span) {}
+    uptime_ring(std::int32_t step_ms, std::uint16_t span) : step_ms_(step_ms), span_(span) {}
     void add(const history_bucket& b);
     // Closed steps that started at or after since_ms.
     uptime since(std::int64_t since_ms) const;
 
   private:
-    std::int64_t step_ms_;
-    std::size_t span_;
+    std::array<std::uint32_t, 2> slot(std::size_t i) const;  // good, runs
+    void set(std::size_t i, std::array<std::uint32_t, 2> counts);
+
     std::int64_t newest_ = -1;  // start / step of the newest slot in use
-    std::vector<std::array<std::uint32_t, 2>> slots_;  // good, runs; allocated at the first add
+    std::int32_t step_ms_;
+    std::uint16_t span_;
+    bool wide_ = false;
+    // Narrow: one word a slot, good in the low half; wide: two words a
+    // slot. Allocated at the first add.
+    std::vector<std::uint32_t> slots_;
   };
 
 private:
-  // 16 bytes a run: at 1,000 probes the ring is most of the history's memory.
+  // 12 bytes a run: at 10,000 probes the ring is the history's largest
+  // part. The finish time is 48 bits of Unix ms (thousands of years either
+  // way), split so that no member needs 8-byte alignment.
   struct stored_run {
-    std::int64_t at_ms;
-    float duration_seconds;
-    run_end end;
-    std::uint8_t cause;  // 1 + index into entry::causes; 0 for none
+    std::uint32_t at_low = 0;
+    std::int16_t at_high = 0;
+    run_end end = run_end::ok;
+    std::uint8_t cause = 0;  // 1 + index into entry::causes; 0 for none
+    float duration_seconds = 0;
+
+    stored_run() = default;
+    stored_run(std::int64_t at_ms, float duration, run_end e);
+    std::int64_t at_ms() const { return static_cast<std::int64_t>(at_high) * (std::int64_t{1} << 32) + at_low; }
   };
+  static_assert(sizeof(stored_run) == 12);
   struct entry {
     std::string kind;
     std::vector<stored_run> runs;  // a ring of recent_runs_kept

@@ -172,6 +172,53 @@ TEST(probe_history, uptime_counts_good_runs_over_runs_that_ran_in_each_window) {
   EXPECT_FALSE(uptime{}.ratio());
 }
 
+TEST(probe_history, uptime_stays_exact_when_a_step_counts_more_runs_than_16_bits_hold) {
+  // A probe every 10 ms counts 360,000 runs an hour; the counts start in
+  // 16 bits a slot and must widen, not wrap, keeping what came before.
+  probe_history h;
+  const auto s = settings("fast", "port");
+  h.probe_added(s);
+  auto hour = [&](std::chrono::hours at, std::uint32_t runs, std::uint32_t failed) {
+    history_bucket b;
+    b.start_ms = unix_ms(t0 + at);
+    b.step_s = 3600;
+    b.runs = runs;
+    b.failed = failed;
+    return history_row{"fast", "port", b};
+  };
+  auto minute = [&](std::chrono::minutes at, std::uint32_t runs, std::uint32_t failed) {
+    auto r = hour(std::chrono::hours(0), runs, failed);
+    r.bucket.start_ms = unix_ms(t0 + at);
+    r.bucket.step_s = 60;
+    return r;
+  };
+  const auto now = t0 + 100h + 30min;
+  h.restore({hour(90h, 3600, 1), minute(100h + 10min, 60, 0), hour(98h, 360'000, 7), hour(99h, 70'000, 65'536),
+             minute(100h + 20min, 6'000, 0), minute(100h + 21min, 70'000, 2)},
+            now);
+  const auto v = h.find("fast", now);
+  EXPECT_EQ(v->last_week.runs, 3600u + 360'000u + 70'000u);
+  EXPECT_EQ(v->last_week.good, 3599u + 359'993u + 4'464u);
+  EXPECT_EQ(v->last_day.runs, 3600u + 360'000u + 70'000u);
+  EXPECT_EQ(v->last_hour.runs, 60u + 6'000u + 70'000u);
+  EXPECT_EQ(v->last_hour.good, 60u + 6'000u + 69'998u);
+}
+
+TEST(probe_history, a_run_keeps_its_finish_time_to_the_millisecond) {
+  probe_history h;
+  const auto s = settings("api", "port");
+  h.probe_added(s);
+  const auto late = clock_point{} + std::chrono::milliseconds(7'258'118'400'123);  // 2200-01-01T00:00:00.123Z
+  const auto early = clock_point{} - std::chrono::milliseconds(1);
+  for (const auto at : {t0 + 1ms, late, early}) h.run_finished(s, outcome(true, 0.25, at));
+  const auto v = h.find("api", t0);
+  ASSERT_EQ(v->runs.size(), 3u);
+  EXPECT_EQ(v->runs[0].at_ms, unix_ms(t0) + 1);
+  EXPECT_EQ(v->runs[1].at_ms, 7'258'118'400'123);
+  EXPECT_EQ(v->runs[2].at_ms, -1);
+  EXPECT_EQ(v->runs[2].duration_seconds, 0.25f);
+}
+
 TEST(probe_history, a_restart_goes_on_from_the_open_aggregate_it_wrote_and_counts_the_closed_ones) {
   probe_history before;
   const auto s = settings("api", "port");
