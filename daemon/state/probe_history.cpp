@@ -209,7 +209,7 @@ void probe_history::add(entry& e, const std::string& name, run_end end, double d
   const bool with_keys = !history_keys(e.kind).empty();
   if (e.runs.size() < recent_runs_kept) {
     // The ring's whole size at once: growing by doubling would leave it
-    // with room for 128 runs (2 KiB a probe, not 1.4).
+    // with room for 128 runs (1.5 KiB a probe, not 1.05).
     if (e.runs.empty()) {
       e.runs.reserve(recent_runs_kept);
       if (with_keys) e.run_keys.reserve(recent_runs_kept);
@@ -262,18 +262,28 @@ std::uint8_t probe_history::cause_slot(entry& e, std::string cause) {
   return static_cast<std::uint8_t>(e.causes.size());
 }
 
+namespace {
+
+// Rounded down and always in [0, span): steps before 1970 (a clock not set
+// yet at boot) have negative indexes.
+std::int64_t floor_div(std::int64_t a, std::int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+std::size_t ring_slot(std::int64_t k, std::int64_t span) { return static_cast<std::size_t>((k % span + span) % span); }
+
+}  // namespace
+
 void probe_history::uptime_ring::add(const history_bucket& b) {
-  const auto index = b.start_ms / step_ms_;
+  const auto index = floor_div(b.start_ms, step_ms_);
   const std::int64_t span = span_;
-  if (newest_ >= 0 && index <= newest_ - span) return;  // older than the ring reaches
-  if (slots_.empty()) slots_.assign(span_, 0);
-  if (index > newest_) {
+  const bool first = slots_.empty();
+  if (!first && index <= newest_ - span) return;  // older than the ring reaches
+  if (first) slots_.assign(span_, 0);
+  if (first || index > newest_) {
     // The slots between are steps without a closed aggregate: emptied.
-    const auto from = newest_ < 0 ? index - span + 1 : std::max(newest_ + 1, index - span + 1);
-    for (auto k = from; k <= index; ++k) set(static_cast<std::size_t>(k % span), {0, 0});
+    const auto from = first ? index - span + 1 : std::max(newest_ + 1, index - span + 1);
+    for (auto k = from; k <= index; ++k) set(ring_slot(k, span), {0, 0});
     newest_ = index;
   }
-  const auto i = static_cast<std::size_t>(index % span);
+  const auto i = ring_slot(index, span);
   auto counts = slot(i);
   // Added, not replaced: a step written at a stop meets the rest of it.
   // Saturating: a week of 2^32 runs an hour is beyond any interval.
@@ -309,11 +319,11 @@ void probe_history::uptime_ring::set(std::size_t i, std::array<std::uint32_t, 2>
 
 uptime probe_history::uptime_ring::since(std::int64_t since_ms) const {
   uptime u;
-  if (newest_ < 0) return u;
+  if (slots_.empty()) return u;
   const std::int64_t span = span_;
-  const auto first = std::max((since_ms + step_ms_ - 1) / step_ms_, newest_ - span + 1);
+  const auto first = std::max(-floor_div(-since_ms, step_ms_), newest_ - span + 1);  // rounded up
   for (auto k = first; k <= newest_; ++k) {
-    const auto counts = slot(static_cast<std::size_t>(k % span));
+    const auto counts = slot(ring_slot(k, span));
     u.good += counts[0];
     u.runs += counts[1];
   }

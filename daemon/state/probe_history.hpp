@@ -164,7 +164,7 @@ public:
     std::array<std::uint32_t, 2> slot(std::size_t i) const;  // good, runs
     void set(std::size_t i, std::array<std::uint32_t, 2> counts);
 
-    std::int64_t newest_ = -1;  // start / step of the newest slot in use
+    std::int64_t newest_ = 0;  // start / step of the newest slot in use, once slots_ is allocated
     std::int32_t step_ms_;
     std::uint16_t span_;
     bool wide_ = false;

@@ -204,6 +204,21 @@ TEST(probe_history, uptime_stays_exact_when_a_step_counts_more_runs_than_16_bits
   EXPECT_EQ(v->last_hour.good, 60u + 6'000u + 69'998u);
 }
 
+TEST(probe_history, uptime_counts_steps_before_1970_as_any_other) {
+  // A host without a clock that holds its time boots near 1970 until NTP
+  // sets it; the minute before the epoch has a negative index.
+  probe_history h;
+  const auto s = settings("api", "port");
+  h.probe_added(s);
+  const auto epoch = clock_point{};
+  for (int i = 0; i < 4; ++i) h.run_finished(s, outcome(i != 1, 0.001, epoch - 2min + i * 10s));  // two minutes before
+  for (int i = 0; i < 3; ++i) h.run_finished(s, outcome(true, 0.001, epoch - 50s + i * 10s));      // the minute before
+  h.close_due(epoch + 5s);
+  const auto v = h.find("api", epoch + 5s);
+  EXPECT_EQ(v->last_hour.runs, 7u);
+  EXPECT_EQ(v->last_hour.good, 6u);
+}
+
 TEST(probe_history, a_run_keeps_its_finish_time_to_the_millisecond) {
   probe_history h;
   const auto s = settings("api", "port");
