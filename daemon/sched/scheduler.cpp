@@ -237,8 +237,13 @@ void scheduler::on_run_request(const std::shared_ptr<entry>& e) {
 }
 
 void scheduler::launch(const std::shared_ptr<entry>& e) {
-  e->in_flight = true;
-  asio::co_spawn(io_, run_once(e), asio::bind_cancellation_slot(e->cancel_run.slot(), asio::detached));
+  e->in_flight = true;  // before: a run that ends inside co_spawn clears it
+  try {
+    asio::co_spawn(io_, run_once(e), asio::bind_cancellation_slot(e->cancel_run.slot(), asio::detached));
+  } catch (...) {
+    e->in_flight = false;  // never started: later runs must not count as skipped
+    throw;
+  }
 }
 
 steady_clock::duration scheduler::current_interval(const entry& e) const {
@@ -251,28 +256,39 @@ void scheduler::wait_for_due(std::shared_ptr<entry> e) {
   if (e->stopped) return;
   const auto due = e->next_due;
   e->timer.expires_at(due);
-  auto* timer = &e->timer;
-  timer->async_wait([this, e = std::move(e), due](const boost::system::error_code& ec) mutable {
-    // Stopped: the timer was cancelled for good, and the scheduler may be gone.
-    if (e->stopped) return;
-    // Cancelled to re-plan (the unhealthy interval began or ended): wait for
-    // the time planned now, even when it is the one waited for, which has
-    // not come yet.
-    if (ec == asio::error::operation_aborted) return wait_for_due(std::move(e));
-    on_due(std::move(e), due);
-  });
+  try {
+    e->timer.async_wait([this, e, due](const boost::system::error_code& ec) mutable {
+      // Stopped: the timer was cancelled for good, and the scheduler may be gone.
+      if (e->stopped) return;
+      // Cancelled to re-plan (the unhealthy interval began or ended): wait for
+      // the time planned now, even when it is the one waited for, which has
+      // not come yet.
+      if (ec == asio::error::operation_aborted) return wait_for_due(std::move(e));
+      on_due(std::move(e), due);
+    });
+  } catch (const std::exception& ex) {
+    // In practice only an allocation failing. Thrown from a timer handler it
+    // would reach io.run() and stop the daemon; this probe alone stops.
+    spdlog::error("probe {}: no further runs are scheduled: {}", e->spec.settings.name, ex.what());
+  }
 }
 
 void scheduler::on_due(std::shared_ptr<entry> e, steady_clock::time_point due) {
   // Re-planned just as the timer fired: wait for the new time.
   if (e->next_due == due) {
     const auto now = steady_clock::now();
-    sink_.scheduler_lag(std::chrono::duration<double>(now - e->next_due).count());
-    if (e->in_flight) {
-      ++e->runs_skipped;
-      sink_.run_skipped(e->spec.settings);
-    } else {
-      launch(e);
+    try {
+      sink_.scheduler_lag(std::chrono::duration<double>(now - e->next_due).count());
+      if (e->in_flight) {
+        ++e->runs_skipped;
+        sink_.run_skipped(e->spec.settings);
+      } else {
+        launch(e);
+      }
+    } catch (const std::exception& ex) {
+      // In practice only an allocation failing: this run is lost, the
+      // probe's schedule and the daemon are not.
+      spdlog::error("probe {}: a run could not be started: {}", e->spec.settings.name, ex.what());
     }
     e->last_due = e->next_due;
     e->next_due = next_due_after(e->next_due, current_interval(*e), now);

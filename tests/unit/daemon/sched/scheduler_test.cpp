@@ -240,6 +240,30 @@ TEST(scheduler, a_probe_going_down_is_not_run_before_its_next_due_time) {
   EXPECT_GE(p->started_at[1] - p->started_at[0], 480ms);
 }
 
+TEST(scheduler, a_run_that_cannot_be_started_is_lost_but_the_schedule_and_the_loop_go_on) {
+  // Starting a run can fail only by running out of memory; a sink that
+  // throws at that point stands in for it. Thrown from the timer handler,
+  // it used to leave io.run() and stop the whole daemon.
+  struct failing_once_sink final : run_sink {
+    int lag_calls = 0;
+    int finished = 0;
+    void run_finished(const probe_settings&, const run_outcome&, std::optional<bool>) override { ++finished; }
+    void scheduler_lag(double) override {
+      if (++lag_calls == 1) throw std::runtime_error("out of memory");
+    }
+  } sink;
+  asio::io_context io;
+  scheduler s(io, sink, no_offset());
+  auto p = std::make_shared<fake_probe>();
+  s.apply(one_probe(make_spec("a", p, 20ms, 10ms)));
+  bool done = false;
+  EXPECT_NO_THROW(done = run_until(io, [&] { return sink.finished >= 2; }));
+  EXPECT_TRUE(done);
+  EXPECT_GE(p->started, 2);
+  EXPECT_LT(p->started, sink.lag_calls);  // the first due time started nothing
+  EXPECT_EQ(s.status().front().runs_skipped, 0u);
+}
+
 TEST(scheduler, thresholds_decide_the_reported_up_state) {
   asio::io_context io;
   recording_sink sink;
