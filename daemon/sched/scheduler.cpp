@@ -237,12 +237,14 @@ void scheduler::on_run_request(const std::shared_ptr<entry>& e) {
 }
 
 void scheduler::launch(const std::shared_ptr<entry>& e) {
-  e->in_flight = true;  // before: a run that ends inside co_spawn clears it
+  e->in_flight = true;  // set first: a run that ends inside co_spawn clears it
   try {
     asio::co_spawn(io_, run_once(e), asio::bind_cancellation_slot(e->cancel_run.slot(), asio::detached));
-  } catch (...) {
-    e->in_flight = false;  // never started: later runs must not count as skipped
-    throw;
+  } catch (const std::exception& ex) {
+    // In practice only an allocation failing, on a due time or a probe's own
+    // request: this run is lost, and later ones must not count as skipped.
+    e->in_flight = false;
+    spdlog::error("probe {}: a run could not be started: {}", e->spec.settings.name, ex.what());
   }
 }
 
@@ -286,9 +288,9 @@ void scheduler::on_due(std::shared_ptr<entry> e, steady_clock::time_point due) {
         launch(e);
       }
     } catch (const std::exception& ex) {
-      // In practice only an allocation failing: this run is lost, the
-      // probe's schedule and the daemon are not.
-      spdlog::error("probe {}: a run could not be started: {}", e->spec.settings.name, ex.what());
+      // Recording the lag or the skip failed (in practice an allocation):
+      // the probe's schedule and the daemon go on.
+      spdlog::error("probe {}: a due time could not be recorded: {}", e->spec.settings.name, ex.what());
     }
     e->last_due = e->next_due;
     e->next_due = next_due_after(e->next_due, current_interval(*e), now);
