@@ -191,6 +191,14 @@ port_owners owners_of(const owner_snapshot& snap, const port_outcome& outcome) {
   return result;
 }
 
+// Whether the snapshot holds a listening socket that took this connection:
+// owners_of's answer to that without building its lists.
+bool listener_seen(const owner_snapshot& snap, const port_outcome& outcome) {
+  return std::any_of(snap.listeners.begin(), snap.listeners.end(), [&](const port_listener& l) {
+    return l.port == outcome.port && listener_accepts(l, outcome.endpoint.address());
+  });
+}
+
 std::string unknown_owner_text(const owner_snapshot& snap) {
   return snap.permission_denied ? "unknown (permission denied)" : "unknown";
 }
@@ -293,106 +301,111 @@ asio::awaitable<probe_result> port_probe::run() {
     // A listener younger than the cached snapshot is missing from it; one
     // fresh scan (shared with anyone else who needs it) finds it.
     const bool missing = std::any_of(outcomes.begin(), outcomes.end(), [&](const port_outcome& o) {
-      return wants_owner(o) && !owners_of(*snapshot, o).listener_found;
+      return wants_owner(o) && !listener_seen(*snapshot, o);
     });
     if (missing && snapshot->taken_at < connected_at)
       snapshot = co_await index.async_snapshot(ctx_->pool, connected_at);
   }
 
-  probe_result result = probe_result::success();
-  std::vector<std::pair<std::uint16_t, port_finding>> failures;
-  const bool single = ports.size() == 1;
+  // What follows does not wait, so it runs as a plain function: GCC keeps
+  // every local of a coroutine in its frame, and a frame over 1 KiB misses
+  // malloc's per-thread cache on every run.
+  co_return [&] {
+    probe_result result = probe_result::success();
+    std::vector<std::pair<std::uint16_t, port_finding>> failures;
+    const bool single = ports.size() == 1;
 
-  for (const auto& o : outcomes) {
-    const std::string port = std::to_string(o.port);
-    const std::string key_prefix = single ? "" : "port " + port + " ";
-    result.samples.push_back({"vitals_port_open", {{"port", port}}, o.open ? 1.0 : 0.0});
+    for (const auto& o : outcomes) {
+      const std::string port = std::to_string(o.port);
+      const std::string key_prefix = single ? "" : "port " + port + " ";
+      result.samples.push_back({"vitals_port_open", {{"port", port}}, o.open ? 1.0 : 0.0});
 
-    port_owners owners;
-    const bool looked_up = snapshot && wants_owner(o);
-    if (looked_up) {
-      owners = owners_of(*snapshot, o);
-      for (const auto& [owner, listeners] : owners.owners) {
-        result.samples.push_back({"vitals_port_owner_info",
-                                  {{"port", port},
-                                   {"pid", std::to_string(owner->pid)},
-                                   {"process", owner->process},
-                                   {"user", owner->user}},
-                                  1});
-        std::string listen;
-        for (const auto* l : listeners) listen += (listen.empty() ? "" : ", ") + listen_text(*l);
-        result.evidence.emplace_back(key_prefix + "owner", owner_text(*owner));
-        result.evidence.emplace_back(key_prefix + "cmdline", owner->cmdline);
-        result.evidence.emplace_back(key_prefix + "listen", listen);
+      port_owners owners;
+      const bool looked_up = snapshot && wants_owner(o);
+      if (looked_up) {
+        owners = owners_of(*snapshot, o);
+        for (const auto& [owner, listeners] : owners.owners) {
+          result.samples.push_back({"vitals_port_owner_info",
+                                    {{"port", port},
+                                     {"pid", std::to_string(owner->pid)},
+                                     {"process", owner->process},
+                                     {"user", owner->user}},
+                                    1});
+          std::string listen;
+          for (const auto* l : listeners) listen += (listen.empty() ? "" : ", ") + listen_text(*l);
+          result.evidence.emplace_back(key_prefix + "owner", owner_text(*owner));
+          result.evidence.emplace_back(key_prefix + "cmdline", owner->cmdline);
+          result.evidence.emplace_back(key_prefix + "listen", listen);
+        }
+        for (const auto* l : owners.hidden) {
+          result.evidence.emplace_back(key_prefix + "owner", unknown_owner_text(*snapshot));
+          result.evidence.emplace_back(key_prefix + "socket_user",
+                                       l->socket_user + " (uid " + std::to_string(l->socket_uid) + ")");
+          result.evidence.emplace_back(key_prefix + "listen", listen_text(*l));
+        }
+        if (!owners.listener_found)
+          result.evidence.emplace_back(key_prefix + "owner", "unknown (no listening socket found on this host)");
       }
-      for (const auto* l : owners.hidden) {
-        result.evidence.emplace_back(key_prefix + "owner", unknown_owner_text(*snapshot));
-        result.evidence.emplace_back(key_prefix + "socket_user",
-                                     l->socket_user + " (uid " + std::to_string(l->socket_uid) + ")");
-        result.evidence.emplace_back(key_prefix + "listen", listen_text(*l));
-      }
-      if (!owners.listener_found)
-        result.evidence.emplace_back(key_prefix + "owner", "unknown (no listening socket found on this host)");
-    }
 
-    // Why the owner is not known, for error texts.
-    auto unknown_because = [&]() -> std::string {
-      if (!looked_up) return o.endpoint.address().to_string() + " is not an address of this host";
-      if (!owners.listener_found) return "no listening socket found on this host";
-      if (snapshot->permission_denied) return "permission denied reading other processes' sockets";
-      return "no visible process holds its listening socket";
-    };
+      // Why the owner is not known, for error texts.
+      auto unknown_because = [&]() -> std::string {
+        if (!looked_up) return o.endpoint.address().to_string() + " is not an address of this host";
+        if (!owners.listener_found) return "no listening socket found on this host";
+        if (snapshot->permission_denied) return "permission denied reading other processes' sockets";
+        return "no visible process holds its listening socket";
+      };
 
-    port_finding finding;
-    bool conflict = false;
-    if (settings_.expect_open) {
-      if (!o.open) {
-        const auto f = describe(o.error);
-        finding = {f.reason, f.state + " (" + f.cause + ")"};
-      } else if (!settings_.expect_process.empty()) {
-        auto foreign = std::find_if(owners.owners.begin(), owners.owners.end(), [&](const auto& entry) {
-          return !entry.first->is_named(settings_.expect_process);
-        });
-        if (foreign != owners.owners.end()) {
+      port_finding finding;
+      bool conflict = false;
+      if (settings_.expect_open) {
+        if (!o.open) {
+          const auto f = describe(o.error);
+          finding = {f.reason, f.state + " (" + f.cause + ")"};
+        } else if (!settings_.expect_process.empty()) {
+          auto foreign = std::find_if(owners.owners.begin(), owners.owners.end(), [&](const auto& entry) {
+            return !entry.first->is_named(settings_.expect_process);
+          });
+          if (foreign != owners.owners.end()) {
+            conflict = true;
+            finding = {"conflict",
+                       "owned by " + owner_short(*foreign->first) + ", expected " + settings_.expect_process};
+          } else if (owners.owners.empty()) {
+            finding = {"owner_unknown",
+                       "owner unknown (" + unknown_because() + "), expected " + settings_.expect_process};
+          }
+        }
+      } else {
+        if (o.open) {
           conflict = true;
-          finding = {"conflict",
-                     "owned by " + owner_short(*foreign->first) + ", expected " + settings_.expect_process};
-        } else if (owners.owners.empty()) {
-          finding = {"owner_unknown",
-                     "owner unknown (" + unknown_because() + "), expected " + settings_.expect_process};
+          finding.reason = "in_use";
+          if (!owners.owners.empty())
+            finding.problem = "is in use by " + owner_short(*owners.owners.front().first);
+          else if (looked_up)
+            finding.problem = "is in use (owner unknown: " + unknown_because() + ")";
+          else
+            finding.problem = "is in use";
+        } else if (describe(o.error).reason != "refused") {
+          // Not refused: we cannot tell whether something listens there.
+          const auto f = describe(o.error);
+          finding = {f.reason, "could not be checked (" + f.cause + ")"};
         }
       }
-    } else {
-      if (o.open) {
-        conflict = true;
-        finding.reason = "in_use";
-        if (!owners.owners.empty())
-          finding.problem = "is in use by " + owner_short(*owners.owners.front().first);
-        else if (looked_up)
-          finding.problem = "is in use (owner unknown: " + unknown_because() + ")";
-        else
-          finding.problem = "is in use";
-      } else if (describe(o.error).reason != "refused") {
-        // Not refused: we cannot tell whether something listens there.
-        const auto f = describe(o.error);
-        finding = {f.reason, "could not be checked (" + f.cause + ")"};
-      }
+      result.samples.push_back({"vitals_port_conflict", {{"port", port}}, conflict ? 1.0 : 0.0});
+      if (!finding.reason.empty()) failures.emplace_back(o.port, std::move(finding));
     }
-    result.samples.push_back({"vitals_port_conflict", {{"port", port}}, conflict ? 1.0 : 0.0});
-    if (!finding.reason.empty()) failures.emplace_back(o.port, std::move(finding));
-  }
 
-  if (!literal_) {
-    std::string addresses;
-    for (const auto& e : endpoints) addresses += (addresses.empty() ? "" : ", ") + e.address().to_string();
-    result.evidence.emplace_back("resolved", host_ + " -> " + addresses);
-  }
-  if (!failures.empty()) {
-    result.ok = false;
-    result.reason = failures.front().second.reason;
-    result.error = compose_error(failures);
-  }
-  co_return result;
+    if (!literal_) {
+      std::string addresses;
+      for (const auto& e : endpoints) addresses += (addresses.empty() ? "" : ", ") + e.address().to_string();
+      result.evidence.emplace_back("resolved", host_ + " -> " + addresses);
+    }
+    if (!failures.empty()) {
+      result.ok = false;
+      result.reason = failures.front().second.reason;
+      result.error = compose_error(failures);
+    }
+    return result;
+  }();
 }
 
 }  // namespace vitals
