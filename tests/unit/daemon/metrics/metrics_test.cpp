@@ -7,7 +7,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
+#include <chrono>
+#include <cstdint>
+#include <fstream>
 #include <string>
 
 using namespace vitals;
@@ -154,6 +158,39 @@ TEST(metrics, self_series_are_present) {
     EXPECT_NE(text.find(std::string("\n") + name + " "), std::string::npos) << name;
   m.config_loaded(false);
   EXPECT_TRUE(has_line(m.serialize(), "vitals_config_last_reload_successful 0"));
+}
+
+// The value of an unlabelled sample, or -1 when the text has none.
+double unlabelled_value(const std::string& text, const std::string& name) {
+  const auto at = text.find("\n" + name + " ");
+  return at == std::string::npos ? -1 : std::stod(text.substr(at + name.size() + 2));
+}
+
+// A number of kB from a line of /proc/self/status ("VmRSS:", "VmSize:").
+double status_kib(const std::string& key) {
+  std::ifstream in("/proc/self/status");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind(key, 0) == 0) return std::stod(line.substr(key.size()));
+  return -1;
+}
+
+TEST(metrics, self_cpu_and_memory_are_what_the_kernel_counts) {
+  auto registry = fake_registry();
+  metrics m(registry);
+  // CPU spent here shows in the counter: at least this thread's 50 ms.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
+  volatile std::uint64_t spin = 0;
+  while (std::chrono::steady_clock::now() < until) spin = spin + 1;
+  const double rss_before = status_kib("VmRSS:") * 1024;
+  const auto text = m.serialize();
+  const double rss_after = status_kib("VmRSS:") * 1024;
+
+  EXPECT_GE(unlabelled_value(text, "process_cpu_seconds_total"), 0.05);
+  const double rss = unlabelled_value(text, "process_resident_memory_bytes");
+  EXPECT_GE(rss, 0.9 * std::min(rss_before, rss_after));
+  EXPECT_LE(rss, 1.1 * std::max(rss_before, rss_after));
+  EXPECT_NEAR(unlabelled_value(text, "process_virtual_memory_bytes"), status_kib("VmSize:") * 1024,
+              0.1 * status_kib("VmSize:") * 1024);
 }
 
 // --- label values from a target: Prometheus rejects a whole scrape over one --
