@@ -1,10 +1,12 @@
 #include "daemon/server/compression.hpp"
 
-#include <zlib.h>
+#include <isa-l/igzip_lib.h>
 
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstdint>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 
@@ -59,42 +61,47 @@ bool accepts_gzip(std::string_view accept_encoding) {
 }
 
 struct gzip_writer::impl {
-  z_stream z{};
+  isal_zstream z;  // 80 KiB, set up by isal_deflate_init: not zeroed first
+  std::unique_ptr<std::uint8_t[]> level_buf;
   std::string out;
-  bool open = false;
 
-  void deflate_all(int flush) {
-    char buf[16 * 1024];
+  // Runs the compressor over what it was given, collecting its output.
+  void deflate_all() {
+    std::uint8_t buf[16 * 1024];
     do {
-      z.next_out = reinterpret_cast<Bytef*>(buf);
+      z.next_out = buf;
       z.avail_out = sizeof buf;
-      const int rc = deflate(&z, flush);
-      if (rc == Z_STREAM_ERROR) throw std::runtime_error("gzip: deflate failed");
-      out.append(buf, sizeof buf - z.avail_out);
-    } while (z.avail_out == 0);
+      if (isal_deflate(&z) != COMP_OK) throw std::runtime_error("gzip: deflate failed");
+      out.append(reinterpret_cast<const char*>(buf), sizeof buf - z.avail_out);
+    } while (z.avail_out == 0 || (z.end_of_stream && z.internal_state.state != ZSTATE_END));
   }
 };
 
-gzip_writer::gzip_writer(int level, bool small) : impl_(std::make_unique<impl>()) {
-  const int window_bits = small ? 13 : 15;
-  const int mem_level = small ? 5 : 8;
-  // windowBits + 16: a gzip header and trailer around the deflate stream.
-  if (deflateInit2(&impl_->z, level, Z_DEFLATED, window_bits + 16, mem_level, Z_DEFAULT_STRATEGY) != Z_OK)
-    throw std::runtime_error("gzip: cannot start a stream");
-  impl_->open = true;
+gzip_writer::gzip_writer(int level, bool small) : impl_(new impl) {
+  if (level < 0 || level > 1) throw std::invalid_argument("gzip: level must be 0 or 1");
+  auto& z = impl_->z;
+  isal_deflate_init(&z);
+  z.level = static_cast<std::uint32_t>(level);
+  if (level == 1) {
+    // The token buffer sets how much input one deflate block covers.
+    const std::uint32_t size = small ? ISAL_DEF_LVL1_MIN : ISAL_DEF_LVL1_DEFAULT;
+    impl_->level_buf.reset(new std::uint8_t[size]);  // the compressor sets up what it reads
+    z.level_buf = impl_->level_buf.get();
+    z.level_buf_size = size;
+  }
+  z.gzip_flag = IGZIP_GZIP;  // a gzip header and trailer around the deflate stream
+  z.flush = NO_FLUSH;
 }
 
-gzip_writer::~gzip_writer() {
-  if (impl_->open) deflateEnd(&impl_->z);
-}
+gzip_writer::~gzip_writer() = default;
 
 void gzip_writer::write(std::string_view piece) {
-  // zlib's avail_in is 32 bits: feed very large pieces in parts.
+  // avail_in is 32 bits: feed very large pieces in parts.
   while (!piece.empty()) {
     const auto n = std::min<std::size_t>(piece.size(), 1u << 30);
-    impl_->z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(piece.data()));
-    impl_->z.avail_in = static_cast<uInt>(n);
-    impl_->deflate_all(Z_NO_FLUSH);
+    impl_->z.next_in = reinterpret_cast<std::uint8_t*>(const_cast<char*>(piece.data()));
+    impl_->z.avail_in = static_cast<std::uint32_t>(n);
+    impl_->deflate_all();
     piece.remove_prefix(n);
   }
 }
@@ -102,9 +109,8 @@ void gzip_writer::write(std::string_view piece) {
 std::string gzip_writer::finish() {
   impl_->z.next_in = nullptr;
   impl_->z.avail_in = 0;
-  impl_->deflate_all(Z_FINISH);
-  deflateEnd(&impl_->z);
-  impl_->open = false;
+  impl_->z.end_of_stream = 1;
+  impl_->deflate_all();
   return std::move(impl_->out);
 }
 

@@ -19,10 +19,12 @@ bool accepts_gzip(std::string_view accept_encoding);
 // never has to be held whole.
 class gzip_writer {
 public:
-  // zlib's level: 1 is fastest, which suits text as repetitive as an
-  // exposition (it still shrinks it about tenfold). A `small` text (up to
-  // tens of kilobytes) is compressed with an 8 KiB window and a smaller
-  // hash: 48 KiB of state instead of 256 KiB, for output about 2 % larger.
+  // Compressed with ISA-L's igzip, which writes the same format as zlib
+  // about five times as fast (an exposition of 1,000 probes, 1.9 MB: 0.7 ms
+  // against zlib's 3.6 ms at its fastest level, and a few bytes smaller).
+  // Level 1 finds repeats, which shrinks an exposition about sixteenfold;
+  // level 0 only Huffman-codes it. A `small` text (up to tens of kilobytes)
+  // gets a 24 KiB buffer instead of 276 KiB.
   explicit gzip_writer(int level = 1, bool small = false);
   ~gzip_writer();
   gzip_writer(const gzip_writer&) = delete;
