@@ -2,6 +2,8 @@
 
 #include "probes/core/valid_text.hpp"
 
+#include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -54,23 +56,41 @@ void append_label(std::string& out, std::string_view name, std::string_view valu
   out += '"';
 }
 
-void append_value(std::string& out, double value) {
-  if (std::isnan(value)) {
-    out += "NaN";
-    return;
-  }
-  if (std::isinf(value)) {
-    out += value > 0 ? "+Inf" : "-Inf";
-    return;
-  }
-  char buf[32];
-  std::to_chars_result r;
+char* write_value(char* out, double value) {
+  if (std::isnan(value)) return std::copy_n("NaN", 3, out);
+  if (std::isinf(value)) return std::copy_n(value > 0 ? "+Inf" : "-Inf", 4, out);
   // Counts, ports and timestamps read better as plain integers than as 1.7e+09.
   if (value == std::trunc(value) && std::fabs(value) < 9.0e15)
-    r = std::to_chars(buf, buf + sizeof buf, static_cast<std::int64_t>(value));
-  else
-    r = std::to_chars(buf, buf + sizeof buf, value);
-  out.append(buf, r.ptr);
+    return std::to_chars(out, out + max_value_size, static_cast<std::int64_t>(value)).ptr;
+  return std::to_chars(out, out + max_value_size, value).ptr;
+}
+
+void append_value(std::string& out, double value) {
+  char buf[max_value_size];
+  out.append(buf, write_value(buf, value));
+}
+
+namespace {
+
+// Bytes a label value cannot hold as they are: the three escaped ones and
+// every byte of a multi-byte (or ill-formed) sequence.
+constexpr std::array<bool, 256> not_plain = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0x80; c < 256; ++c) t[c] = true;
+  t['\\'] = t['"'] = t['\n'] = true;
+  return t;
+}();
+
+}  // namespace
+
+char* write_label_value(char* out, std::string_view value) {
+  std::size_t plain = 0;
+  while (plain < value.size() && !not_plain[static_cast<unsigned char>(value[plain])]) ++plain;
+  out = std::copy_n(value.data(), plain, out);
+  if (plain == value.size()) return out;  // nearly always: ASCII without quotes
+  std::string rest;
+  append_label_value(rest, value.substr(plain));
+  return std::copy(rest.begin(), rest.end(), out);
 }
 
 }  // namespace vitals::exposition

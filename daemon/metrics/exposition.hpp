@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -23,5 +24,14 @@ void append_label(std::string& out, std::string_view name, std::string_view valu
 // A sample value: integers without exponent, others shortest round-trip,
 // and +Inf, -Inf, NaN spelled as Prometheus expects.
 void append_value(std::string& out, double value);
+
+// The same two written at `out`, which has room for them, returning the end:
+// for a writer that sizes its buffer once per line.
+inline constexpr std::size_t max_value_size = 32;
+char* write_value(char* out, double value);
+// At most max_label_value_size(value.size()) bytes: an escape takes two,
+// and an ill-formed byte three (U+FFFD).
+constexpr std::size_t max_label_value_size(std::size_t n) { return 3 * n; }
+char* write_label_value(char* out, std::string_view value);
 
 }  // namespace vitals::exposition

@@ -1,7 +1,8 @@
 // The exposition writer: any bytes a probe reports as a label value (a
 // process name, a Redis client name) come out of /metrics as one valid,
 // escaped label that Prometheus reads back as the same text made valid
-// UTF-8, and the line around it stays one line.
+// UTF-8, and the line around it stays one line; written in place, as a
+// scrape writes it, it is the same bytes.
 
 #include "fuzz_input.hpp"
 
@@ -22,5 +23,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   vitals::fuzz::require(all.size() == 1, "the line does not read back as one sample");
   vitals::fuzz::require(all[0].label_values.at("process") == vitals::valid_utf8(value),
                         "the label does not read back as the value made valid UTF-8");
+  // The scrape's writer puts the value in place: the same bytes, within its bound.
+  std::string appended, written(vitals::exposition::max_label_value_size(value.size()), '\0');
+  vitals::exposition::append_label_value(appended, value);
+  written.resize(static_cast<std::size_t>(vitals::exposition::write_label_value(written.data(), value) - written.data()));
+  vitals::fuzz::require(written == appended, "a label value written in place differs from the appended one");
   return 0;
 }

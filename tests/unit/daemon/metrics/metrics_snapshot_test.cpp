@@ -111,5 +111,34 @@ TEST(metrics_snapshot, hands_out_the_text_in_pieces_that_make_up_the_whole) {
   EXPECT_EQ(joined, snap->text());
 }
 
+TEST(metrics_snapshot, a_line_longer_than_a_piece_comes_out_whole_and_in_place) {
+  probe_registry registry = test::fake_registry();
+  metrics m{registry};
+  m.probe_added(fake_settings("api"));
+  // One value longer than the room kept for a line, one longer than a whole
+  // piece, each with bytes to escape and to replace, between ordinary lines.
+  const std::string longer_than_room = std::string(5000, 'a') + "\"\xff";
+  const std::string longer_than_piece = std::string(200'000, 'b') + "\n";
+  m.run_finished(fake_settings("api"),
+                 fake_outcome(true, {{"vitals_fake_value", {{"slot", "1"}}, 1},
+                                     {"vitals_fake_value", {{"slot", longer_than_room}}, 2},
+                                     {"vitals_fake_value", {{"slot", "3"}}, 3},
+                                     {"vitals_fake_value", {{"slot", longer_than_piece}}, 4},
+                                     {"vitals_fake_value", {{"slot", "5"}}, 5}}),
+                 true);
+  const auto snap = m.snapshot();
+  std::string joined;
+  snap->write([&](std::string_view piece) { joined += piece; }, 1024);
+  EXPECT_EQ(joined, snap->text());
+
+  std::vector<std::pair<std::string, double>> slots;
+  for (const auto& s : test::parse_exposition(joined))
+    if (s.name == "vitals_fake_value") slots.emplace_back(s.label_values.at("slot"), s.value);
+  ASSERT_EQ(slots.size(), 5u);
+  EXPECT_EQ(slots[1], std::pair(std::string(5000, 'a') + "\"\xEF\xBF\xBD", 2.0));
+  EXPECT_EQ(slots[3], std::pair(longer_than_piece, 4.0));
+  EXPECT_EQ(slots[4], std::pair(std::string("5"), 5.0));
+}
+
 }  // namespace
 }  // namespace vitals

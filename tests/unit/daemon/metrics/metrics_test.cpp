@@ -10,8 +10,10 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <fstream>
+#include <limits>
 #include <string>
 
 using namespace vitals;
@@ -206,6 +208,23 @@ TEST(exposition, label_value_is_valid_utf8_with_quote_backslash_and_newline_esca
   exposition::append_label_value(later, "a\"b\xff");
   exposition::append_label_value(later, "|日\n本 ✓");
   EXPECT_EQ(later, "a\\\"b" + fffd + "|日\\n本 ✓");
+}
+
+TEST(exposition, a_label_value_written_in_place_is_what_append_writes_and_fits_its_bound) {
+  for (const std::string& value : {""s, "plain"s, "say \"hi\"\n"s, "\\"s, "caf\xC3\xA9 \xE2\x9C\x93"s, "\xff"s,
+                                  "abc\xE2\x82"s, "\n\n\n"s, std::string(300, 'x') + "\xC0\x80\"" + "\0tail"s}) {
+    std::string appended;
+    exposition::append_label_value(appended, value);
+    std::string written(exposition::max_label_value_size(value.size()), '\0');
+    written.resize(static_cast<std::size_t>(exposition::write_label_value(written.data(), value) - written.data()));
+    EXPECT_EQ(written, appended) << value;
+  }
+  for (const double v : {0.0, -3.0, 1.5, 1e300, -1e-300, 9.0e15, std::nan(""), -std::numeric_limits<double>::infinity()}) {
+    std::string appended;
+    exposition::append_value(appended, v);
+    char buf[exposition::max_value_size];
+    EXPECT_EQ(std::string(buf, exposition::write_value(buf, v)), appended);
+  }
 }
 
 TEST(metrics, labels_a_target_filled_with_ill_formed_bytes_are_exported_as_valid_utf8) {
