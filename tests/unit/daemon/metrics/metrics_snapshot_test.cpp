@@ -4,6 +4,7 @@
 #include "daemon/metrics/metrics_snapshot.hpp"
 
 #include "daemon/alerts/alert_engine.hpp"
+#include "daemon/metrics/exposition.hpp"
 #include "daemon/metrics/metrics.hpp"
 #include "support/exposition_text.hpp"
 #include "support/fake_kind.hpp"
@@ -111,33 +112,37 @@ TEST(metrics_snapshot, hands_out_the_text_in_pieces_that_make_up_the_whole) {
   EXPECT_EQ(joined, snap->text());
 }
 
-TEST(metrics_snapshot, a_line_longer_than_a_piece_comes_out_whole_and_in_place) {
+// The line exposition::append_* would write for a fake kind sample.
+std::string reference_line(const std::string& slot, double value) {
+  std::string line = "vitals_fake_value{";
+  exposition::append_label(line, "probe", "api", true);
+  exposition::append_label(line, "slot", slot);
+  line += "} ";
+  exposition::append_value(line, value);
+  return line + "\n";
+}
+
+TEST(metrics_snapshot, lines_longer_than_a_piece_come_out_whole_as_the_appending_writer_spells_them) {
   probe_registry registry = test::fake_registry();
   metrics m{registry};
   m.probe_added(fake_settings("api"));
-  // One value longer than the room kept for a line, one longer than a whole
-  // piece, each with bytes to escape and to replace, between ordinary lines.
-  const std::string longer_than_room = std::string(5000, 'a') + "\"\xff";
-  const std::string longer_than_piece = std::string(200'000, 'b') + "\n";
-  m.run_finished(fake_settings("api"),
-                 fake_outcome(true, {{"vitals_fake_value", {{"slot", "1"}}, 1},
-                                     {"vitals_fake_value", {{"slot", longer_than_room}}, 2},
-                                     {"vitals_fake_value", {{"slot", "3"}}, 3},
-                                     {"vitals_fake_value", {{"slot", longer_than_piece}}, 4},
-                                     {"vitals_fake_value", {{"slot", "5"}}, 5}}),
-                 true);
+  // With pieces of 1 KiB: a line longer than a piece but within the room
+  // kept for one (written in place, its quotes escaped), one longer than
+  // that room, one longer than the whole buffer, between ordinary lines.
+  const std::vector<std::string> slots = {"1", std::string(1300, '"') + "\xff", "3",
+                                          std::string(5000, 'a') + "\"\xff", std::string(200'000, 'b') + "\n", "6"};
+  std::vector<sample> samples;
+  for (std::size_t i = 0; i < slots.size(); ++i)
+    samples.push_back({"vitals_fake_value", {{"slot", slots[i]}}, static_cast<double>(i + 1)});
+  m.run_finished(fake_settings("api"), fake_outcome(true, samples), true);
   const auto snap = m.snapshot();
   std::string joined;
   snap->write([&](std::string_view piece) { joined += piece; }, 1024);
-  EXPECT_EQ(joined, snap->text());
 
-  std::vector<std::pair<std::string, double>> slots;
-  for (const auto& s : test::parse_exposition(joined))
-    if (s.name == "vitals_fake_value") slots.emplace_back(s.label_values.at("slot"), s.value);
-  ASSERT_EQ(slots.size(), 5u);
-  EXPECT_EQ(slots[1], std::pair(std::string(5000, 'a') + "\"\xEF\xBF\xBD", 2.0));
-  EXPECT_EQ(slots[3], std::pair(longer_than_piece, 4.0));
-  EXPECT_EQ(slots[4], std::pair(std::string("5"), 5.0));
+  std::string expected;
+  for (std::size_t i = 0; i < slots.size(); ++i) expected += reference_line(slots[i], static_cast<double>(i + 1));
+  EXPECT_NE(joined.find("# TYPE vitals_fake_value gauge\n" + expected), std::string::npos);
+  EXPECT_EQ(joined, snap->text());
 }
 
 }  // namespace

@@ -47,7 +47,7 @@ TEST(gzip_writer, one_large_piece_at_level_0_inflates_to_itself) {
   gzip_writer z(0);
   z.write(text);
   const auto packed = z.finish();
-  EXPECT_LT(packed.size(), text.size());  // Huffman coding alone still shrinks text
+  EXPECT_LT(packed.size() * 5, text.size());  // level 0 still finds the repeats of an exposition
   EXPECT_EQ(test::gunzip(packed), text);
 }
 
