@@ -80,7 +80,7 @@ READ_PROBE_PAGE = r"""
   incidentMarks: document.querySelectorAll('#range-1h rect.incident').length,
   failureMarks: document.querySelectorAll('#range-1h rect.failures').length,
   incidentRows: document.querySelectorAll('#incidents tr.incident').length,
-  evidence: (document.querySelector('#incidents details dl') || {}).textContent || '',
+  evidence: [...document.querySelectorAll('#incidents details dl')].map(dl => dl.textContent).join('\n'),
   strip: document.querySelectorAll('#runs svg.strip rect.failed').length,
   overflow: document.documentElement.scrollWidth - window.innerWidth,
 }))()
@@ -144,8 +144,8 @@ class StatusHistoryTest(unittest.TestCase):
               - name: api
                 type: http
                 url: http://127.0.0.1:{self.web.server_address[1]}/health
-                interval: 300ms
-                timeout: 250ms
+                interval: 600ms
+                timeout: 500ms
               - {{name: cache, type: port, port: {self.port_listener.getsockname()[1]}, interval: 300ms, timeout: 250ms}}
             alerts:
               evaluation_interval: 100ms
