@@ -333,6 +333,12 @@ uptime probe_history::uptime_ring::since(std::int64_t since_ms) const {
 void probe_history::close(entry& e, const std::string& name, std::size_t tier) {
   auto& open = e.open[tier];
   if (!open) return;
+  // To the microsecond, as the state store keeps it: a closed aggregate
+  // reads the same before it is written and after a restart.
+  const auto whole_us = [](double seconds) { return static_cast<double>(std::llround(seconds * 1e6)) / 1e6; };
+  open->duration_min = whole_us(open->duration_min);
+  open->duration_sum = whole_us(open->duration_sum);
+  open->duration_max = whole_us(open->duration_max);
   if (history_tiers[tier].step.count() == 60) e.minutes.add(*open);
   if (history_tiers[tier].step.count() == 3600) e.hours.add(*open);
   closed_.push_back({name, e.kind, *open});

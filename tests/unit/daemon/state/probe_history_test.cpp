@@ -123,6 +123,20 @@ TEST(probe_history, a_minute_closes_into_one_row_per_tier_with_counts_durations_
   EXPECT_EQ(h.take_closed().size(), 2u);  // the 10-minute and the hour
 }
 
+TEST(probe_history, a_closed_minute_keeps_its_durations_to_the_microsecond_as_the_store_does) {
+  probe_history h;
+  const auto s = settings("api", "http");
+  h.probe_added(s);
+  h.run_finished(s, outcome(true, 0.0012344, t0 + 1s));
+  h.run_finished(s, outcome(true, 0.0000006, t0 + 2s));
+  h.close_due(t0 + 60s);
+  const auto rows = h.take_closed();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].bucket.duration_min, 0.000001);
+  EXPECT_EQ(rows[0].bucket.duration_max, 0.001234);
+  EXPECT_EQ(rows[0].bucket.duration_sum, 0.001235);
+}
+
 TEST(probe_history, a_lock_held_within_a_minute_shows_as_its_maximum_and_a_counter_as_its_increase) {
   probe_history h;
   const auto db = settings("db", "sqlite");
